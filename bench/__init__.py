@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` prints figures side by side with their baselines and writes .bench/results.json."""

@@ -1,0 +1,212 @@
+"""`make bench`: throughput and memory of the encrypted upload, each figure next to its baseline.
+
+    python -m bench [--quick]
+
+Every figure is measured in this run on this machine; results go to .bench/results.json as a list of
+{"name", "value", "unit"}. MB/s means 10^6 bytes per second of plaintext.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from azure.storage.blob import BlobClient, BlobSasPermissions, BlobServiceClient, generate_blob_sas
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from bench.null_transport import NullTransport
+from bench.sources import CHUNK, ChunkReader, MiB, chunks
+from devstack.azurite import Azurite
+from shared.crypto.envelope import RSA_OAEP
+from shared.crypto.jwk import public_jwk
+from shared.upload.target import UploadTargetPolicy
+from shared.upload.uploader import EncryptedBlobUploader
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / ".bench" / "results.json"
+NULL_SAS = "https://bench.blob.core.windows.net/bench/file.mp4?sv=2025-01-05&sig=bench"
+
+
+class KeyWrapper:
+    """The key-encryption-key object azure-storage-blob's own v1 encryption asks for."""
+
+    def __init__(self, key: rsa.RSAPrivateKey) -> None:
+        self._key = key
+
+    def wrap_key(self, key: bytes) -> bytes:
+        return self._key.public_key().encrypt(key, RSA_OAEP)
+
+    def unwrap_key(self, key: bytes, algorithm: str) -> bytes:
+        return self._key.decrypt(key, RSA_OAEP)
+
+    def get_key_wrap_algorithm(self) -> str:
+        return "RSA-OAEP"
+
+    def get_kid(self) -> str:
+        return "bench"
+
+
+def mbps(size: int, seconds: float) -> float:
+    return size / seconds / 1e6
+
+
+def median_rate(runs: int, size: int, work: Callable[[], None]) -> float:
+    rates = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        work()
+        rates.append(mbps(size, time.perf_counter() - started))
+    return statistics.median(rates)
+
+
+def aes_cbc_limit(size: int) -> Callable[[], None]:
+    """The physical limit: one core, AES-256-CBC `update_into` a reused buffer, 4 MiB chunks."""
+    out = bytearray(CHUNK + 16)
+
+    def work() -> None:
+        encryptor = Cipher(algorithms.AES(b"k" * 32), modes.CBC(b"i" * 16)).encryptor()
+        for chunk in chunks(size):
+            encryptor.update_into(chunk, out)
+
+    return work
+
+
+def pipeline(uploader: EncryptedBlobUploader, sas: Callable[[], str], jwk: dict, size: int) -> Callable[[], None]:
+    return lambda: uploader.upload(sas(), jwk, chunks(size), size_hint=size)
+
+
+def sdk_v1_null(key: rsa.RSAPrivateKey, size: int) -> Callable[[], None]:
+    def work() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the SDK warns that v1 is deprecated; that is the point
+            blob = BlobClient.from_blob_url(
+                NULL_SAS,
+                transport=NullTransport(),
+                key_encryption_key=KeyWrapper(key),
+                require_encryption=True,
+                encryption_version="1.0",
+                max_block_size=4 * MiB,
+                max_single_put_size=4 * MiB,
+            )
+            blob.upload_blob(ChunkReader(size), length=size, max_concurrency=4, overwrite=True)
+
+    return work
+
+
+def peak_rss(size_mib: int) -> float:
+    output = subprocess.run(
+        [sys.executable, "-m", "bench.rss_probe", str(size_mib)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])["peak_rss_mib"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes and one run each (smoke test)")
+    args = parser.parse_args()
+    runs = 1 if args.quick else 3
+    null_size = (64 if args.quick else 512) * MiB
+    azurite_size = (32 if args.quick else 256) * MiB
+    rss_sizes = (64, 256) if args.quick else (256, 2048)
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = public_jwk(key.public_key(), "bench")
+    results: dict[str, tuple[float, str]] = {}
+
+    print("measuring aes_cbc_limit_mbps, pipeline_null_mbps, sdk_v1_null_mbps ...", flush=True)
+    results["aes_cbc_limit_mbps"] = (median_rate(runs, null_size, aes_cbc_limit(null_size)), "MB/s")
+    null_uploader = EncryptedBlobUploader(transport=NullTransport())
+    results["pipeline_null_mbps"] = (
+        median_rate(runs, null_size, pipeline(null_uploader, lambda: NULL_SAS, jwk, null_size)),
+        "MB/s",
+    )
+    results["sdk_v1_null_mbps"] = (median_rate(runs, null_size, sdk_v1_null(key, null_size)), "MB/s")
+
+    print("measuring pipeline_azurite_mbps, sdk_plain_azurite_mbps (Azurite) ...", flush=True)
+    with Azurite() as azurite:
+        service = BlobServiceClient.from_connection_string(azurite.connection_string)
+        container = service.create_container("bench")
+
+        def fresh_sas(prefix: str = "ours") -> str:
+            name = f"{prefix}-{time.monotonic_ns()}"
+            sas = generate_blob_sas(
+                azurite.account_name,
+                "bench",
+                name,
+                account_key=azurite.account_key,
+                permission=BlobSasPermissions(create=True, write=True),
+                expiry=datetime.now(UTC) + timedelta(hours=1),
+            )
+            return f"{azurite.blob_endpoint}/bench/{name}?{sas}"
+
+        ours = EncryptedBlobUploader(UploadTargetPolicy(allow_http_loopback=True))
+
+        def sdk_plain() -> None:
+            blob = BlobClient.from_blob_url(fresh_sas("sdk"))  # same SAS auth as ours
+            blob.upload_blob(ChunkReader(azurite_size), length=azurite_size, max_concurrency=4, overwrite=True)
+
+        ours_rates, sdk_rates = [], []
+        for _ in range(runs):  # interleaved, so drift in Azurite's speed hits both alike
+            ours_rates.append(median_rate(1, azurite_size, pipeline(ours, fresh_sas, jwk, azurite_size)))
+            sdk_rates.append(median_rate(1, azurite_size, sdk_plain))
+            for blob in list(container.list_blobs()):
+                container.delete_blob(blob.name)
+        results["pipeline_azurite_mbps"] = (statistics.median(ours_rates), "MB/s")
+        results["sdk_plain_azurite_mbps"] = (statistics.median(sdk_rates), "MB/s")
+
+    print("measuring peak RSS in fresh processes ...", flush=True)
+    small, large = rss_sizes
+    results["peak_rss_mib_256m"] = (peak_rss(small), "MiB")
+    results["peak_rss_mib_2g"] = (peak_rss(large), "MiB")
+
+    report(results)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            [{"name": name, "value": round(value, 1), "unit": unit} for name, (value, unit) in results.items()],
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"\nwrote {RESULTS.relative_to(REPO)}")
+    return 0
+
+
+def report(results: dict[str, tuple[float, str]]) -> None:
+    value = {name: figure for name, (figure, _) in results.items()}
+    checks = [
+        ("pipeline_null_mbps", "aes_cbc_limit_mbps", 0.8),
+        ("pipeline_null_mbps", "sdk_v1_null_mbps", 1.5),
+        ("pipeline_azurite_mbps", "sdk_plain_azurite_mbps", 0.9),
+    ]
+    print(f"\n{'figure':<26}{'value':>10}  unit")
+    for name, (figure, unit) in results.items():
+        print(f"{name:<26}{figure:>10.1f}  {unit}")
+
+    def row(label: str, figure: float, target: str, ok: bool) -> None:
+        print(f"{label:<50}{figure:>7.2f}  {target:>7}  {'ok' if ok else 'MISS'}")
+
+    print(f"\n{'comparison':<50}{'ratio':>7}  {'target':>7}  verdict")
+    for name, baseline, target in checks:
+        ratio = value[name] / value[baseline]
+        row(f"{name} / {baseline}", ratio, f">= {target}", ratio >= target)
+    rss_small, rss_large = value["peak_rss_mib_256m"], value["peak_rss_mib_2g"]
+    row("peak_rss_mib_2g / peak_rss_mib_256m", rss_large / rss_small, "<= 1.1", rss_large <= rss_small * 1.10)
+    row("peak_rss_mib_2g (MiB)", rss_large, "<= 150", rss_large <= 150)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""`python -m devstack up`: run the local stack in the foreground until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from . import demo
+from .azurite import AzuriteError
+from .stack import DEFAULT_STATE_DIR, LocalStack
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with LocalStack(
+            args.state_dir,
+            lock_duration_seconds=args.lock_duration,
+            token_lifetime_seconds=args.token_lifetime,
+            sas_ttl_seconds=args.sas_ttl,
+            azurite_location=args.azurite_location,
+            registry_port=args.port,
+            verbose=args.verbose,
+        ) as stack:
+            print_endpoints(stack)
+            while not stop.wait(0.5):
+                if not stack.azurite.running:
+                    print("Azurite stopped unexpectedly:\n" + stack.azurite.log_tail(), file=sys.stderr)
+                    return 1
+            print("\nstopping the local stack...", flush=True)
+    except AzuriteError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("stopped.")
+    return 0
+
+
+def print_endpoints(stack: LocalStack) -> None:
+    state = stack.state()
+    lines = [
+        "Local stack is up (Ctrl-C to stop).",
+        f"  Registry simulator   {state['registry_url']}",
+        f"    agent service      {state['agent_service_url']}",
+        f"    token endpoint     {state['token_url']}",
+        f"    control API        {state['control_url']}   (try: GET /_sim/jobs)",
+        f"    tenant             {state['tenant_id']}",
+        f"  Azurite blob         {state['blob_endpoint']}",
+        f"          queue        {state['queue_endpoint']}",
+        f"          table        {state['table_endpoint']}",
+        f"  upload container     {state['upload_container']}",
+    ]
+    if stack.state_dir is not None:
+        lines += [
+            f"  state                {stack.state_dir / 'state.json'}",
+            f"  connection file      {state['connection_file']}   (secret)",
+            f"  file-encryption key  {state['registry_file_key']}   (secret)",
+        ]
+    print("\n".join(lines), flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description="Local Clearance Registry + Azurite.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs and per-request access logs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="run Azurite and the Registry simulator in the foreground")
+    up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help=f"default: {DEFAULT_STATE_DIR}")
+    up.add_argument("--lock-duration", type=int, default=300, metavar="S", help="job lock duration (300)")
+    up.add_argument("--token-lifetime", type=int, default=3600, metavar="S", help="access token lifetime (3600)")
+    up.add_argument("--sas-ttl", type=int, default=3600, metavar="S", help="upload SAS lifetime (3600)")
+    up.add_argument("--port", type=int, default=0, help="Registry simulator port (default: a free one)")
+    up.add_argument(
+        "--azurite-location", type=Path, default=None, help="persist Azurite data in DIR (default: in memory)"
+    )
+    up.set_defaults(handler=cmd_up)
+
+    demo_parser = commands.add_parser("demo", help="run the protocol demo end to end on a fresh local stack")
+    demo.add_arguments(demo_parser)
+    demo_parser.set_defaults(handler=demo.run)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

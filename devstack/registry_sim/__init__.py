@@ -1,0 +1,16 @@
+"""A faithful, independent simulator of the Clearance Registry agent service (see
+shared/docs clearance-agent-protocol.md §2–§4), with a /_sim control API for tests and demos."""
+
+from .control import SimulatorControl, SimulatorControlError
+from .identity import KeyPair, SimulatorIdentity
+from .server import SimulatorServer
+from .simulator import RegistrySimulator
+
+__all__ = [
+    "KeyPair",
+    "RegistrySimulator",
+    "SimulatorControl",
+    "SimulatorControlError",
+    "SimulatorIdentity",
+    "SimulatorServer",
+]

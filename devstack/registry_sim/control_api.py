@@ -1,0 +1,184 @@
+"""The control API under /_sim/ (no auth): create jobs, inspect state, inject faults, move the clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from .bodies import Body
+from .clock import format_utc
+from .faults import OPERATIONS, StatusFault
+from .jobgen import generate_parameters
+from .problems import ProblemError
+from .simulator import RegistrySimulator
+from .store import JOB_TYPES
+
+CONTROL_PREFIX = "/_sim"
+MAX_JOBS_PER_CALL = 1000
+
+
+def _body() -> Body:
+    """Control bodies are optional JSON objects (names case-insensitive, like the agent API)."""
+    if not request.get_data():
+        return Body({})
+    return Body.of(request)
+
+
+def _optional_int(body: Body, name: str, default: int | None, minimum: int = 0) -> int | None:
+    return default if body.raw(name) is None else body.integer(name, minimum=minimum)
+
+
+def control_blueprint(sim: RegistrySimulator) -> Blueprint:
+    bp = Blueprint("control", __name__, url_prefix=CONTROL_PREFIX)
+
+    @bp.get("/info")
+    def info() -> Response:
+        return jsonify(
+            {
+                "TenantId": sim.identity.tenant_id,
+                "ServicePrincipalId": sim.identity.principal_id,
+                "ClientId": sim.identity.client_id,
+                "RegistryUrl": sim.base_url,
+                "AgentServiceUrl": sim.agent_service_url,
+                "StsUrl": sim.sts_url,
+                "TokenUrl": sim.token_url,
+                "FileKeyId": sim.identity.file_key.kid,
+                "UploadContainer": sim.storage.container,
+                "NowUtc": format_utc(sim.clock.now()),
+            }
+        )
+
+    @bp.post("/jobs")
+    def create_jobs() -> tuple[Response, int]:
+        body = _body()
+        job_type = body.required_string("Type")
+        if job_type not in JOB_TYPES:
+            raise ProblemError(400, f"Type must be one of {', '.join(JOB_TYPES)}")
+        count = _optional_int(body, "Count", 1, minimum=1) or 1
+        if count > MAX_JOBS_PER_CALL:
+            raise ProblemError(400, f"Count must be at most {MAX_JOBS_PER_CALL}")
+        camera_ids = body.raw("CameraIds")
+        if camera_ids is not None and (
+            not isinstance(camera_ids, list) or not camera_ids or not all(isinstance(c, str) for c in camera_ids)
+        ):
+            raise ProblemError(400, "CameraIds must be a non-empty list of strings")
+        given = body.raw("Parameters")
+        jobs = [
+            sim.store.create(
+                job_type,
+                given if given is not None else generate_parameters(job_type, sim.clock.now(), camera_ids),
+            )
+            for _ in range(count)
+        ]
+        return jsonify(jobs), 201
+
+    @bp.get("/jobs")
+    def list_jobs() -> Response:
+        return jsonify(sim.store.summaries())
+
+    @bp.get("/jobs/<job_id>")
+    def job(job_id: str) -> Response:
+        return jsonify(sim.store.detail(job_id, sim.storage.read_sas_url))
+
+    @bp.post("/jobs/<job_id>/expire-lock")
+    def expire_lock(job_id: str) -> Response:
+        sim.store.expire_lock(job_id)
+        return Response(status=204)
+
+    @bp.get("/requests")
+    def requests_log() -> Response:
+        since = request.args.get("since", "0")
+        if not since.isdigit():
+            raise ProblemError(400, "since must be a non-negative integer")
+        return jsonify(sim.requests.since(int(since)))
+
+    @bp.get("/faults")
+    def faults() -> Response:
+        return jsonify(sim.faults.to_json())
+
+    @bp.delete("/faults")
+    def clear_faults() -> Response:
+        sim.faults.reset()
+        return Response(status=204)
+
+    @bp.post("/faults")
+    def add_fault() -> tuple[Response, int]:
+        body = _body()
+        kind = body.raw("Kind") or _infer_kind(body)
+        if kind == "ExpiredSas":
+            sim.faults.add_expired_sas(_optional_int(body, "Count", 1, minimum=1) or 1)
+            return jsonify(sim.faults.to_json()), 201
+        operation = body.required_string("Operation")
+        if operation not in OPERATIONS:
+            raise ProblemError(400, f"Operation must be one of {', '.join(OPERATIONS)}")
+        if kind == "Latency":
+            sim.faults.set_latency(operation, body.integer("LatencyMs"))
+        elif kind == "Status":
+            sim.faults.add_status(_status_fault(body, operation))
+        else:
+            raise ProblemError(400, "Kind must be Status, Latency or ExpiredSas")
+        return jsonify(sim.faults.to_json()), 201
+
+    @bp.get("/clock")
+    def clock() -> Response:
+        return jsonify(_clock_json(sim))
+
+    @bp.post("/clock/advance")
+    def advance_clock() -> Response:
+        seconds = _body().raw("Seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise ProblemError(400, "Seconds must be a non-negative number")
+        sim.clock.advance(seconds)
+        return jsonify(_clock_json(sim))
+
+    @bp.get("/config")
+    def get_config() -> Response:
+        return jsonify(sim.config.to_json())
+
+    @bp.post("/config")
+    def set_config() -> Response:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise ProblemError(400, "the body must be a JSON object")
+        try:
+            sim.config.update(data)
+        except ValueError as error:
+            raise ProblemError(400, str(error)) from None
+        return jsonify(sim.config.to_json())
+
+    @bp.post("/reset")
+    def reset() -> Response:
+        sim.reset()
+        return Response(status=204)
+
+    return bp
+
+
+def _infer_kind(body: Body) -> str:
+    if body.raw("Status") is not None:
+        return "Status"
+    if body.raw("LatencyMs") is not None:
+        return "Latency"
+    raise ProblemError(400, "give Kind (Status, Latency or ExpiredSas), or Status, or LatencyMs")
+
+
+def _status_fault(body: Body, operation: str) -> StatusFault:
+    status = body.integer("Status", minimum=100)
+    if status > 599:
+        raise ProblemError(400, "Status must be an HTTP status code")
+    detail = body.raw("Detail")
+    if detail is not None and not isinstance(detail, str):
+        raise ProblemError(400, "Detail must be a string")
+    return StatusFault(
+        operation=operation,
+        status=status,
+        remaining=_optional_int(body, "Count", 1, minimum=1) or 1,
+        retry_after=_optional_int(body, "RetryAfter", None),
+        detail=detail,
+        after_processing=bool(body.raw("AfterProcessing")),
+    )
+
+
+def _clock_json(sim: RegistrySimulator) -> dict[str, Any]:
+    return {"NowUtc": format_utc(sim.clock.now()), "OffsetSeconds": sim.clock.offset_seconds}

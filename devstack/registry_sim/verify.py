@@ -1,0 +1,171 @@
+"""Verifies an uploaded file as Clearance would: Azure client-side encryption v1, streamed.
+
+The blob is read in bounded chunks (never whole in memory) and decrypted with AES-256-CBC; the
+plaintext's size and SHA-256 must match what the agent declared in its Complete* call.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobClient, BlobType
+from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from .identity import KeyPair
+from .store import Verification
+
+METADATA_NAME = "encryptiondata"
+METADATA_HEADER_PREFIX = "x-ms-meta-"
+MAX_METADATA_BYTES = 8 * 1024  # Azure's limit; Azurite does not enforce it
+EXPECTED_NAMES: dict[str, set[str] | None] = {
+    "WrappedContentKey": {"KeyId", "EncryptedKey", "Algorithm"},
+    "EncryptionAgent": {"Protocol", "EncryptionAlgorithm"},
+    "ContentEncryptionIV": None,
+    "KeyWrappingMetadata": {"EncryptionLibrary"},
+    "EncryptionMode": None,
+}
+RSA_OAEP_SHA1 = asym_padding.OAEP(mgf=asym_padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+
+
+class VerificationFailed(Exception):
+    pass
+
+
+def verify_upload(blob: BlobClient, file_key: KeyPair, expected_size: int, expected_sha256: str) -> Verification:
+    """Returns the outcome; storage errors other than a missing blob propagate."""
+    try:
+        headers, properties = _properties(blob)
+        metadata = _encryption_metadata(headers)
+        content_key, iv = _content_key_and_iv(metadata, file_key)
+        if properties.blob_type != BlobType.BLOCKBLOB:
+            raise VerificationFailed(f"blob is a {properties.blob_type}, expected a BlockBlob")
+        if properties.size == 0 or properties.size % 16:
+            raise VerificationFailed(
+                f"ciphertext length {properties.size} is not a positive multiple of 16 (AES-CBC with PKCS7)"
+            )
+        size, sha256 = _decrypt_and_hash(blob, content_key, iv)
+    except VerificationFailed as failure:
+        return Verification(False, str(failure))
+    if size != expected_size:
+        return Verification(False, f"decrypted size {size} does not match Size {expected_size}", size, sha256)
+    if sha256 != expected_sha256.lower():
+        return Verification(False, "SHA-256 of the decrypted content does not match Sha256", size, sha256)
+    return Verification(True, "ok", size, sha256)
+
+
+def _properties(blob: BlobClient) -> tuple[dict[str, str], Any]:
+    raw_headers: dict[str, str] = {}
+
+    def keep_headers(response: Any) -> None:
+        raw_headers.update(response.http_response.headers)  # keys keep the case sent on the wire
+
+    try:
+        properties = blob.get_blob_properties(raw_response_hook=keep_headers)
+    except ResourceNotFoundError:
+        raise VerificationFailed("blob not found (nothing uploaded, or blocks never committed)") from None
+    return raw_headers, properties
+
+
+def _encryption_metadata(headers: dict[str, str]) -> dict[str, Any]:
+    metadata = {
+        name[len(METADATA_HEADER_PREFIX) :]: value
+        for name, value in headers.items()
+        if name.lower().startswith(METADATA_HEADER_PREFIX)
+    }
+    total = sum(len(name.encode()) + len(value.encode()) for name, value in metadata.items())
+    if total > MAX_METADATA_BYTES:
+        raise VerificationFailed(f"blob metadata is {total} bytes, over Azure's 8 KB limit")
+    if METADATA_NAME not in metadata:
+        near = [name for name in metadata if name.lower() == METADATA_NAME]
+        if near:
+            raise VerificationFailed(f"metadata name must be exactly '{METADATA_NAME}', got '{near[0]}'")
+        raise VerificationFailed(f"blob metadata '{METADATA_NAME}' is missing")
+    try:
+        document = json.loads(metadata[METADATA_NAME])
+    except ValueError:
+        raise VerificationFailed(f"metadata '{METADATA_NAME}' is not JSON") from None
+    _check_names(document, EXPECTED_NAMES, "encryptiondata")
+    wrapped, agent = document["WrappedContentKey"], document["EncryptionAgent"]
+    expected_values = [
+        ("WrappedContentKey.Algorithm", wrapped["Algorithm"], "RSA-OAEP"),
+        ("EncryptionAgent.Protocol", agent["Protocol"], "1.0"),
+        ("EncryptionAgent.EncryptionAlgorithm", agent["EncryptionAlgorithm"], "AES_CBC_256"),
+        ("EncryptionMode", document["EncryptionMode"], "FullBlob"),
+    ]
+    for name, actual, expected in expected_values:
+        if actual != expected:
+            raise VerificationFailed(f"{name} must be {expected!r}, got {actual!r}")
+    return document
+
+
+def _check_names(document: Any, expected: dict[str, set[str] | None], where: str) -> None:
+    if not isinstance(document, dict):
+        raise VerificationFailed(f"{where} must be a JSON object")
+    missing, extra = set(expected) - set(document), set(document) - set(expected)
+    if missing or extra:
+        raise VerificationFailed(
+            f"{where} names must be exactly {sorted(expected)} (case-sensitive); "
+            f"missing {sorted(missing)}, unexpected {sorted(extra)}"
+        )
+    for name, children in expected.items():
+        if children is not None:
+            _check_names(document[name], dict.fromkeys(children), f"{where}.{name}")
+        elif not isinstance(document[name], str):
+            raise VerificationFailed(f"{where}.{name} must be a string")
+
+
+def _b64(value: Any, name: str) -> bytes:
+    """Standard base64 WITH padding, as .NET and the Azure SDKs write it (base64url is refused)."""
+    if not isinstance(value, str) or len(value) % 4:
+        raise VerificationFailed(f"{name} is not standard padded base64")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise VerificationFailed(f"{name} is not standard padded base64") from None
+
+
+def _content_key_and_iv(document: dict[str, Any], file_key: KeyPair) -> tuple[bytes, bytes]:
+    wrapped = document["WrappedContentKey"]
+    if wrapped["KeyId"] != file_key.kid:
+        raise VerificationFailed(
+            f"WrappedContentKey.KeyId {wrapped['KeyId']!r} is not the ticket's key {file_key.kid!r}"
+        )
+    encrypted_key = _b64(wrapped["EncryptedKey"], "WrappedContentKey.EncryptedKey")
+    iv = _b64(document["ContentEncryptionIV"], "ContentEncryptionIV")
+    try:
+        content_key = file_key.key.decrypt(encrypted_key, RSA_OAEP_SHA1)
+    except ValueError:
+        raise VerificationFailed(
+            "the content key does not unwrap with the ticket's key (RSA-OAEP, SHA-1, MGF1-SHA-1)"
+        ) from None
+    if len(content_key) != 32:
+        raise VerificationFailed(f"the content key is {len(content_key)} bytes, expected 32 (AES-256)")
+    if len(iv) != 16:
+        raise VerificationFailed(f"ContentEncryptionIV is {len(iv)} bytes, expected 16")
+    return content_key, iv
+
+
+def _decrypt_and_hash(blob: BlobClient, content_key: bytes, iv: bytes) -> tuple[int, str]:
+    decryptor = Cipher(algorithms.AES(content_key), modes.CBC(iv)).decryptor()
+    unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
+    digest, size = hashlib.sha256(), 0
+    try:
+        for chunk in blob.download_blob().chunks():
+            plain = unpadder.update(decryptor.update(chunk))
+            digest.update(plain)
+            size += len(plain)
+        plain = unpadder.update(decryptor.finalize()) + unpadder.finalize()
+    except ValueError:
+        raise VerificationFailed(
+            "the content does not decrypt to valid PKCS7 padding (wrong key, IV or data)"
+        ) from None
+    digest.update(plain)
+    size += len(plain)
+    return size, digest.hexdigest()

@@ -1,0 +1,1 @@
+"""The Clearance Agent's logic. The function folders (poll_jobs, process_job, renew_locks) stay thin."""

@@ -1,0 +1,1 @@
+"""Key handling and the Azure Storage client-side encryption v1 envelope, done ourselves (streaming)."""

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every outbound client (Registry, VMS): sessions, timeouts, retries."""

@@ -1,0 +1,170 @@
+"""One retry policy for every outbound HTTP call.
+
+Rules: 429 and 503 wait for the server's `Retry-After` when it gives one; other 5xx, connection errors
+and timeouts back off exponentially with jitter; nothing else is retried. Attempts are bounded *and*
+the whole call has a deadline, so a caller always gets an answer in bounded time.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC
+
+import requests
+
+from shared.redact import redact_url
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+BACKOFF_STATUSES = frozenset({500, 502, 504})
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to wait for a TCP connection and for each read from the socket."""
+
+    connect: float = 5.0
+    read: float = 30.0
+
+    def as_requests(self) -> tuple[float, float]:
+        return (self.connect, self.read)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    backoff_initial: float = 0.5
+    backoff_max: float = 15.0
+    deadline: float = 60.0
+    """Total seconds one call may take, retries and waits included."""
+
+    def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+        """Delay after failed attempt number `attempt` (1-based): exponential, capped, 50-100 % jitter."""
+        ceiling = min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1)))
+        return ceiling * (0.5 + rand() / 2)
+
+
+def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds or HTTP-date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now())
+
+
+class TransportFailure(Exception):
+    """No HTTP response could be had (connection refused or reset, timeouts) within the retry budget."""
+
+    def __init__(self, operation: str, detail: str) -> None:
+        super().__init__(f"{operation}: {detail}")
+        self.operation = operation
+        self.detail = detail
+
+
+class RetryingSender:
+    """Sends requests on one pooled session and applies the RetryPolicy.
+
+    Returns the final response whatever its status (the caller maps statuses to its own errors);
+    raises TransportFailure when no response came back within the budget.
+    """
+
+    def __init__(
+        self,
+        session: requests.Session,
+        policy: RetryPolicy,
+        timeouts: Timeouts,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.session = session
+        self.policy = policy
+        self.timeouts = timeouts
+        self._sleep = sleep
+        self._clock = clock
+
+    def send(self, method: str, url: str, *, operation: str, **kwargs: object) -> requests.Response:
+        started = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.session.request(method, url, timeout=self.timeouts.as_requests(), **kwargs)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                reason = _describe_transport_error(exc)
+                delay = self.policy.backoff(attempt)
+                if not self._may_retry(attempt, started, delay):
+                    raise TransportFailure(
+                        operation, f"{reason} after {attempt} attempt(s) to {redact_url(url)}"
+                    ) from None
+                log.warning(
+                    "%s: %s; retrying in %.1f s (attempt %d/%d)",
+                    operation,
+                    reason,
+                    delay,
+                    attempt,
+                    self.policy.max_attempts,
+                    extra={"operation": operation, "attempt": attempt},
+                )
+                self._sleep(delay)
+                continue
+
+            delay = self._delay_for(response, attempt)
+            if delay is None:
+                return response
+            if not self._may_retry(attempt, started, delay):
+                return response
+            response.close()
+            log.warning(
+                "%s: HTTP %d; retrying in %.1f s (attempt %d/%d)",
+                operation,
+                response.status_code,
+                delay,
+                attempt,
+                self.policy.max_attempts,
+                extra={"operation": operation, "attempt": attempt, "status": response.status_code},
+            )
+            self._sleep(delay)
+
+    def _delay_for(self, response: requests.Response, attempt: int) -> float | None:
+        status = response.status_code
+        if status in RETRY_AFTER_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return retry_after if retry_after is not None else self.policy.backoff(attempt)
+        if status in BACKOFF_STATUSES:
+            return self.policy.backoff(attempt)
+        return None
+
+    def _may_retry(self, attempt: int, started: float, delay: float) -> bool:
+        if attempt >= self.policy.max_attempts:
+            return False
+        return self._clock() + delay - started <= self.policy.deadline
+
+
+def _describe_transport_error(exc: Exception) -> str:
+    """A short, secret-free description (requests' messages embed the full URL, SAS included)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connect timeout"
+    if isinstance(exc, requests.ReadTimeout):
+        return "read timeout"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS error"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed"
+    return type(exc).__name__

@@ -1,0 +1,35 @@
+"""What can go wrong with an upload, grouped by what the caller can do about it.
+
+UploadError
+├── UploadTargetRefused   the SAS URI fails our policy (scheme, host): never retry, report it
+├── RecipientKeyRejected  the ticket's JWK is not RSA or under 2048 bits: never retry
+├── SasRejected           storage answered 403 (SAS expired or not authorised): ask for a new ticket
+├── UploadLimitExceeded   the file would break an Azure Blob limit (blocks, metadata)
+└── UploadTransient       storage unreachable or 5xx after the SDK's retries: retry later
+"""
+
+from __future__ import annotations
+
+
+class UploadError(Exception):
+    """Base class; messages never contain the SAS signature or key material."""
+
+
+class UploadTargetRefused(UploadError):
+    """The upload URI is not one we are allowed to send customer video to."""
+
+
+class RecipientKeyRejected(UploadError):
+    """The encryption key in the upload ticket is unusable."""
+
+
+class SasRejected(UploadError):
+    """Storage refused the SAS (403): it expired or does not grant create/write."""
+
+
+class UploadLimitExceeded(UploadError):
+    """The upload would exceed an Azure Blob Storage limit."""
+
+
+class UploadTransient(UploadError):
+    """A temporary storage failure; the same upload may succeed later."""

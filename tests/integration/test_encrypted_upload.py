@@ -1,0 +1,115 @@
+"""Encrypted uploads to real Azure Blob storage (Azurite), checked by independent decryption.
+
+The oracle is azure-storage-blob's own v1 decryption: if it returns our bytes, any Clearance reader of
+the documented format will.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from shared.crypto.envelope import ciphertext_length
+from shared.upload.errors import RecipientKeyRejected, SasRejected, UploadTargetRefused
+from shared.upload.target import UploadTargetPolicy
+from shared.upload.uploader import EncryptedBlobUploader, UploadSettings
+from tests.integration.conftest import SMALL_BLOCK
+from tests.integration.helpers import blob_name_from_sas, random_file
+
+B = SMALL_BLOCK
+
+
+@pytest.fixture
+def locked_job(stack, client):
+    job = stack.sim.create_job("mediarequest")
+    lock = client.lock(job["Id"])
+    return job["Id"], lock.lock_token
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, B - 1, B, B + 1, 3 * B + 5])
+def test_uploads_decrypt_byte_for_byte_with_the_sdks_own_v1_decryption(
+    stack, client, uploader, sdk_decrypt, locked_job, size
+):
+    job_id, token = locked_job
+    ticket = client.initialize_upload(job_id, token, f"cam_{size}.mp4", "video/mp4")
+    source, data, sha = random_file(size)
+    result = uploader.upload(ticket.uri, ticket.json_web_key, source, content_type="video/mp4")
+    assert (result.size, result.sha256) == (size, sha)
+    assert result.blocks == max(1, -(-ciphertext_length(size) // B))
+    assert sdk_decrypt(blob_name_from_sas(ticket.uri, stack.upload_container), ticket.json_web_key["kid"]) == data
+
+
+def test_the_registry_verifies_a_multi_block_upload(stack, client, uploader, locked_job):
+    job_id, token = locked_job
+    ticket = client.initialize_upload(job_id, token, "cam.mp4", "video/mp4")
+    source, _, _ = random_file(5 * B + 123)
+    result = uploader.upload(ticket.uri, ticket.json_web_key, source, size_hint=B)
+    camera = stack.sim.job(job_id)["Parameters"]["Cameras"][0]
+    client.complete_media(
+        job_id,
+        token,
+        ticket.file_id,
+        camera_id=camera["CameraId"],
+        start=datetime.fromisoformat(camera["StartTimeUtc"]),
+        end=datetime.fromisoformat(camera["EndTimeUtc"]),
+        size=result.size,
+        sha256=result.sha256,
+    )
+    files = stack.sim.job(job_id)["Files"]
+    assert [f["Verification"]["Ok"] for f in files] == [True]
+
+
+def test_progress_is_reported_in_order_up_to_the_full_size(stack, client, uploader, locked_job):
+    job_id, token = locked_job
+    ticket = client.initialize_upload(job_id, token, "cam.mp4", "video/mp4")
+    reports: list[int] = []
+    source, _, _ = random_file(10 * B)
+    uploader.upload(ticket.uri, ticket.json_web_key, source, progress=reports.append)
+    assert reports == sorted(reports)
+    assert reports[-1] == 10 * B
+    assert len(reports) > 3
+
+
+def test_a_stream_without_a_size_hint_or_as_an_iterator_uploads(stack, client, uploader, sdk_decrypt, locked_job):
+    job_id, token = locked_job
+    ticket = client.initialize_upload(job_id, token, "cam.mp4", "video/mp4")
+    _, data, sha = random_file(4 * B + 7)
+    pieces = (data[i : i + 1000] for i in range(0, len(data), 1000))
+    result = uploader.upload(ticket.uri, ticket.json_web_key, pieces)
+    assert result.sha256 == sha
+    assert sdk_decrypt(blob_name_from_sas(ticket.uri, stack.upload_container), ticket.json_web_key["kid"]) == data
+
+
+def test_an_expired_sas_is_a_typed_error(stack, client, uploader, locked_job):
+    job_id, token = locked_job
+    stack.sim.inject_expired_sas()
+    ticket = client.initialize_upload(job_id, token, "cam.mp4", "video/mp4")
+    source, _, _ = random_file(3 * B)
+    with pytest.raises(SasRejected, match="HTTP 403") as raised:
+        uploader.upload(ticket.uri, ticket.json_web_key, source)
+    assert "sig=REDACTED" in str(raised.value)
+    sig = ticket.uri.split("sig=", 1)[1].split("&", 1)[0]
+    assert sig not in str(raised.value)
+
+
+def test_http_to_azurite_is_refused_unless_the_local_stack_allows_it(stack, client, locked_job):
+    job_id, token = locked_job
+    ticket = client.initialize_upload(job_id, token, "cam.mp4", "video/mp4")
+    production = EncryptedBlobUploader(UploadTargetPolicy(), UploadSettings(block_size=B))
+    source, _, _ = random_file(10)
+    with pytest.raises(UploadTargetRefused, match="https"):
+        production.upload(ticket.uri, ticket.json_web_key, source)
+
+
+def test_a_ticket_key_under_2048_bits_is_refused_before_any_upload(stack, client, uploader, locked_job):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from shared.crypto.jwk import public_jwk
+
+    job_id, token = locked_job
+    ticket = client.initialize_upload(job_id, token, "cam.mp4", "video/mp4")
+    weak = public_jwk(rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key(), "weak")
+    source, _, _ = random_file(10)
+    with pytest.raises(RecipientKeyRejected, match="at least 2048"):
+        uploader.upload(ticket.uri, weak, source)
