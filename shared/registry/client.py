@@ -10,11 +10,11 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shared.http.retry import RetryingSender, RetryPolicy, Timeouts, TransportFailure, parse_retry_after
 from shared.http.session import pooled_session
@@ -38,6 +38,7 @@ from shared.registry.errors import (
 from shared.wire import describe_validation_error
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 _FILE_OPERATIONS = frozenset({Operation.COMPLETE_MEDIA, Operation.COMPLETE_DISCOVERY, Operation.COMPLETE_THUMBNAIL})
 
@@ -212,10 +213,10 @@ class RegistryClient:
                 f"Registry {operation.value}: the response is not JSON", operation=operation.value, job_id=job_id
             ) from None
 
-    def _model(self, response: requests.Response, model: type, operation: Operation, job_id: str | None):
+    def _model(self, response: requests.Response, model: type[M], operation: Operation, job_id: str | None) -> M:
         document = self._json(response, operation, job_id)
         try:
-            return model.model_validate(document)  # type: ignore[attr-defined]
+            return model.model_validate(document)
         except ValidationError as exc:
             raise RegistryProtocolError(
                 describe_validation_error(exc, source=f"Registry {operation.value} response"),

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
 from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestError, ServiceResponseError
@@ -85,7 +85,7 @@ class BlockSizer:
         size = base
         if size_hint:
             per_block = -(-(size_hint + AES_BLOCK) // (MAX_BLOCKS // 2))
-            size = max(base, -(-per_block // MiB) * MiB)
+            size = -(-per_block // base) * base  # a multiple of the base size, hence of 16
         self.size = min(size, MAX_BLOCK_SIZE)
         self.count = 0
         self._grow_at = MAX_BLOCKS // 2
@@ -242,7 +242,7 @@ class EncryptedBlobUploader:
             elapsed,
             redact_url(sas_uri),
         )
-        return UploadResult(result.size, result.sha256, result.encrypted_size, result.blocks, elapsed)
+        return replace(result, seconds=elapsed)
 
     def _blob_client(self, sas_uri: str) -> BlobClient:
         kwargs: dict[str, Any] = {

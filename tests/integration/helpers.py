@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
 
@@ -16,3 +17,17 @@ def blob_name_from_sas(uri: str, container: str) -> str:
 def random_file(size: int) -> tuple[io.BytesIO, bytes, str]:
     data = os.urandom(size)
     return io.BytesIO(data), data, hashlib.sha256(data).hexdigest()
+
+
+def complete_media_for(client, job_id: str, lock_token: str, file_id: str, camera: dict, size: int, sha256: str):
+    """CompleteMedia for one camera window of a simulator job (its `Parameters.Cameras[i]` dict)."""
+    client.complete_media(
+        job_id,
+        lock_token,
+        file_id,
+        camera_id=camera["CameraId"],
+        start=datetime.fromisoformat(camera["StartTimeUtc"]),
+        end=datetime.fromisoformat(camera["EndTimeUtc"]),
+        size=size,
+        sha256=sha256,
+    )

@@ -6,16 +6,15 @@ the documented format will.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
+from azure.storage.blob import BlobClient
 
 from shared.crypto.envelope import ciphertext_length
 from shared.upload.errors import RecipientKeyRejected, SasRejected, UploadTargetRefused
 from shared.upload.target import UploadTargetPolicy
 from shared.upload.uploader import EncryptedBlobUploader, UploadSettings
 from tests.integration.conftest import SMALL_BLOCK
-from tests.integration.helpers import blob_name_from_sas, random_file
+from tests.integration.helpers import blob_name_from_sas, complete_media_for, random_file
 
 B = SMALL_BLOCK
 
@@ -46,16 +45,7 @@ def test_the_registry_verifies_a_multi_block_upload(stack, client, uploader, loc
     source, _, _ = random_file(5 * B + 123)
     result = uploader.upload(ticket.uri, ticket.json_web_key, source, size_hint=B)
     camera = stack.sim.job(job_id)["Parameters"]["Cameras"][0]
-    client.complete_media(
-        job_id,
-        token,
-        ticket.file_id,
-        camera_id=camera["CameraId"],
-        start=datetime.fromisoformat(camera["StartTimeUtc"]),
-        end=datetime.fromisoformat(camera["EndTimeUtc"]),
-        size=result.size,
-        sha256=result.sha256,
-    )
+    complete_media_for(client, job_id, token, ticket.file_id, camera, result.size, result.sha256)
     files = stack.sim.job(job_id)["Files"]
     assert [f["Verification"]["Ok"] for f in files] == [True]
 
@@ -113,3 +103,23 @@ def test_a_ticket_key_under_2048_bits_is_refused_before_any_upload(stack, client
     source, _, _ = random_file(10)
     with pytest.raises(RecipientKeyRejected, match="at least 2048"):
         uploader.upload(ticket.uri, weak, source)
+
+
+def test_a_stream_far_larger_than_hinted_grows_its_blocks_and_stays_within_the_block_limit(
+    stack, client, uploader, sdk_decrypt, locked_job, monkeypatch
+):
+    """With the block budget shrunk to 8, a 16-block stream must grow its blocks to fit, and decrypt."""
+    monkeypatch.setattr("shared.upload.uploader.MAX_BLOCKS", 8)
+    job_id, token = locked_job
+    ticket = client.initialize_upload(job_id, token, "long.mp4", "video/mp4")
+    source, data, sha = random_file(16 * B)
+    result = uploader.upload(ticket.uri, ticket.json_web_key, source, size_hint=B)
+    assert result.sha256 == sha and result.blocks <= 8
+    name = blob_name_from_sas(ticket.uri, stack.upload_container)
+    committed, _ = BlobClient.from_connection_string(
+        stack.storage_connection_string, stack.upload_container, name
+    ).get_block_list("committed")
+    assert len(committed) == result.blocks
+    assert len({len(block.id) for block in committed}) == 1  # Azure requires equal-length block ids
+    assert len({block.size for block in committed[:-1]}) > 1  # the block size did grow
+    assert sdk_decrypt(name, ticket.json_web_key["kid"]) == data

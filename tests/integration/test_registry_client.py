@@ -23,7 +23,7 @@ from shared.registry.errors import (
     RegistryUnauthorized,
     UploadRejected,
 )
-from tests.integration.helpers import random_file
+from tests.integration.helpers import complete_media_for, random_file
 
 
 def lock_new(stack, client, job_type="mediarequest", parameters=None):
@@ -45,16 +45,7 @@ def test_a_media_job_is_locked_uploaded_verified_and_completed(stack, client, up
         ticket = client.initialize_upload(job["Id"], lock.lock_token, f"{camera['CameraId']}.mp4", "video/mp4")
         source, _, _ = random_file(200_000)
         result = uploader.upload(ticket.uri, ticket.json_web_key, source, content_type="video/mp4")
-        client.complete_media(
-            job["Id"],
-            lock.lock_token,
-            ticket.file_id,
-            camera_id=camera["CameraId"],
-            start=datetime.fromisoformat(camera["StartTimeUtc"]),
-            end=datetime.fromisoformat(camera["EndTimeUtc"]),
-            size=result.size,
-            sha256=result.sha256,
-        )
+        complete_media_for(client, job["Id"], lock.lock_token, ticket.file_id, camera, result.size, result.sha256)
     client.report_progress(job["Id"], lock.lock_token, 3, 3)
     client.complete(job["Id"], lock.lock_token, "Completed")
     seen = stack.sim.job(job["Id"])
@@ -287,16 +278,7 @@ def media_file(stack, client):
     ticket = client.initialize_upload(job["Id"], lock.lock_token, "cam.mp4", "video/mp4")
 
     def complete(size: int, sha256: str) -> None:
-        client.complete_media(
-            job["Id"],
-            lock.lock_token,
-            ticket.file_id,
-            camera_id=camera["CameraId"],
-            start=datetime.fromisoformat(camera["StartTimeUtc"]),
-            end=datetime.fromisoformat(camera["EndTimeUtc"]),
-            size=size,
-            sha256=sha256,
-        )
+        complete_media_for(client, job["Id"], lock.lock_token, ticket.file_id, camera, size, sha256)
 
     return ticket, complete
 
