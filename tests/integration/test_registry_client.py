@@ -350,3 +350,14 @@ def test_no_token_assertion_or_sas_signature_reaches_the_logs(stack, client, upl
     assert caplog.records, "the flow should have logged something"
     for secret in (token, sig, key[:20], lock.lock_token):
         assert secret not in text
+
+
+def test_the_token_is_renewed_after_half_its_lifetime_before_the_registry_rejects_it(stack, client):
+    stack.sim.configure(token_lifetime_seconds=2)
+    client.list_jobs()
+    time.sleep(1.2)  # past half of the 2 s lifetime, before its end
+    client.list_jobs()
+    operations = [
+        (r["Operation"], r["Status"]) for r in stack.sim.requests() if r["Operation"] in ("token", "list_jobs")
+    ]
+    assert operations == [("token", 200), ("list_jobs", 200), ("token", 200), ("list_jobs", 200)]
