@@ -99,7 +99,11 @@ class RetryingSender:
         self._sleep = sleep
         self._clock = clock
 
-    def send(self, method: str, url: str, *, operation: str, **kwargs: object) -> requests.Response:
+    def send(
+        self, method: str, url: str, *, operation: str, idempotent: bool = True, **kwargs: object
+    ) -> requests.Response:
+        """Send with retries. `idempotent=False` (e.g. a rotating-token refresh) retries only what cannot
+        have been processed: connect failures, and 429/503 (the server said it did not act)."""
         started = self._clock()
         attempt = 0
         while True:
@@ -109,7 +113,8 @@ class RetryingSender:
             except (requests.ConnectionError, requests.Timeout) as exc:
                 reason = _describe_transport_error(exc)
                 delay = self.policy.backoff(attempt)
-                if not self._may_retry(attempt, started, delay):
+                maybe_sent = not isinstance(exc, requests.ConnectTimeout) and "refused" not in str(exc).lower()
+                if (maybe_sent and not idempotent) or not self._may_retry(attempt, started, delay):
                     raise TransportFailure(
                         operation, f"{reason} after {attempt} attempt(s) to {redact_url(url)}"
                     ) from None
@@ -126,7 +131,7 @@ class RetryingSender:
                 continue
 
             delay = self._delay_for(response, attempt)
-            if delay is None:
+            if delay is None or (not idempotent and response.status_code not in RETRY_AFTER_STATUSES):
                 return response
             if not self._may_retry(attempt, started, delay):
                 return response

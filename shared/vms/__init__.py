@@ -1,0 +1,1 @@
+"""Cloud VMS adapters behind one vendor-neutral interface (`base.VmsAdapter`)."""

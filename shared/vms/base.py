@@ -1,0 +1,212 @@
+"""The vendor-neutral adapter interface and the values that cross it.
+
+Everything here is synchronous and streaming. Tickets and downloads are JSON-serialisable so that a
+function restarted on another instance can resume polling an export instead of starting it again.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+ClipState = Literal["pending", "running", "ready", "failed"]
+
+
+@dataclass(frozen=True)
+class Camera:
+    id: str
+    name: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    azimuth: float | None = None
+    timezone: str | None = None
+    online: bool | None = None
+    model: str | None = None
+    manufacturer: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    content: bytes = field(repr=False)
+    content_type: str
+    captured_at: datetime
+    """The frame's real time as the VMS reports it (not the time we asked for)."""
+
+
+@dataclass(frozen=True, order=True)
+class Interval:
+    start: datetime
+    end: datetime
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    max_window: timedelta
+    """The longest window one export/clip request may cover; longer windows are split by the adapter."""
+    live_snapshot: bool
+    snapshot_at_time: bool
+    async_export: bool
+    """True when clips are produced by a server-side job that must be polled."""
+    reports_coverage: bool
+    """True when `find_recordings` knows the gaps; False when it can only echo the window."""
+    min_poll_interval: float = 0.0
+    """Seconds to wait between two polls of the same export (vendor guidance)."""
+
+
+@dataclass(frozen=True)
+class Download:
+    """One file to stream from the VMS: a ready URL plus what we know of its content."""
+
+    url: str = field(repr=False)
+    start: datetime
+    end: datetime
+    name: str
+    size: int | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    """Vendor details needed to re-request an expired URL (e.g. the media interval it came from)."""
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["start"], data["end"] = self.start.isoformat(), self.end.isoformat()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Download:
+        return cls(
+            url=data["url"],
+            start=datetime.fromisoformat(data["start"]),
+            end=datetime.fromisoformat(data["end"]),
+            name=data["name"],
+            size=data.get("size"),
+            source=dict(data.get("source") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class ClipStatus:
+    state: ClipState
+    progress: float
+    """0..1"""
+    downloads: list[Download] = field(default_factory=list)
+    missing: list[Interval] = field(default_factory=list)
+    """Parts of the window the VMS reported it could not export (gaps or partial failure)."""
+    detail: str = ""
+
+
+class DownloadStream(abc.ABC):
+    """An open download: iterate it for chunks; `content_length` when the server said."""
+
+    content_length: int | None
+
+    @abc.abstractmethod
+    def __iter__(self) -> Iterator[bytes]: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> DownloadStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VmsAdapter(abc.ABC):
+    """What the agent needs from a cloud VMS. One instance per worker; thread-safe."""
+
+    vendor: str
+    capabilities: Capabilities
+
+    @abc.abstractmethod
+    def list_cameras(self) -> Iterator[Camera]:
+        """Every camera of the account, all pages."""
+
+    @abc.abstractmethod
+    def get_snapshot(self, camera_id: str, at: datetime | None = None) -> Snapshot:
+        """A live image (`at` None) or the recorded frame at or just before `at`."""
+
+    @abc.abstractmethod
+    def find_recordings(self, camera_id: str, start: datetime, end: datetime) -> list[Interval]:
+        """The recorded intervals within [start, end], sorted; empty when nothing was recorded."""
+
+    @abc.abstractmethod
+    def start_clip(self, camera_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """Begin retrieving video for the window; returns a JSON-serialisable ticket."""
+
+    @abc.abstractmethod
+    def poll_clip(self, ticket: dict[str, Any]) -> ClipStatus:
+        """Where the clip stands; `ready` carries the downloads."""
+
+    @abc.abstractmethod
+    def open_download(self, download: Download) -> DownloadStream:
+        """Stream one download; resumes with Range after a drop where the server allows."""
+
+    @abc.abstractmethod
+    def cleanup(self, ticket: dict[str, Any]) -> None:
+        """Delete server-side artefacts (exports, saved clips). Never raises for already-gone ones."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release pooled connections."""
+
+
+def split_window(start: datetime, end: datetime, limit: timedelta) -> list[Interval]:
+    """[start, end] cut into consecutive pieces no longer than `limit`."""
+    if end <= start:
+        return []
+    pieces = []
+    cursor = start
+    while cursor < end:
+        piece_end = min(end, cursor + limit)
+        pieces.append(Interval(cursor, piece_end))
+        cursor = piece_end
+    return pieces
+
+
+def clip_to_window(intervals: list[Interval], start: datetime, end: datetime) -> list[Interval]:
+    """Intervals intersected with [start, end], merged where they touch, sorted."""
+    clipped = sorted(
+        Interval(max(i.start, start), min(i.end, end)) for i in intervals if i.end > start and i.start < end
+    )
+    merged: list[Interval] = []
+    for interval in clipped:
+        if merged and interval.start <= merged[-1].end:
+            merged[-1] = Interval(merged[-1].start, max(merged[-1].end, interval.end))
+        else:
+            merged.append(interval)
+    return merged
+
+
+def gaps(covered: list[Interval], start: datetime, end: datetime) -> list[Interval]:
+    """The parts of [start, end] not covered by `covered` (which must be sorted and merged)."""
+    missing, cursor = [], start
+    for interval in covered:
+        if interval.start > cursor:
+            missing.append(Interval(cursor, interval.start))
+        cursor = max(cursor, interval.end)
+    if cursor < end:
+        missing.append(Interval(cursor, end))
+    return missing
+
+
+def combine_pieces(
+    states: list[str], progress: list[float], downloads: list[Download], missing: list[Interval], details: list[str]
+) -> ClipStatus:
+    """One status for a window fetched in pieces (exports, clips). A failed piece is reported missing
+    (its caller records it); the window fails only when every piece failed."""
+    if states and all(s == "failed" for s in states):
+        overall: ClipState = "failed"
+    elif all(s in ("ready", "failed") for s in states):
+        overall = "ready"
+    elif any(s != "pending" for s in states):
+        overall = "running"
+    else:
+        overall = "pending"
+    return ClipStatus(overall, sum(progress) / max(1, len(progress)), downloads, missing, "; ".join(details))

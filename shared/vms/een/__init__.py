@@ -1,0 +1,1 @@
+"""Eagle Eye Networks (API v3) adapter."""
