@@ -23,6 +23,7 @@ from azure.storage.blob import BlobClient, BlobSasPermissions, BlobServiceClient
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from bench import vms
 from bench.null_transport import NullTransport
 from bench.sources import CHUNK, ChunkReader, MiB, chunks
 from devstack.azurite import Azurite
@@ -172,6 +173,9 @@ def main() -> int:
     results["peak_rss_mib_256m"] = (peak_rss(small), "MiB")
     results["peak_rss_mib_2g"] = (peak_rss(large), "MiB")
 
+    print("measuring vms_download_mbps, raw_http_download_mbps (VMS simulator, EEN route A) ...", flush=True)
+    results.update(vms.measure(runs, size=(64 if args.quick else 1024) * MiB))
+
     report(results)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(
@@ -191,6 +195,7 @@ def report(results: dict[str, tuple[float, str]]) -> None:
         ("pipeline_null_mbps", "aes_cbc_limit_mbps", 0.8),
         ("pipeline_null_mbps", "sdk_v1_null_mbps", 1.5),
         ("pipeline_azurite_mbps", "sdk_plain_azurite_mbps", 0.9),
+        ("vms_download_mbps", "raw_http_download_mbps", 0.9),
     ]
     print(f"\n{'figure':<26}{'value':>10}  unit")
     for name, (figure, unit) in results.items():

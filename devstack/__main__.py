@@ -63,11 +63,23 @@ def print_endpoints(stack: LocalStack) -> None:
         f"          table        {state['table_endpoint']}",
         f"  upload container     {state['upload_container']}",
     ]
+    # -- VMS simulators (EEN + Rhombus) ---------------------------------------------------------
+    een, rhombus = state["een"], state["rhombus"]
+    lines += [
+        f"  EEN simulator        auth + api {een['api_url']}   (token: {een['token_url']})",
+        f"    account API        {een['account_url']}",
+        f"    client id          {een['client_id']}",
+        f"    control API        {een['control_url']}   (try: GET /_sim/cameras)",
+        f"  Rhombus simulator    api {rhombus['api_url']}   media {rhombus['media_url']}",
+        f"    control API        {rhombus['control_url']}",
+    ]
+    # -- end VMS simulators ---------------------------------------------------------------------
     if stack.state_dir is not None:
         lines += [
             f"  state                {stack.state_dir / 'state.json'}",
             f"  connection file      {state['connection_file']}   (secret)",
             f"  file-encryption key  {state['registry_file_key']}   (secret)",
+            f"  VMS credentials      {state['vms_credentials']}   (secret: EEN client + refresh token, Rhombus key)",
         ]
     print("\n".join(lines), flush=True)
 

@@ -1,4 +1,4 @@
-"""The local stack: Azurite plus the Registry simulator, on free ports, with its state on disk."""
+"""The local stack: Azurite, the Registry simulator and the VMS simulators, on free ports, with state on disk."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from .azurite import REPO_ROOT, Azurite
 from .registry_sim import RegistrySimulator, SimulatorControl, SimulatorIdentity, SimulatorServer
 from .registry_sim.config import SimConfig
+from .vms_sim.stack import EenEndpoints, RhombusEndpoints, VmsSimulators  # VMS simulators
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ DEFAULT_STATE_DIR = REPO_ROOT / ".devstack"
 STATE_FILE = "state.json"
 CONNECTION_FILE = "connection-file.json"
 FILE_KEY_FILE = "registry-file-key.pem"
+VMS_CREDENTIALS_FILE = "vms-credentials.json"  # VMS simulators
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -66,6 +68,9 @@ class LocalStack:
         self.simulator: RegistrySimulator | None = None
         self._server: SimulatorServer | None = None
         self._control: SimulatorControl | None = None
+        # -- VMS simulators (EEN + Rhombus) ---------------------------------------------------
+        self.vms = VmsSimulators(verbose=verbose)
+        # -- end VMS simulators ---------------------------------------------------------------
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -77,6 +82,7 @@ class LocalStack:
             )
             self._server = SimulatorServer(self.simulator, port=self._registry_port, verbose=self._verbose).start()
             self._control = SimulatorControl(self.registry_url)
+            self.vms.start()  # VMS simulators
             if self.state_dir is not None:
                 self._write_state()
         except BaseException:
@@ -87,6 +93,7 @@ class LocalStack:
     def stop(self) -> None:
         """Stops the simulator then Azurite and removes state.json; safe to call more than once."""
         try:
+            self.vms.stop()  # VMS simulators
             if self._server is not None:
                 self._server.stop()
                 self._server = None
@@ -155,6 +162,20 @@ class LocalStack:
     def upload_container(self) -> str:
         return self._running_simulator().storage.container
 
+    # -- VMS simulators (EEN + Rhombus) -------------------------------------------------------
+
+    @property
+    def een(self) -> EenEndpoints:
+        """The EEN simulator: auth/api (global) URL, account URL, client credentials, initial refresh token."""
+        return self.vms.een
+
+    @property
+    def rhombus(self) -> RhombusEndpoints:
+        """The Rhombus simulator: API and media URLs, API key."""
+        return self.vms.rhombus
+
+    # -- end VMS simulators -------------------------------------------------------------------
+
     @property
     def storage_connection_string(self) -> str:
         return self.azurite.connection_string
@@ -178,6 +199,7 @@ class LocalStack:
             files = {
                 "connection_file": str(self.state_dir / CONNECTION_FILE),
                 "registry_file_key": str(self.state_dir / FILE_KEY_FILE),
+                "vms_credentials": str(self.state_dir / VMS_CREDENTIALS_FILE),  # VMS simulators
             }
         return {
             "registry_url": self.registry_url,
@@ -197,6 +219,7 @@ class LocalStack:
                 "queue": self.azurite.queue_port,
                 "table": self.azurite.table_port,
             },
+            **self.vms.state(),  # VMS simulators: URLs only, the secrets are in vms-credentials.json
             "pid": os.getpid(),
             "azurite_pid": self.azurite.pid,
             **files,
@@ -211,5 +234,6 @@ class LocalStack:
         sim = self._running_simulator()
         write_private(self.state_dir / CONNECTION_FILE, self.connection_file_json.encode())
         write_private(self.state_dir / FILE_KEY_FILE, sim.identity.file_key.private_pem())
+        write_private(self.state_dir / VMS_CREDENTIALS_FILE, self.vms.credentials_json())  # VMS simulators
         (self.state_dir / STATE_FILE).write_text(json.dumps(self.state(), indent=2) + "\n")
         log.info("local stack state written to %s", self.state_dir)

@@ -16,7 +16,7 @@ REDACTED = "REDACTED"
 _SAFE_QUERY_PARAMS = frozenset({"sv", "ss", "srt", "sp", "se", "st", "spr", "sr", "timeout", "comp", "restype"})
 
 _SECRET_PATTERNS = (
-    re.compile(r"(?i)(\bsig=)[^&\s\"']+"),
+    re.compile(r"(?i)(\b(?:sig|signature|token|apikey|api_key|x-auth-apikey)=)[^&\s\"']+"),
     re.compile(r"(?i)(\bBearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(
         r"(?i)(\b(?:assertion|access_token|refresh_token|client_secret|code)[\"']?\s*[=:]\s*[\"']?)[^&\s\"',}]+"
@@ -59,3 +59,25 @@ class SecretScrubbingFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+# Third-party loggers that write request URLs (urllib3 logs every request line, SAS query included, at
+# DEBUG). A filter on a logger applies to the records it creates, whichever handler ends up writing them.
+URL_LOGGING_LIBRARIES = (
+    "urllib3.connectionpool",
+    "urllib3.util.retry",
+    "azure.core.pipeline.policies.http_logging_policy",
+)
+
+_FILTER = SecretScrubbingFilter()
+
+
+def install_log_scrubbing(*handlers: logging.Handler) -> None:
+    """Scrub secrets from the URL-logging libraries' records and from everything `handlers` write."""
+    for name in URL_LOGGING_LIBRARIES:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+    for handler in handlers:
+        if _FILTER not in handler.filters:
+            handler.addFilter(_FILTER)

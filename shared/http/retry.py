@@ -100,10 +100,18 @@ class RetryingSender:
         self._clock = clock
 
     def send(
-        self, method: str, url: str, *, operation: str, idempotent: bool = True, **kwargs: object
+        self,
+        method: str,
+        url: str,
+        *,
+        operation: str,
+        idempotent: bool = True,
+        final_statuses: frozenset[int] = frozenset(),
+        **kwargs: object,
     ) -> requests.Response:
         """Send with retries. `idempotent=False` (e.g. a rotating-token refresh) retries only what cannot
-        have been processed: connect failures, and 429/503 (the server said it did not act)."""
+        have been processed: connect failures, and 429/503 (the server said it did not act).
+        `final_statuses` are answers that mean something else on this route (EEN: 503 = camera offline)."""
         started = self._clock()
         attempt = 0
         while True:
@@ -130,7 +138,7 @@ class RetryingSender:
                 self._sleep(delay)
                 continue
 
-            delay = self._delay_for(response, attempt)
+            delay = None if response.status_code in final_statuses else self._delay_for(response, attempt)
             if delay is None or (not idempotent and response.status_code not in RETRY_AFTER_STATUSES):
                 return response
             if not self._may_retry(attempt, started, delay):

@@ -69,6 +69,11 @@ class ResumableDownload(DownloadStream):
 
     def _resume(self, reason: str) -> None:
         self._response.close()
+        if self.received == 0 and self.resumes < self._max_resumes:
+            self.resumes += 1
+            log.warning("%s: %s before any byte; starting again", self._what, reason)
+            self._response = self._open(0)
+            return
         if not _accepts_ranges(self._response):
             raise VmsTransient(
                 f"{self._what}: {reason} after {self.received} bytes and the server cannot resume; fetch it again",

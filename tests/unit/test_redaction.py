@@ -40,3 +40,21 @@ def test_logging_filter_scrubs_third_party_messages(caplog):
         logger.info("Request URL: %s", SAS_URL)
     assert "abcDEF123" not in caplog.text
     assert "sig=REDACTED" in caplog.text
+
+
+def test_urllib3_request_lines_are_scrubbed_whatever_handler_writes_them(caplog):
+    import shared  # noqa: F401 - importing the package installs the scrubbing
+
+    with caplog.at_level(logging.DEBUG, logger="urllib3.connectionpool"):
+        logging.getLogger("urllib3.connectionpool").debug(
+            '%s://%s:%s "%s %s %s" %s %s',
+            "https",
+            "v.test",
+            443,
+            "GET",
+            "/media/streams/main/mp4?deviceId=1&expires=9&signature=s3cr3tsig",
+            "HTTP/1.1",
+            200,
+            10,
+        )
+    assert "s3cr3tsig" not in caplog.text and "signature=REDACTED" in caplog.text

@@ -65,6 +65,8 @@ JOB_STATES = {  # both vocabularies EEN documents
     "canceled": "failed",
 }
 URL_EXPIRED_STATUSES = frozenset({401, 403, 404, 410})
+# Statuses that are answers, not outages, on some routes: never retried there.
+FINAL_STATUSES = {"live_image": frozenset({503})}
 
 
 def een_timestamp(moment: datetime) -> str:
@@ -148,6 +150,7 @@ class EenAdapter(VmsAdapter):
                     url,
                     operation=f"een_{operation}",
                     stream=stream,
+                    final_statuses=FINAL_STATUSES.get(operation, frozenset()),
                     headers={"Authorization": f"Bearer {token}", "Accept": "application/json", **(headers or {})},
                     **kwargs,
                 )

@@ -82,7 +82,14 @@ class RhombusAdapter(VmsAdapter):
     def _send(self, method: str, url: str, *, operation: str, camera_id: str | None = None, **kwargs: Any):
         headers = {**self._headers, **kwargs.pop("headers", {})}
         try:
-            response = self._sender.send(method, url, operation=f"rhombus_{operation}", headers=headers, **kwargs)
+            response = self._sender.send(
+                method,
+                url,
+                operation=f"rhombus_{operation}",
+                headers=headers,
+                final_statuses=frozenset({503}) if operation == "live_image" else frozenset(),
+                **kwargs,
+            )
         except TransportFailure as exc:
             raise VmsTransient(f"Rhombus {operation}: {exc.detail}", vendor=VENDOR) from None
         if response.status_code >= 400:

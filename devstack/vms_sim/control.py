@@ -1,0 +1,177 @@
+"""A small client for a VMS simulator profile's /_sim control API, for tests and demos."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from devstack.registry_sim.control import SimulatorControlError
+
+from .timeutil import format_een, to_ms
+
+TimeLike = datetime | str
+
+
+def _iso(moment: TimeLike) -> str:
+    return moment if isinstance(moment, str) else format_een(to_ms(moment))
+
+
+class VmsSimulatorControl:
+    def __init__(self, base_url: str, *, timeout: float = 120.0, session: requests.Session | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session = session or requests.Session()
+
+    def _call(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        response = self._session.request(
+            method, f"{self.base_url}/_sim{path}", json=json, params=params, timeout=self.timeout
+        )
+        if response.status_code >= 400:
+            raise SimulatorControlError(f"{method} /_sim{path} answered {response.status_code}: {response.text}")
+        return response.json() if response.content else None
+
+    # state ---------------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        return self._call("GET", "/info")
+
+    def reset(self) -> None:
+        """Seeded cameras, initial config, no jobs/faults/log, real time (EEN: the initial grant again)."""
+        self._call("POST", "/reset")
+
+    # cameras and recordings ----------------------------------------------------------------
+
+    def cameras(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/cameras")
+
+    def seed_cameras(self, count: int, seed: str | None = None) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {"Count": count}
+        if seed is not None:
+            body["Seed"] = seed
+        return self._call("POST", "/cameras/seed", body)
+
+    def add_camera(self, **fields: Any) -> dict[str, Any]:
+        """Fields: Name, Online, TimeZone, Latitude, Longitude, Azimuth, GapMinutesPerHour,
+        Recordings ("none" or [[start, end]…]). An added camera is online and recording unless told otherwise;
+        it has a position only if given one."""
+        return self._call("POST", "/cameras", fields)
+
+    def update_camera(self, camera_id: str, **fields: Any) -> dict[str, Any]:
+        return self._call("PATCH", f"/cameras/{camera_id}", fields)
+
+    def set_online(self, camera_id: str, online: bool) -> dict[str, Any]:
+        return self.update_camera(camera_id, Online=online)
+
+    def remove_camera(self, camera_id: str) -> None:
+        self._call("DELETE", f"/cameras/{camera_id}")
+
+    def recordings(self, camera_id: str, start: TimeLike | None = None, end: TimeLike | None = None) -> list[list[str]]:
+        params = {name: _iso(v) for name, v in (("start", start), ("end", end)) if v is not None}
+        return self._call("GET", f"/cameras/{camera_id}/recordings", params=params)["Intervals"]
+
+    def set_recordings(self, camera_id: str, intervals: list[tuple[TimeLike, TimeLike]] | None) -> None:
+        """Explicit recording intervals; None restores the seeded pattern."""
+        body = None if intervals is None else [[_iso(s), _iso(e)] for s, e in intervals]
+        self._call("PUT", f"/cameras/{camera_id}/recordings", {"Intervals": body})
+
+    # streams -------------------------------------------------------------------------------
+
+    def stream_info_for_url(self, url: str) -> dict[str, Any]:
+        """{"Size", "Sha256"} of what a download URL serves (mp4Url, export file URL, clip URL)."""
+        return self._call("POST", "/streams/info", {"Url": url})
+
+    def stream_info(
+        self, camera_id: str, start: TimeLike, end: TimeLike, *, recorded_only: bool = False
+    ) -> dict[str, Any]:
+        """{"Size", "Sha256"} of a camera's recording stream for exactly [start, end); with recorded_only,
+        of the recorded parts of the window back to back (what a clip of that window contains)."""
+        body = {"CameraId": camera_id, "Start": _iso(start), "End": _iso(end), "RecordedOnly": recorded_only}
+        return self._call("POST", "/streams/info", body)
+
+    def expire_media_urls(self) -> None:
+        self._call("POST", "/media-urls/expire")
+
+    # jobs ------------------------------------------------------------------------------------
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """EEN export jobs / Rhombus clips, deleted ones included (see "Deleted")."""
+        return self._call("GET", "/jobs")
+
+    def saved_clips(self) -> list[dict[str, Any]]:
+        """Rhombus clips not deleted yet (what stays in the customer's console)."""
+        return [job for job in self.jobs() if not job["Deleted"]]
+
+    # faults ----------------------------------------------------------------------------------
+
+    def inject_fault(
+        self, operation: str, status: int, *, count: int = 1, retry_after: int | None = None, detail: str | None = None
+    ) -> dict[str, Any]:
+        """The next `count` calls of `operation` answer `status` in the vendor's error style."""
+        body: dict[str, Any] = {"Kind": "Status", "Operation": operation, "Status": status, "Count": count}
+        if retry_after is not None:
+            body["RetryAfter"] = retry_after
+        if detail is not None:
+            body["Detail"] = detail
+        return self._call("POST", "/faults", body)
+
+    def inject_latency(self, operation: str, latency_ms: int) -> dict[str, Any]:
+        return self._call("POST", "/faults", {"Kind": "Latency", "Operation": operation, "LatencyMs": latency_ms})
+
+    def trickle_downloads(self, bytes_per_second: int, count: int | None = None) -> dict[str, Any]:
+        return self._call("POST", "/faults", {"Kind": "Trickle", "BytesPerSecond": bytes_per_second, "Count": count})
+
+    def drop_downloads(self, after_bytes: int, count: int | None = 1) -> dict[str, Any]:
+        return self._call("POST", "/faults", {"Kind": "Drop", "AfterBytes": after_bytes, "Count": count})
+
+    def chunked_downloads(self, count: int | None = None) -> dict[str, Any]:
+        return self._call("POST", "/faults", {"Kind": "Chunked", "Count": count})
+
+    def fail_exports(self, count: int = 1) -> dict[str, Any]:
+        return self._call("POST", "/faults", {"Kind": "ExportFailure", "Count": count})
+
+    def partial_exports(self, count: int = 1) -> dict[str, Any]:
+        return self._call("POST", "/faults", {"Kind": "ExportPartial", "Count": count})
+
+    def faults(self) -> dict[str, Any]:
+        return self._call("GET", "/faults")
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    # clock, config, log ------------------------------------------------------------------------
+
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        return self._call("POST", "/clock/advance", {"Seconds": seconds})
+
+    def clock(self) -> dict[str, Any]:
+        return self._call("GET", "/clock")
+
+    def config(self) -> dict[str, Any]:
+        return self._call("GET", "/config")
+
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        """PascalCase settings, e.g. configure(BitrateKbps=4000, JobStates="notes")."""
+        return self._call("POST", "/config", settings)
+
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        return self._call("GET", "/requests", params={"since": since})
+
+    def request_summary(self) -> dict[str, Any]:
+        return self._call("GET", "/requests/summary")
+
+    # EEN only ------------------------------------------------------------------------------
+
+    def new_grant(self) -> str:
+        """Revokes the current grant and returns a fresh seed refresh token (a new customer consent)."""
+        return self._call("POST", "/een/grant")["RefreshToken"]
+
+    def revoke_grant(self) -> None:
+        self._call("POST", "/een/revoke")
+
+    def expire_access_tokens(self) -> None:
+        self._call("POST", "/een/expire-tokens")
+
+    def tokens(self) -> dict[str, Any]:
+        return self._call("GET", "/een/tokens")

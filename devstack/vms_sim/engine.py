@@ -1,0 +1,142 @@
+"""The engine shared by both vendor profiles: cameras, recordings, streams, jobs, clock, faults, log.
+
+Each profile (EEN, Rhombus) owns one engine; the vendor modules only translate it to their wire format.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from typing import Any
+
+from devstack.registry_sim.clock import SimClock, utc_now
+from devstack.registry_sim.requestlog import RequestLog
+
+from .cameras import Camera, CameraStore, IdStyle, recorded_intervals
+from .config import VmsConfig
+from .faults import VmsFaults
+from .intervals import holes, subtract
+from .jobs import Job, JobStore, OutputFile, new_id
+from .redaction import redact_target
+from .signing import UrlSigner
+from .streams import ConcatStream, DigestCache, Stream, SyntheticStream, recording_stream
+from .timeutil import floor_hour, to_ms
+
+
+class RateLimiter:
+    """At most `limit` calls per second per key, in real time (rate limits do not follow the sim clock)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: dict[str, deque[float]] = {}
+
+    def allow(self, key: str, limit: int) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            calls = self._calls.setdefault(key, deque())
+            while calls and calls[0] <= now - 1.0:
+                calls.popleft()
+            if len(calls) >= limit:
+                return False
+            calls.append(now)
+            return True
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+
+class VmsEngine:
+    def __init__(self, style: IdStyle, *, seed: str, camera_count: int, config: VmsConfig | None = None) -> None:
+        self.style = style
+        self.clock = SimClock()
+        self.config = config or VmsConfig()
+        self._initial = (seed, camera_count, self.config.copy())
+        self.cameras = CameraStore(style, seed, camera_count, anchor_ms=floor_hour(to_ms(utc_now())))
+        self.faults = VmsFaults()
+        self.requests = RequestLog()
+        self.signer = UrlSigner(self.clock)
+        self.jobs = JobStore()
+        self.digests = DigestCache()
+        self.rate = RateLimiter()
+
+    def now_ms(self) -> int:
+        return to_ms(self.clock.now())
+
+    # recordings and streams ------------------------------------------------------------------
+
+    def recordings(self, camera: Camera, start_ms: int, end_ms: int) -> list[tuple[int, int]]:
+        return recorded_intervals(camera, start_ms, end_ms, self.now_ms())
+
+    def recording_stream(self, camera_id: str, start_ms: int, end_ms: int) -> SyntheticStream:
+        return recording_stream(camera_id, start_ms, end_ms, self.config.bitrate_kbps)
+
+    def recorded_parts_stream(self, camera: Camera, start_ms: int, end_ms: int) -> ConcatStream:
+        """The recorded parts of a window back to back (what a clip of that window contains)."""
+        parts = self.recordings(camera, start_ms, end_ms)
+        return ConcatStream(tuple(self.recording_stream(camera.id, s, e) for s, e in parts))
+
+    def stream_info(self, stream: Stream) -> dict[str, Any]:
+        return {"Size": stream.size, "Sha256": self.digests.sha256(stream)}
+
+    # exports and clips -----------------------------------------------------------------------
+
+    def create_job(
+        self, camera: Camera, start_ms: int, end_ms: int, details: dict[str, Any], job_id: str | None = None
+    ) -> Job:
+        """An export of [start, end): one output per recorded part; gaps (and faults) are missing."""
+        recorded = self.recordings(camera, start_ms, end_ms)
+        if recorded and self.faults.take_job_fault("ExportPartial"):
+            middle = start_ms + (end_ms - start_ms) // 2
+            recorded = subtract(recorded, [(middle, end_ms)]) or recorded[:1]
+        fails = self.faults.take_job_fault("ExportFailure")
+        files = [OutputFile(new_id(), "", self.recording_stream(camera.id, s, e), (s, e)) for s, e in recorded]
+        job = Job(
+            id=job_id or new_id(),
+            camera_id=camera.id,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            created_ms=self.now_ms(),
+            duration_ms=int(self.config.export_duration_seconds * 1000),
+            fails=fails or not recorded,
+            recorded=recorded,
+            missing=holes(recorded, start_ms, end_ms),
+            files=files,
+            details=details,
+            failure_reason="injected export failure" if fails else "" if recorded else "no recordings in the period",
+        )
+        return self.jobs.add(job)
+
+    # request log -------------------------------------------------------------------------------
+
+    def log_request(
+        self, method: str, path: str, query: str, operation: str, status: int, seconds: float, job_id: str | None
+    ) -> None:
+        # the Registry's RequestLog would redact every query value: the query is redacted here instead
+        self.requests.add(method, redact_target(f"{path}?{query}"), "", operation, status, seconds, job_id)
+
+    def request_summary(self) -> dict[str, Any]:
+        entries = self.requests.since(0)
+        by_status = Counter(str(e["Status"]) for e in entries)
+        return {
+            "Total": len(entries),
+            "Refreshes": sum(e["Operation"] == "token" and e["Status"] == 200 for e in entries),
+            "Unauthorized": by_status["401"],
+            "ByOperation": dict(Counter(e["Operation"] for e in entries)),
+            "ByStatus": dict(by_status),
+        }
+
+    # lifecycle ---------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Back to the state at construction: seeded cameras, initial config, no jobs/faults/log, real time."""
+        seed, count, config = self._initial
+        self.cameras.reseed(seed, count)
+        self.config.restore(config)
+        self.jobs.reset()
+        self.faults.reset()
+        self.requests.reset()
+        self.rate.reset()
+        self.clock.reset()
+        self.signer.expire_all()

@@ -1,0 +1,114 @@
+"""Scripted faults of one VMS profile.
+
+Status answers and latency reuse the Registry simulator's FaultInjector; on top of it come the
+download behaviours (trickle, drop after N bytes, chunked) and export/clip outcomes. Faults with a
+Count are used up one per affected call; download behaviours without a Count last until cleared.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from devstack.registry_sim.faults import FaultInjector, StatusFault
+
+StreamKind = Literal["Trickle", "Drop", "Chunked"]
+JobKind = Literal["ExportFailure", "ExportPartial"]
+STREAM_KINDS: tuple[StreamKind, ...] = ("Trickle", "Drop", "Chunked")
+JOB_KINDS: tuple[JobKind, ...] = ("ExportFailure", "ExportPartial")
+
+
+@dataclass
+class StreamFault:
+    kind: StreamKind
+    value: int  # bytes per second (Trickle), bytes before the drop (Drop), unused (Chunked)
+    remaining: int | None  # None: until cleared
+
+    def to_json(self) -> dict[str, Any]:
+        names = {"Trickle": "BytesPerSecond", "Drop": "AfterBytes", "Chunked": None}
+        body: dict[str, Any] = {"Kind": self.kind, "Count": self.remaining}
+        if names[self.kind]:
+            body[names[self.kind]] = self.value
+        return body
+
+
+@dataclass(frozen=True)
+class DownloadBehaviour:
+    """How one download is served."""
+
+    chunked: bool = False
+    trickle_bytes_per_second: int | None = None
+    drop_after_bytes: int | None = None
+
+
+class VmsFaults:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls = FaultInjector()  # status answers and latency per operation
+        self._streams: list[StreamFault] = []
+        self._jobs: dict[JobKind, int] = dict.fromkeys(JOB_KINDS, 0)
+
+    # status and latency ------------------------------------------------------------------
+
+    def add_status(self, fault: StatusFault) -> None:
+        self.calls.add_status(fault)
+
+    def take_status(self, operation: str) -> StatusFault | None:
+        return self.calls.take_status(operation)
+
+    def set_latency(self, operation: str, latency_ms: int) -> None:
+        self.calls.set_latency(operation, latency_ms)
+
+    def latency_seconds(self, operation: str) -> float:
+        return self.calls.latency_seconds(operation)
+
+    # downloads ----------------------------------------------------------------------------
+
+    def add_stream(self, fault: StreamFault) -> None:
+        with self._lock:
+            self._streams = [f for f in self._streams if f.kind != fault.kind] + [fault]
+
+    def take_download_behaviour(self, chunked_by_config: bool) -> DownloadBehaviour:
+        """The behaviour of the next download; uses up one Count of each fault that applies."""
+        with self._lock:
+            active = {fault.kind: fault for fault in self._streams}
+            for fault in active.values():
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+            self._streams = [f for f in self._streams if f.remaining is None or f.remaining > 0]
+        trickle, drop = active.get("Trickle"), active.get("Drop")
+        return DownloadBehaviour(
+            chunked=chunked_by_config or "Chunked" in active,
+            trickle_bytes_per_second=trickle.value if trickle else None,
+            drop_after_bytes=drop.value if drop else None,
+        )
+
+    # exports and clips --------------------------------------------------------------------
+
+    def add_job_fault(self, kind: JobKind, count: int) -> None:
+        with self._lock:
+            self._jobs[kind] += count
+
+    def take_job_fault(self, kind: JobKind) -> bool:
+        with self._lock:
+            if self._jobs[kind] > 0:
+                self._jobs[kind] -= 1
+                return True
+            return False
+
+    def to_json(self) -> dict[str, Any]:
+        calls = self.calls.to_json()
+        with self._lock:
+            return {
+                "Status": calls["Status"],
+                "LatencyMs": calls["LatencyMs"],
+                "Downloads": [fault.to_json() for fault in self._streams],
+                **{kind: count for kind, count in self._jobs.items()},
+            }
+
+    def reset(self) -> None:
+        self.calls.reset()
+        with self._lock:
+            self._streams.clear()
+            self._jobs = dict.fromkeys(JOB_KINDS, 0)

@@ -1,0 +1,219 @@
+"""The Rhombus API as a client sees it: the API host (POST + JSON everywhere) and the media host.
+
+Failures of the API host are mostly HTTP 200 with `error: true`; 429 carries Retry-After and a
+text body.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from .cameras import Camera
+from .errors import VmsError
+from .jobs import Job, Phase
+from .jpeg import grey_jpeg
+from .serving import stream_response
+from .signing import Verdict
+
+if TYPE_CHECKING:
+    from .rhombus import RhombusSimulator
+
+FRAME_MS = 100
+FACET = ".v0"
+CLIP_STATUS = {
+    Phase.PENDING: "PENDING",
+    Phase.RUNNING: "UPLOADING",
+    Phase.SUCCEEDED: "COMPLETE",
+    Phase.FAILED: "FAILED",
+}
+
+
+def ok(**fields: Any) -> Response:
+    return jsonify({"error": False, "errorMsg": None, "warningMsg": None, **fields})
+
+
+def failure(message: str) -> VmsError:
+    """HTTP 200 with error: true (how Rhombus reports most failures)."""
+    return VmsError(200, message)
+
+
+def render_error(error: VmsError) -> Response:
+    if error.status == 429:
+        seconds = error.headers.get("Retry-After", "1")
+        response = Response(error.detail or "Too Many Requests", status=429, mimetype="text/plain")
+        response.headers["Retry-After"] = seconds if seconds.isdigit() and int(seconds) >= 1 else "1"
+        return response
+    response = jsonify({"error": True, "errorMsg": error.detail, "warningMsg": None})
+    response.status_code = error.status
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def require_api_key(sim: RhombusSimulator) -> None:
+    scheme = request.headers.get("x-auth-scheme", "")
+    key = request.headers.get("x-auth-apikey", "")
+    if scheme != "api-token" or not secrets.compare_digest(key.encode(), sim.api_key.encode()):
+        raise VmsError(401, "Unauthorized: x-auth-scheme api-token and a valid x-auth-apikey are required")
+
+
+def json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise VmsError(400, "the request body must be a JSON object")
+    return data
+
+
+def integer(data: dict[str, Any], name: str) -> int:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise failure(f"{name} is required and must be an integer")
+    return value
+
+
+def api_blueprint(sim: RhombusSimulator) -> Blueprint:
+    bp = Blueprint("rhombus_api", __name__, url_prefix="/api")
+    engine = sim.engine
+
+    @bp.before_request
+    def authenticate() -> None:
+        require_api_key(sim)
+
+    def camera_or_fail(camera_uuid: Any) -> Camera:
+        camera = engine.cameras.get(camera_uuid) if isinstance(camera_uuid, str) else None
+        if camera is None:
+            raise failure(f"Camera not found: {camera_uuid}")
+        return camera
+
+    def clip_or_fail(data: dict[str, Any]) -> Job:
+        clip_uuid = data.get("clipUuid")
+        job = engine.jobs.get(clip_uuid) if isinstance(clip_uuid, str) else None
+        if job is None:
+            raise failure(f"Clip not found: {clip_uuid}")
+        g.job_id = job.id
+        return job
+
+    @bp.post("/camera/getMinimalCameraStateList", endpoint="get_camera_states")
+    def get_camera_states() -> Response:
+        json_body()
+        return ok(cameraStates=[camera_state(sim, camera) for camera in engine.cameras.all()])
+
+    @bp.post("/video/getExactFrameUri", endpoint="get_frame_uri")
+    def get_frame_uri() -> Response:
+        data = json_body()
+        camera = camera_or_fail(data.get("cameraUuid"))
+        moment = integer(data, "timestampMs")
+        if not engine.recordings(camera, moment, moment + 1):
+            raise failure("No footage is available for this camera at the requested time")
+        return ok(frameUri=sim.frame_url(camera.id, moment // FRAME_MS * FRAME_MS))
+
+    @bp.post("/video/spliceV3", endpoint="splice")
+    def splice() -> Response:
+        data = json_body()
+        devices = data.get("deviceUuids")
+        if not isinstance(devices, list) or not devices or not all(isinstance(d, str) for d in devices):
+            raise failure("deviceUuids must be a non-empty list of camera facets such as <cameraUuid>.v0")
+        start, duration = integer(data, "startTimeMillis"), integer(data, "durationSec")
+        if duration <= 0:
+            raise failure("durationSec must be positive")
+        if duration * len(devices) > engine.config.max_clip_seconds:
+            raise failure(f"The total clip duration must not exceed {engine.config.max_clip_seconds} seconds")
+        if len(devices) > 1:
+            raise failure("Splicing several devices into one clip is not supported by this simulator")
+        if not devices[0].endswith(FACET):
+            raise failure(f"Invalid device facet {devices[0]!r}; expected <cameraUuid>{FACET}")
+        camera = camera_or_fail(devices[0][: -len(FACET)])
+        title = data.get("title") if isinstance(data.get("title"), str) else ""
+        details = {"deviceUuids": devices, "startTimeMillis": start, "durationSec": duration, "title": title}
+        clip_uuid = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
+        job = engine.create_job(camera, start, start + duration * 1000, details, job_id=clip_uuid)
+        g.job_id = job.id
+        return ok(clipUuid=job.id)
+
+    @bp.post("/event/getClipWithProgress", endpoint="get_clip")
+    def get_clip() -> Response:
+        return ok(clip=clip_json(sim, clip_or_fail(json_body())))
+
+    @bp.post("/event/deleteSavedClip", endpoint="delete_clip")
+    def delete_clip() -> Response:
+        engine.jobs.delete(clip_or_fail(json_body()).id)
+        return ok()
+
+    return bp
+
+
+def media_blueprint(sim: RhombusSimulator) -> Blueprint:
+    bp = Blueprint("rhombus_media", __name__, url_prefix="/media")
+    engine = sim.engine
+
+    @bp.before_request
+    def authenticate() -> None:
+        require_api_key(sim)
+
+    def not_found() -> VmsError:
+        return VmsError(404, "Not Found")
+
+    @bp.get("/<camera_uuid>/<region>/snapshot.jpeg", endpoint="snapshot")
+    def snapshot(camera_uuid: str, region: str) -> Response:
+        camera = engine.cameras.get(camera_uuid)
+        if camera is None or region != sim.region:
+            raise not_found()
+        if not camera.online:
+            raise VmsError(503, "The camera is offline")
+        return Response(grey_jpeg(), mimetype="image/jpeg")
+
+    @bp.get("/frames/<region>/<camera_uuid>/<int:frame_ms>.jpeg", endpoint="frame")
+    def frame(region: str, camera_uuid: str, frame_ms: int) -> Response:
+        if engine.signer.verify(request.path, request.args.to_dict()) is not Verdict.VALID:
+            raise VmsError(403, "The frame URI has expired or its signature is not valid")
+        if engine.cameras.get(camera_uuid) is None or region != sim.region:
+            raise not_found()
+        return Response(grey_jpeg(), mimetype="image/jpeg")
+
+    @bp.get("/metadata/<region>/<clip_uuid>.mp4", endpoint="download_clip")
+    def download_clip(region: str, clip_uuid: str) -> Response:
+        job = engine.jobs.get(clip_uuid)
+        if job is None or region != sim.region or job.phase(engine.now_ms())[0] is not Phase.SUCCEEDED:
+            raise not_found()
+        g.job_id = job.id
+        behaviour = engine.faults.take_download_behaviour(engine.config.chunked_downloads)
+        return stream_response(request, job.stream, behaviour, content_type="video/mp4")
+
+    return bp
+
+
+def camera_state(sim: RhombusSimulator, camera: Camera) -> dict[str, Any]:
+    """A cameraStates entry; an unknown position is null, or absent for cameras with no azimuth either."""
+    state: dict[str, Any] = {
+        "uuid": camera.id,
+        "name": camera.name,
+        "locationUuid": camera.location_id,
+        "connectionStatus": "GREEN" if camera.online else "RED",
+        "latitude": camera.latitude,
+        "longitude": camera.longitude,
+        "mediaRegion": sim.region,
+        "serialNumber": camera.serial,
+    }
+    if not camera.has_position and camera.azimuth is None:
+        del state["latitude"], state["longitude"]
+    return state
+
+
+def clip_json(sim: RhombusSimulator, job: Job) -> dict[str, Any]:
+    phase, progress = job.phase(sim.engine.now_ms())
+    return {
+        "clipUuid": job.id,
+        "title": job.details.get("title", ""),
+        "status": CLIP_STATUS[phase],
+        "percentComplete": {Phase.SUCCEEDED: 100, Phase.FAILED: 0}.get(phase, int(progress * 100)),
+        "clipLocation": {"region": sim.region},
+        "deviceUuids": job.details.get("deviceUuids", []),
+        "startTimeMillis": job.start_ms,
+        "durationSec": (job.end_ms - job.start_ms) // 1000,
+        "createdAtMillis": job.created_ms,
+        "failureReason": job.failure_reason or None if phase is Phase.FAILED else None,
+    }

@@ -1,0 +1,75 @@
+"""Helpers for adapter tests: build adapters on the local stack, drive exports, download and hash."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from azure.data.tables import TableServiceClient
+
+from shared.http.retry import RetryPolicy
+from shared.vms.base import ClipStatus, Download, VmsAdapter
+from shared.vms.settings import VmsSettings, build_adapter
+
+FAST_RETRIES = RetryPolicy(max_attempts=4, backoff_initial=0.05, backoff_max=0.2, deadline=15)
+
+
+def fresh_token_table(stack):
+    """A table of its own per test, so no stored grant leaks from one test into another."""
+    service = TableServiceClient.from_connection_string(stack.storage_connection_string)
+    return service.get_table_client(f"vmstokens{uuid.uuid4().hex[:12]}")
+
+
+def een_settings(stack, **overrides) -> VmsSettings:
+    een = stack.een
+    fields = {
+        "kind": "een",
+        "een_client_id": een.client_id,
+        "een_client_secret": een.client_secret,
+        "een_refresh_token": een.initial_refresh_token,
+        "een_auth_url": een.auth_url,
+        "een_api_url": een.api_url,
+    }
+    return VmsSettings(**{**fields, **overrides})
+
+
+def een_adapter(stack, table=None, retry: RetryPolicy = FAST_RETRIES, **overrides) -> VmsAdapter:
+    return build_adapter(een_settings(stack, **overrides), token_table=table or fresh_token_table(stack), retry=retry)
+
+
+def rhombus_adapter(stack, retry: RetryPolicy = FAST_RETRIES, **overrides) -> VmsAdapter:
+    rhombus = stack.rhombus
+    settings = VmsSettings(
+        kind="rhombus",
+        rhombus_api_key=overrides.pop("api_key", rhombus.api_key),
+        rhombus_api_url=rhombus.api_url,
+        rhombus_media_url=rhombus.media_url,
+    )
+    return build_adapter(settings, retry=retry)
+
+
+def wait_for_clip(adapter: VmsAdapter, ticket: dict, control, *, step: float = 10, limit: int = 100) -> ClipStatus:
+    """Poll, advancing the simulator's clock between polls instead of sleeping."""
+    for _ in range(limit):
+        status = adapter.poll_clip(ticket)
+        if status.state in ("ready", "failed"):
+            return status
+        control.advance_clock(step)
+    raise AssertionError("the clip never finished")
+
+
+def fetch(adapter: VmsAdapter, download: Download) -> tuple[int, str, int]:
+    """(size, sha256, largest chunk) of a download, streamed."""
+    digest, size, largest = hashlib.sha256(), 0, 0
+    with adapter.open_download(download) as stream:
+        for chunk in stream:
+            digest.update(chunk)
+            size += len(chunk)
+            largest = max(largest, len(chunk))
+    return size, digest.hexdigest(), largest
+
+
+def recent_window(hours_ago: float, minutes: float) -> tuple[datetime, datetime]:
+    start = (datetime.now(UTC) - timedelta(hours=hours_ago)).replace(second=0, microsecond=0)
+    return start, start + timedelta(minutes=minutes)
