@@ -130,3 +130,12 @@ def test_a_200_with_error_true_is_a_failure_not_a_result(stack, rhombus):
 def test_a_wrong_api_key_is_an_auth_error_that_names_the_setting(stack, rhombus):
     with pytest.raises(VmsAuthError, match="RHOMBUS_API_KEY"):
         list(rhombus_adapter(stack, api_key="wrong").list_cameras())
+
+
+def test_5xx_is_retried_then_given_up_with_a_typed_error(stack, rhombus):
+    from shared.vms.errors import VmsTransient
+
+    rhombus.inject_fault("get_camera_states", 502, count=20)
+    with pytest.raises(VmsTransient, match="HTTP 502"):
+        list(rhombus_adapter(stack).list_cameras())
+    assert count(rhombus, "get_camera_states", 502) == 4
