@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from .azurite import REPO_ROOT, Azurite
 from .registry_sim import RegistrySimulator, SimulatorControl, SimulatorIdentity, SimulatorServer
 from .registry_sim.config import SimConfig
-from .vms_sim.stack import EenEndpoints, RhombusEndpoints, VmsSimulators  # VMS simulators
+from .vms_sim.stack import EenEndpoints, RhombusEndpoints, VmsSimulators
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ DEFAULT_STATE_DIR = REPO_ROOT / ".devstack"
 STATE_FILE = "state.json"
 CONNECTION_FILE = "connection-file.json"
 FILE_KEY_FILE = "registry-file-key.pem"
-VMS_CREDENTIALS_FILE = "vms-credentials.json"  # VMS simulators
+VMS_CREDENTIALS_FILE = "vms-credentials.json"
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -68,9 +68,8 @@ class LocalStack:
         self.simulator: RegistrySimulator | None = None
         self._server: SimulatorServer | None = None
         self._control: SimulatorControl | None = None
-        # -- VMS simulators (EEN + Rhombus) ---------------------------------------------------
+        # VMS simulators (EEN + Rhombus)
         self.vms = VmsSimulators(verbose=verbose)
-        # -- end VMS simulators ---------------------------------------------------------------
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -82,7 +81,7 @@ class LocalStack:
             )
             self._server = SimulatorServer(self.simulator, port=self._registry_port, verbose=self._verbose).start()
             self._control = SimulatorControl(self.registry_url)
-            self.vms.start()  # VMS simulators
+            self.vms.start()
             if self.state_dir is not None:
                 self._write_state()
         except BaseException:
@@ -93,7 +92,7 @@ class LocalStack:
     def stop(self) -> None:
         """Stops the simulator then Azurite and removes state.json; safe to call more than once."""
         try:
-            self.vms.stop()  # VMS simulators
+            self.vms.stop()
             if self._server is not None:
                 self._server.stop()
                 self._server = None
@@ -174,8 +173,6 @@ class LocalStack:
         """The Rhombus simulator: API and media URLs, API key."""
         return self.vms.rhombus
 
-    # -- end VMS simulators -------------------------------------------------------------------
-
     @property
     def storage_connection_string(self) -> str:
         return self.azurite.connection_string
@@ -199,7 +196,7 @@ class LocalStack:
             files = {
                 "connection_file": str(self.state_dir / CONNECTION_FILE),
                 "registry_file_key": str(self.state_dir / FILE_KEY_FILE),
-                "vms_credentials": str(self.state_dir / VMS_CREDENTIALS_FILE),  # VMS simulators
+                "vms_credentials": str(self.state_dir / VMS_CREDENTIALS_FILE),
             }
         return {
             "registry_url": self.registry_url,
@@ -234,6 +231,6 @@ class LocalStack:
         sim = self._running_simulator()
         write_private(self.state_dir / CONNECTION_FILE, self.connection_file_json.encode())
         write_private(self.state_dir / FILE_KEY_FILE, sim.identity.file_key.private_pem())
-        write_private(self.state_dir / VMS_CREDENTIALS_FILE, self.vms.credentials_json())  # VMS simulators
+        write_private(self.state_dir / VMS_CREDENTIALS_FILE, self.vms.credentials_json())
         (self.state_dir / STATE_FILE).write_text(json.dumps(self.state(), indent=2) + "\n")
         log.info("local stack state written to %s", self.state_dir)
