@@ -1,10 +1,15 @@
-"""Queue trigger: placeholder until the function-app issue wires it to `shared/`."""
-
-import logging
+"""Queue trigger (JOBS_QUEUE_NAME): do one job — pull from the VMS, encrypt, upload, complete."""
 
 import azure.functions as func
 
+from shared.agent.processor import process_message
+from shared.agent.runtime import agent
+
 
 def main(msg: func.QueueMessage) -> None:
-    logging.getLogger(__name__).warning("process_job is not wired yet: message %s left unprocessed", msg.id)
-    raise RuntimeError("process_job is not implemented yet")
+    process_message(
+        msg.get_body(),
+        dequeue_count=msg.dequeue_count or 1,
+        message_id=msg.id or "",
+        services=agent().services,
+    )

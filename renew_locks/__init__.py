@@ -1,9 +1,13 @@
-"""Timer trigger: placeholder until the function-app issue wires it to `shared/`."""
-
-import logging
+"""Timer trigger (RENEW_SCHEDULE): renew the locks of in-flight jobs before they expire."""
 
 import azure.functions as func
 
+from shared.agent.renewer import renew_all
+from shared.agent.runtime import agent
+
 
 def main(timer: func.TimerRequest) -> None:
-    logging.getLogger(__name__).warning("renew_locks is not wired yet: nothing to do")
+    running = agent()
+    renew_all(
+        running.services.registry, running.services.records, margin=running.renew_margin, max_age=running.max_job_age
+    )

@@ -1,0 +1,199 @@
+"""One lock record per job in Azure Table Storage: how the three functions coordinate.
+
+The functions may run on different instances and share no memory; the record is the single source of
+truth for a locked job and what an operator reads to see what the agent is doing. States only move
+forward, and every change is an ETag compare-and-swap:
+
+    Queued → Processing → Completed | PartiallyCompleted | Failed | Canceled | Released | Lost | Abandoned
+
+(Processing → Processing when a redelivered message takes over a run that died.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableClient, UpdateMode
+
+log = logging.getLogger(__name__)
+
+PARTITION = "job"
+QUEUED, PROCESSING = "Queued", "Processing"
+TERMINAL_STATES = frozenset({"Completed", "PartiallyCompleted", "Failed", "Canceled", "Released", "Lost", "Abandoned"})
+ACTIVE_STATES = frozenset({QUEUED, PROCESSING})
+_ORDER = {QUEUED: 0, PROCESSING: 1, **dict.fromkeys(TERMINAL_STATES, 2)}
+
+
+class StaleRecord(Exception):
+    """The record changed since it was read (another function got there first)."""
+
+
+class IllegalTransition(Exception):
+    """A state change that would move a record backwards."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class LockRecord:
+    job_id: str
+    job_type: str
+    lock_token: str = field(repr=False)
+    lock_expires: datetime
+    state: str = QUEUED
+    attempts: int = 0
+    last_error: str = ""
+    owner: str = ""
+    """The invocation processing the job; empty when no run holds it."""
+    heartbeat: datetime | None = None
+    created: datetime = field(default_factory=utc_now)
+    updated: datetime = field(default_factory=utc_now)
+    finished: datetime | None = None
+    etag: str | None = field(default=None, compare=False)
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def moved_to(self, state: str, **changes: Any) -> LockRecord:
+        if _ORDER[state] < _ORDER[self.state] or (self.terminal and state != self.state):
+            raise IllegalTransition(f"job {self.job_id}: {self.state} → {state} is not allowed")
+        now = utc_now()
+        finished = now if state in TERMINAL_STATES else self.finished
+        return replace(self, state=state, updated=now, finished=finished, **changes)
+
+
+class LockRecords:
+    def __init__(self, table: TableClient, clock: Callable[[], datetime] = utc_now) -> None:
+        self._table = table
+        self._clock = clock
+        self._table_ready = False
+
+    def ensure_table(self) -> None:
+        if not self._table_ready:
+            with contextlib.suppress(ResourceExistsError):
+                self._table.create_table()
+            self._table_ready = True
+
+    def get(self, job_id: str) -> LockRecord | None:
+        self.ensure_table()
+        try:
+            return _from_entity(self._table.get_entity(PARTITION, job_id))
+        except ResourceNotFoundError:
+            return None
+
+    def create(self, record: LockRecord) -> LockRecord:
+        """Record a new lock. A job locked again later (after a release, or after our earlier lock
+        expired) starts a new generation: the old record is replaced, so a run still holding the old
+        lock fails its next compare-and-swap (and its next Registry call answers 409)."""
+        self.ensure_table()
+        try:
+            metadata = self._table.create_entity(_to_entity(record))
+            return replace(record, etag=metadata["etag"])
+        except ResourceExistsError:
+            existing = self.get(record.job_id)
+            if existing is None:
+                return self.create(record)  # deleted meanwhile
+            if existing.lock_token == record.lock_token:
+                return existing  # the same lock recorded twice (a retried poll)
+            return self._write(record, existing.etag)
+
+    def save(self, record: LockRecord) -> LockRecord:
+        """Compare-and-swap against the ETag the record was read with."""
+        return self._write(record, record.etag)
+
+    def transition(self, job_id: str, state: str, **changes: Any) -> LockRecord | None:
+        """Read-modify-write with retries on a concurrent change; None when the record is gone or already
+        terminal (a transition never overrides a final outcome)."""
+        for _ in range(5):
+            current = self.get(job_id)
+            if current is None or current.terminal:
+                return None
+            try:
+                return self.save(current.moved_to(state, **changes))
+            except StaleRecord:
+                continue
+        raise StaleRecord(f"job {job_id}: the record kept changing")
+
+    def active(self) -> Iterator[LockRecord]:
+        self.ensure_table()
+        query = f"PartitionKey eq '{PARTITION}' and (State eq '{QUEUED}' or State eq '{PROCESSING}')"
+        for entity in self._table.query_entities(query):
+            yield _from_entity(entity)
+
+    def count_active(self) -> int:
+        return sum(1 for _ in self.active())
+
+    def finished_before(self, moment: datetime) -> Iterator[LockRecord]:
+        self.ensure_table()
+        for entity in self._table.query_entities(f"PartitionKey eq '{PARTITION}'"):
+            record = _from_entity(entity)
+            if record.terminal and record.finished is not None and record.finished < moment:
+                yield record
+
+    def delete(self, record: LockRecord) -> None:
+        with contextlib.suppress(ResourceNotFoundError, ResourceModifiedError):
+            self._table.delete_entity(
+                PARTITION, record.job_id, etag=record.etag, match_condition=MatchConditions.IfNotModified
+            )
+
+    def _write(self, record: LockRecord, etag: str | None) -> LockRecord:
+        try:
+            metadata = self._table.update_entity(
+                _to_entity(record), mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise StaleRecord(f"job {record.job_id}: the record changed meanwhile") from None
+        return replace(record, etag=metadata["etag"])
+
+
+def stale_heartbeat(record: LockRecord, now: datetime, after: timedelta) -> bool:
+    return record.heartbeat is None or now - record.heartbeat > after
+
+
+def _to_entity(record: LockRecord) -> dict[str, Any]:
+    entity: dict[str, Any] = {
+        "PartitionKey": PARTITION,
+        "RowKey": record.job_id,
+        "JobType": record.job_type,
+        "LockToken": record.lock_token,
+        "LockExpiresUtc": record.lock_expires,
+        "State": record.state,
+        "Attempts": record.attempts,
+        "LastError": record.last_error[:1000],
+        "Owner": record.owner,
+        "CreatedUtc": record.created,
+        "UpdatedUtc": record.updated,
+    }
+    if record.heartbeat is not None:
+        entity["HeartbeatUtc"] = record.heartbeat
+    if record.finished is not None:
+        entity["FinishedUtc"] = record.finished
+    return entity
+
+
+def _from_entity(entity: dict[str, Any]) -> LockRecord:
+    return LockRecord(
+        job_id=entity["RowKey"],
+        job_type=entity.get("JobType", ""),
+        lock_token=entity.get("LockToken", ""),
+        lock_expires=entity["LockExpiresUtc"],
+        state=entity.get("State", QUEUED),
+        attempts=int(entity.get("Attempts", 0)),
+        last_error=entity.get("LastError", ""),
+        owner=entity.get("Owner", ""),
+        heartbeat=entity.get("HeartbeatUtc"),
+        created=entity.get("CreatedUtc") or utc_now(),
+        updated=entity.get("UpdatedUtc") or utc_now(),
+        finished=entity.get("FinishedUtc"),
+        etag=entity.metadata["etag"],
+    )

@@ -1,0 +1,82 @@
+"""The agent's long-lived parts, built once per worker process from the app settings.
+
+Function entry points call `agent()`; the first call validates the settings (a clear error names every
+bad setting) and builds the pooled clients, later calls reuse them. Nothing heavy happens at import
+time (Flex Consumption allows 30 s to start).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from azure.storage.queue import QueueClient
+
+from shared.agent.records import LockRecords
+from shared.agent.run import Services
+from shared.redact import install_log_scrubbing
+from shared.registry.client import RegistryClient
+from shared.settings import AgentSettings
+from shared.storage import queue_client, table_client
+from shared.upload.target import UploadTargetPolicy
+from shared.upload.uploader import EncryptedBlobUploader, MiB, UploadSettings
+from shared.vms.settings import build_adapter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Agent:
+    settings: AgentSettings
+    services: Services
+    queue: QueueClient
+
+    @property
+    def renew_margin(self) -> timedelta:
+        return timedelta(seconds=self.settings.lock_renew_margin_seconds)
+
+    @property
+    def max_job_age(self) -> timedelta:
+        return timedelta(minutes=self.settings.max_job_age_minutes)
+
+
+_lock = threading.Lock()
+_agent: Agent | None = None
+
+
+def build_agent(settings: AgentSettings) -> Agent:
+    registry = RegistryClient(settings.connection, settings.agent_id, agent_service_url=settings.agent_service_url)
+    vms = build_adapter(settings.vms, token_table=table_client(settings.storage, settings.vms.een_token_table))
+    uploader = EncryptedBlobUploader(
+        UploadTargetPolicy(settings.upload_allowed_hosts, settings.upload_allow_http_loopback),
+        UploadSettings(block_size=settings.upload_block_mib * MiB, concurrency=settings.upload_concurrency),
+    )
+    records = LockRecords(table_client(settings.storage, settings.locks_table))
+    services = Services(
+        registry=registry,
+        vms=vms,
+        uploader=uploader,
+        records=records,
+        progress_interval=settings.progress_interval_seconds,
+        export_timeout=settings.export_timeout_seconds,
+        max_dequeue_count=settings.max_dequeue_count,
+    )
+    return Agent(settings, services, queue_client(settings.storage, settings.jobs_queue))
+
+
+def agent() -> Agent:
+    global _agent
+    with _lock:
+        if _agent is None:
+            install_log_scrubbing(*logging.getLogger().handlers)
+            _agent = build_agent(AgentSettings.from_env())
+            log.info(
+                "Agent %s ready: VMS %s, queue %s, max %d jobs in flight",
+                _agent.settings.agent_id,
+                _agent.settings.vms.kind,
+                _agent.settings.jobs_queue,
+                _agent.settings.max_in_flight_jobs,
+            )
+        return _agent

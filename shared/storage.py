@@ -1,0 +1,48 @@
+"""Storage clients built in ONE place: the jobs queue (with the Base64 policies the Functions queue
+trigger expects by default — a raw-text message would be silently poisoned) and the tables."""
+
+from __future__ import annotations
+
+import contextlib
+from functools import cache
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableServiceClient
+from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy, QueueClient, QueueServiceClient
+
+from shared.settings import StorageSettings
+
+
+@cache
+def _credential(client_id: str | None):
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    return ManagedIdentityCredential(client_id=client_id) if client_id else DefaultAzureCredential()
+
+
+def queue_client(storage: StorageSettings, queue_name: str) -> QueueClient:
+    policies = {
+        "message_encode_policy": BinaryBase64EncodePolicy(),
+        "message_decode_policy": BinaryBase64DecodePolicy(),
+    }
+    if storage.connection_string:
+        return QueueClient.from_connection_string(storage.connection_string, queue_name, **policies)
+    service = QueueServiceClient(storage.queue_service_uri, credential=_credential(storage.managed_identity_client_id))
+    return service.get_queue_client(queue_name, **policies)
+
+
+def table_client(storage: StorageSettings, table_name: str) -> TableClient:
+    if storage.connection_string:
+        return TableServiceClient.from_connection_string(storage.connection_string).get_table_client(table_name)
+    service = TableServiceClient(storage.table_service_uri, credential=_credential(storage.managed_identity_client_id))
+    return service.get_table_client(table_name)
+
+
+def send_message(queue: QueueClient, body: bytes) -> None:
+    """Enqueue, creating the queue on first use (Azure deployments create it; a fresh local stack may not)."""
+    try:
+        queue.send_message(body)
+    except ResourceNotFoundError:
+        with contextlib.suppress(ResourceExistsError):
+            queue.create_queue()
+        queue.send_message(body)
