@@ -1,0 +1,73 @@
+"""App settings: one typed object, every problem named, no value ever echoed."""
+
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from shared.crypto.jwk import private_jwk
+from shared.settings import AgentSettings, SettingsError
+
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+CONNECTION_FILE = json.dumps(
+    {
+        "TenantId": "t",
+        "ServicePrincipalId": "sp",
+        "ServicePrincipalKey": private_jwk(KEY, "k"),
+        "SecurityTokenServiceBaseAddresses": ["https://sts.test/connect"],
+        "ApiBaseAddresses": ["https://api.test"],
+    }
+)
+
+
+def valid_env(**changes: str) -> dict[str, str]:
+    env = {
+        "CLEARANCE_CONNECTION_FILE": CONNECTION_FILE,
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "VMS_KIND": "rhombus",
+        "RHOMBUS_API_KEY": "very-secret-key",
+    }
+    env.update(changes)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def test_defaults_are_sensible_and_the_agent_id_defaults_to_the_service_principal():
+    settings = AgentSettings.from_env(valid_env())
+    assert settings.agent_id == "sp"
+    assert settings.jobs_queue == "clearance-jobs" and settings.max_in_flight_jobs == 5
+    assert settings.upload_allow_http_loopback is False
+    assert "very-secret-key" not in repr(settings) and "PRIVATE" not in repr(settings)
+
+
+def test_every_problem_is_listed_at_once_by_setting_name():
+    env = valid_env(MAX_IN_FLIGHT_JOBS="lots", UPLOAD_ALLOW_HTTP_LOOPBACK="maybe", AzureWebJobsStorage="")
+    with pytest.raises(SettingsError) as raised:
+        AgentSettings.from_env(env)
+    message = str(raised.value)
+    for name in ("MAX_IN_FLIGHT_JOBS", "UPLOAD_ALLOW_HTTP_LOOPBACK", "AzureWebJobsStorage"):
+        assert name in message
+
+
+def test_an_unresolved_key_vault_reference_for_the_connection_file_is_named():
+    env = valid_env(CLEARANCE_CONNECTION_FILE="@Microsoft.KeyVault(VaultName=kv;SecretName=clearance)")
+    with pytest.raises(SettingsError, match="unresolved Key Vault reference"):
+        AgentSettings.from_env(env)
+
+
+def test_a_missing_connection_file_and_vms_kind_are_reported_together():
+    with pytest.raises(SettingsError, match=r"CLEARANCE_CONNECTION_FILE.*VMS_KIND") as raised:
+        AgentSettings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
+    assert "secret" not in str(raised.value)
+
+
+def test_identity_based_storage_needs_both_service_uris():
+    env = valid_env(
+        AzureWebJobsStorage="", **{"AzureWebJobsStorage__queueServiceUri": "https://a.queue.core.windows.net"}
+    )
+    with pytest.raises(SettingsError, match="tableServiceUri"):
+        AgentSettings.from_env(env)
+
+
+def test_a_queue_name_too_long_for_its_poison_queue_is_refused():
+    with pytest.raises(SettingsError, match="56 characters"):
+        AgentSettings.from_env(valid_env(JOBS_QUEUE_NAME="q" * 57))
