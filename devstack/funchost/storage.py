@@ -1,0 +1,64 @@
+"""Storage clients for the host, and the queue message encoding of host.json `messageEncoding`.
+
+The host receives raw message text and decodes Base64 itself, one message at a time: the SDK's
+decode policy raises from inside the receive call and would lose the whole batch, while the real
+host (Storage Queues extension 5.x) handles an undecodable message on its own (see queues.py).
+On the wire this is the same as QueueClient with TextBase64EncodePolicy / BinaryBase64DecodePolicy.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueClient
+
+_CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 3, "connection_timeout": 10, "read_timeout": 60}
+_WHITESPACE = str.maketrans("", "", " \t\r\n")
+_SECRETS = re.compile(r"((?:sig|AccountKey|SharedAccessSignature)=)[^&;\s\"']+", re.IGNORECASE)
+
+
+class MessageDecodeError(ValueError):
+    """A message body is not valid Base64 although host.json expects Base64."""
+
+
+def queue_client(connection_string: str, queue_name: str) -> QueueClient:
+    """A client that sends and receives message text unchanged (the codec below does the encoding)."""
+    return QueueClient.from_connection_string(connection_string, queue_name, **_CLIENT_OPTIONS)
+
+
+def blob_service(connection_string: str) -> BlobServiceClient:
+    return BlobServiceClient.from_connection_string(connection_string, **_CLIENT_OPTIONS)
+
+
+def decode_body(text: str, encoding: str) -> bytes:
+    """The message body as the function sees it; strict Base64 like .NET's Convert.FromBase64String."""
+    if encoding == "none":
+        return text.encode("utf-8")
+    compact = text.translate(_WHITESPACE)
+    try:
+        if len(compact) % 4:
+            raise ValueError("length is not a multiple of 4")
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise MessageDecodeError("message body is not valid Base64") from error
+
+
+def encode_body(body: bytes, encoding: str) -> str:
+    if encoding == "none":
+        return body.decode("utf-8")
+    return base64.b64encode(body).decode("ascii")
+
+
+def redact(error: object) -> str:
+    """An error's text for a log line, without SAS signatures or account keys."""
+    return _SECRETS.sub(r"\1REDACTED", str(error))
+
+
+def error_code(error: HttpResponseError) -> str:
+    """The storage error code (e.g. 'MessageNotFound', 'PopReceiptMismatch', 'LeaseAlreadyPresent')."""
+    return str(getattr(error, "error_code", None) or "")

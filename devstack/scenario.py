@@ -1,0 +1,110 @@
+"""A realistic mix of jobs for the demo and end-to-end tests, each with the outcome it must reach.
+
+Cameras are created in the VMS simulator with known recordings, so every job's expected state is
+certain: full coverage → Completed; a gap, or a camera without footage next to one with footage →
+PartiallyCompleted; a camera the VMS does not know → Canceled.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+UNKNOWN_CAMERA = {"een": "ffff0000", "rhombus": "AAAAAAAAAAAAAAAAAAAAAA"}
+
+
+@dataclass
+class PlannedJob:
+    job_type: str
+    parameters: dict[str, Any]
+    expected: str
+    label: str
+    job_id: str = ""
+
+
+@dataclass
+class DemoCameras:
+    full: list[str]
+    gappy: str
+    empty: str
+    offline: str
+    recorded_from: datetime
+    recorded_to: datetime
+
+
+def create_cameras(control, *, full: int = 4, hours: int = 6) -> DemoCameras:
+    """Cameras with recordings we chose: continuous ones, one with a 10-minute gap, one empty, one offline."""
+    end = (datetime.now(UTC) - timedelta(minutes=30)).replace(second=0, microsecond=0)
+    start = end - timedelta(hours=hours)
+    span = [[start.isoformat(), end.isoformat()]]
+    middle = start + (end - start) / 2
+    gap = [[start.isoformat(), middle.isoformat()], [(middle + timedelta(minutes=10)).isoformat(), end.isoformat()]]
+    return DemoCameras(
+        full=[control.add_camera(Name=f"Entrance {i + 1}", Recordings=span)["Id"] for i in range(full)],
+        gappy=control.add_camera(Name="Parking (gap)", Recordings=gap)["Id"],
+        empty=control.add_camera(Name="Storage (no footage)", Recordings="none")["Id"],
+        offline=control.add_camera(Name="Roof (offline)", Online=False, Recordings=span)["Id"],
+        recorded_from=start,
+        recorded_to=end,
+    )
+
+
+def plan(
+    cameras: DemoCameras,
+    vendor: str,
+    *,
+    media: int,
+    thumbnails: int,
+    discovery: int,
+    max_window_minutes: int = 120,
+    seed: int = 7,
+) -> list[PlannedJob]:
+    rng = random.Random(seed)
+
+    def window(camera_id: str, minutes: int | None = None) -> dict[str, str]:
+        length = timedelta(minutes=minutes or rng.randint(5, max_window_minutes))
+        latest = cameras.recorded_to - length
+        offset = rng.random() * max(0.0, (latest - cameras.recorded_from).total_seconds())
+        start = (cameras.recorded_from + timedelta(seconds=offset)).replace(microsecond=0)
+        return {"CameraId": camera_id, "StartTimeUtc": _z(start), "EndTimeUtc": _z(start + length)}
+
+    jobs = [PlannedJob("discovery", {}, "Completed", "all cameras") for _ in range(discovery)]
+    for i in range(thumbnails):
+        ids = rng.sample(cameras.full, k=min(len(cameras.full), rng.randint(1, 3)))
+        expected = "Completed"
+        if i == 0:
+            # EEN falls back to the offline camera's latest recorded frame; Rhombus has no such fallback
+            ids.append(cameras.offline)
+            expected = "Completed" if vendor == "een" else "PartiallyCompleted"
+        jobs.append(PlannedJob("thumbnail", {"CameraIds": ids}, expected, f"{len(ids)} camera(s)"))
+    special = [
+        ("PartiallyCompleted", "recording gap", lambda: [_gap_window(cameras)]),
+        (
+            "PartiallyCompleted",
+            "one camera without footage",
+            lambda: [window(rng.choice(cameras.full)), window(cameras.empty)],
+        ),
+        ("Canceled", "unknown camera", lambda: [window(UNKNOWN_CAMERA[vendor], 10)]),
+    ]
+    for i in range(media):
+        if i < len(special):
+            expected, label, make = special[i]
+            jobs.append(PlannedJob("mediarequest", {"RequestId": f"demo-{i}", "Cameras": make()}, expected, label))
+            continue
+        ids = rng.sample(cameras.full, k=rng.randint(1, min(3, len(cameras.full))))
+        parameters = {"RequestId": f"demo-{i}", "Cameras": [window(camera) for camera in ids]}
+        jobs.append(PlannedJob("mediarequest", parameters, "Completed", f"{len(ids)} camera(s)"))
+    rng.shuffle(jobs)
+    return jobs
+
+
+def _gap_window(cameras: DemoCameras) -> dict[str, str]:
+    middle = cameras.recorded_from + (cameras.recorded_to - cameras.recorded_from) / 2
+    start = middle - timedelta(minutes=15)
+    return {"CameraId": cameras.gappy, "StartTimeUtc": _z(start), "EndTimeUtc": _z(start + timedelta(minutes=40))}
+
+
+def _z(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
