@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(handler=cmd_up)
 
-    demo_parser = commands.add_parser("demo", help="run the protocol demo end to end on a fresh local stack")
+    demo_parser = commands.add_parser("demo", help="run the whole agent end to end on a fresh local stack")
     demo.add_arguments(demo_parser)
     demo_parser.set_defaults(handler=demo.run)
 

@@ -1,213 +1,157 @@
-"""The protocol demo (`make demo`): our Registry client and encrypted upload, end to end, on the local stack.
+"""`make demo`: the whole agent, unattended, on the local stack.
 
-It starts Azurite and the Registry simulator, posts a mix of jobs, then acts as the agent: list → lock →
-InitializeUpload → encrypt and upload → Complete* (the simulator decrypts and verifies every byte) →
-complete the job. The last line of output is one JSON object summarising the run.
-
-Until the VMS adapters and the function app land, content comes from `sample_media` instead of a VMS.
+Starts Azurite, the Registry simulator and the VMS simulator (EEN by default, `--vms rhombus`), then
+one or more local Functions hosts running poll_jobs, process_job and renew_locks exactly as deployed.
+Posts a realistic mix of jobs (discovery; thumbnails; media requests of one to three cameras with
+windows up to 2 h, a recording gap, a camera without footage, an unknown camera), shows live progress,
+waits until every job is final, prints a summary table and, as the last line, one JSON object. Exits
+non-zero if the Registry rejected any file or a job ended in a state other than the one planned.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-import threading
+import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
-from devstack.sample_media import SAMPLE_JPEG, MiB, discovery_document, mp4_like_stream
-from devstack.stack import DEFAULT_STATE_DIR, LocalStack
-from shared.registry.client import RegistryClient
-from shared.registry.connection_file import parse_connection_file
-from shared.registry.contract import Job, MediaRequestParameters, ThumbnailParameters
-from shared.registry.errors import LockConflict, RegistryError
-from shared.upload.errors import UploadError
-from shared.upload.target import UploadTargetPolicy
-from shared.upload.uploader import EncryptedBlobUploader
+from devstack.agent_env import agent_settings
+from devstack.funchost.process import HostProcess
+from devstack.scenario import PlannedJob, create_cameras, plan
+from devstack.stack import DEFAULT_STATE_DIR, REPO_ROOT, LocalStack
 
-AGENT_ID = "demo-agent"
-_PRINT_LOCK = threading.Lock()
+FINAL = frozenset({"Completed", "PartiallyCompleted", "Failed", "Canceled"})
+MiB = 1024 * 1024
 
 
-@dataclass
-class Outcome:
-    job_id: str
-    job_type: str
-    state: str = "Skipped"
-    files: int = 0
-    bytes: int = 0
-    detail: str = ""
-    seconds: float = 0.0
-
-
-@dataclass
-class Agent:
-    """A minimal single-process agent built only from the `shared` package."""
-
-    client: RegistryClient
-    uploader: EncryptedBlobUploader
-    media_bytes: int
-    log: list[str] = field(default_factory=list)
-
-    def process(self, job: Job) -> Outcome:
-        outcome = Outcome(job.id, job.type)
-        started = time.monotonic()
-        try:
-            lock = self.client.lock(job.id)
-        except LockConflict:
-            outcome.detail = "locked by another agent"
-            return outcome
-        try:
-            handler = {"mediarequest": self._media, "thumbnail": self._thumbnails, "discovery": self._discovery}
-            handler[job.type](job, lock.lock_token, outcome)
-            self.client.complete(job.id, lock.lock_token, "Completed")
-            outcome.state = "Completed"
-        except (RegistryError, UploadError) as exc:
-            outcome.state, outcome.detail = "Released", str(exc)
-            try:
-                self.client.release(job.id, lock.lock_token)
-            except RegistryError as release_error:
-                outcome.detail += f"; release failed: {release_error}"
-        outcome.seconds = time.monotonic() - started
-        return outcome
-
-    def _upload(self, job: Job, token: str, name: str, content_type: str, source, size_hint: int | None):
-        ticket = self.client.initialize_upload(job.id, token, name, content_type)
-        return ticket, self.uploader.upload(
-            ticket.uri, ticket.json_web_key, source, content_type=content_type, size_hint=size_hint
-        )
-
-    def _done(self, job: Job, token: str, outcome: Outcome, total: int, label: str, size: int) -> None:
-        outcome.files += 1
-        outcome.bytes += size
-        self.client.report_progress(job.id, token, outcome.files, total)
-        with _PRINT_LOCK:
-            print(f"  {job.id[:8]}  {job.type:<12} {label:<28} {_size(size):>10}  verified by the Registry", flush=True)
-
-    def _media(self, job: Job, token: str, outcome: Outcome) -> None:
-        parameters = MediaRequestParameters.model_validate(job.parameters)
-        for window in parameters.cameras:
-            name = f"{window.camera_id}_{_stamp(window.start_time_utc)}_{_stamp(window.end_time_utc)}.mp4"
-            source = mp4_like_stream(f"{job.id}/{window.camera_id}", self.media_bytes)
-            ticket, result = self._upload(job, token, name, "video/mp4", source, self.media_bytes)
-            self.client.complete_media(
-                job.id,
-                token,
-                ticket.file_id,
-                camera_id=window.camera_id,
-                start=window.start_time_utc,
-                end=window.end_time_utc,
-                size=result.size,
-                sha256=result.sha256,
-            )
-            self._done(job, token, outcome, len(parameters.cameras), window.camera_id, result.size)
-
-    def _thumbnails(self, job: Job, token: str, outcome: Outcome) -> None:
-        parameters = ThumbnailParameters.model_validate(job.parameters)
-        for camera_id in parameters.camera_ids:
-            ticket, result = self._upload(job, token, f"{camera_id}.jpg", "image/jpeg", [SAMPLE_JPEG], None)
-            self.client.complete_thumbnail(
-                job.id,
-                token,
-                ticket.file_id,
-                camera_id=camera_id,
-                captured=datetime.now().astimezone(),
-                size=result.size,
-                sha256=result.sha256,
-            )
-            self._done(job, token, outcome, len(parameters.camera_ids), camera_id, result.size)
-
-    def _discovery(self, job: Job, token: str, outcome: Outcome) -> None:
-        cameras = [f"cam-{n:03d}" for n in range(1, 26)]
-        document = discovery_document(cameras)
-        ticket, result = self._upload(job, token, "discovery.json", "application/json", [document], None)
-        self.client.complete_discovery(
-            job.id, token, ticket.file_id, device_count=len(cameras), size=result.size, sha256=result.sha256
-        )
-        self._done(job, token, outcome, 1, f"{len(cameras)} devices", result.size)
-
-
-def _size(n: int) -> str:
-    return f"{n / MiB:.1f} MiB" if n >= MiB else f"{n / 1024:.1f} KiB"
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y%m%dT%H%M%SZ")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--vms", choices=("een", "rhombus"), default="een", help="VMS simulator profile (een)")
+    parser.add_argument("--media", type=int, default=6, help="media request jobs (6)")
+    parser.add_argument("--thumbnails", type=int, default=4, help="thumbnail jobs (4)")
+    parser.add_argument("--discovery", type=int, default=1, help="discovery jobs (1)")
+    parser.add_argument("--max-window-minutes", type=int, default=120, help="longest video window (120)")
+    parser.add_argument("--bitrate-kbps", type=int, default=200, help="simulated video bitrate (200 kbit/s)")
+    parser.add_argument("--hosts", type=int, default=1, help="Functions host processes, as scaled-out instances (1)")
+    parser.add_argument("--timeout", type=float, default=170, help="give up after this many seconds (170)")
+    parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help="where the stack writes its state")
+    parser.add_argument("--no-state", action="store_true", help="write nothing to disk")
 
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     state_dir = None if args.no_state else Path(args.state_dir)
+    log_dir = state_dir or Path(tempfile.mkdtemp(prefix="demo-"))
     with LocalStack(state_dir) as stack:
-        print(f"Local stack up: Registry simulator {stack.registry_url}, Azurite blob {stack.blob_endpoint}")
-        if state_dir is not None:
-            print(f"State (connection file, Registry file key to decrypt uploads) in {state_dir}/")
-        for job_type, count in (
-            ("discovery", args.discovery),
-            ("thumbnail", args.thumbnails),
-            ("mediarequest", args.media),
-        ):
-            if count:
-                stack.sim.create_jobs(job_type, count=count)
-        agent = Agent(
-            RegistryClient(
-                parse_connection_file(stack.connection_file_json), AGENT_ID, agent_service_url=stack.agent_service_url
-            ),
-            EncryptedBlobUploader(UploadTargetPolicy(allow_http_loopback=True)),
-            media_bytes=int(args.media_mib * MiB),
+        vms = stack.een.control if args.vms == "een" else stack.rhombus.control
+        vms.configure(BitrateKbps=args.bitrate_kbps)
+        cameras = create_cameras(vms)
+        jobs = plan(
+            cameras,
+            args.vms,
+            media=args.media,
+            thumbnails=args.thumbnails,
+            discovery=args.discovery,
+            max_window_minutes=args.max_window_minutes,
         )
-        jobs = agent.client.list_jobs()
-        print(f"The Registry offers {len(jobs)} job(s); processing with {args.workers} worker(s):", flush=True)
-        with ThreadPoolExecutor(max_workers=args.workers) as pool:
-            outcomes = list(pool.map(agent.process, jobs))
-        files = [f for job in stack.sim.jobs() for f in stack.sim.job(job["Id"])["Files"]]
-    return report(outcomes, files, time.monotonic() - started)
+        settings = agent_settings(stack, vms=args.vms)
+        print(f"Local stack up: Registry {stack.registry_url}, VMS {args.vms}, Azurite {stack.blob_endpoint}")
+        hosts = [
+            HostProcess(
+                REPO_ROOT,
+                settings,
+                instance_id=f"demo-host-{n + 1}",
+                log_path=log_dir / f"host-{n + 1}.log",
+                max_polling_interval=1,
+                message_visibility=60,
+            )
+            for n in range(args.hosts)
+        ]
+        try:
+            for host in hosts:
+                host.start()
+            print(
+                f"{len(hosts)} Functions host(s) running poll_jobs, process_job, renew_locks "
+                f"(logs: {log_dir}/host-*.log)"
+            )
+            for job in jobs:
+                job.job_id = stack.sim.create_job(job.job_type, job.parameters)["Id"]
+            print(f"Posted {len(jobs)} jobs to the Registry; live progress:\n", flush=True)
+            finished = watch(stack, jobs, started, args.timeout)
+        finally:
+            for host in hosts:
+                host.stop()
+        details = {job.job_id: stack.sim.job(job.job_id) for job in jobs}
+    return report(jobs, details, time.monotonic() - started, finished)
 
 
-def report(outcomes: list[Outcome], files: list[dict], seconds: float) -> int:
-    print(f"\n{'job':<10}{'type':<14}{'state':<20}{'files':>6}{'MiB':>10}{'seconds':>9}  detail")
-    for o in outcomes:
+def watch(stack: LocalStack, jobs: list[PlannedJob], started: float, timeout: float) -> bool:
+    """Print a line whenever a job's state or progress changes; True when every job is final."""
+    seen: dict[str, tuple] = {}
+    while time.monotonic() - started < timeout:
+        states = {j["Id"]: j for j in stack.sim.jobs()}
+        for job in jobs:
+            detail = states[job.job_id]
+            progress = stack.sim.job(job.job_id).get("Progress") if detail["State"] == "Locked" else None
+            snapshot = (detail["State"], json.dumps(progress))
+            if seen.get(job.job_id) != snapshot:
+                seen[job.job_id] = snapshot
+                done = f"{progress['TaskProgress']}/{progress['TaskTotal']} files" if progress else ""
+                state = detail.get("CompletionState") or detail["State"]
+                print(
+                    f"  [{time.monotonic() - started:6.1f}s] {job.job_id[:8]} {job.job_type:<12} {state:<19} "
+                    f"{done:<11} {job.label}",
+                    flush=True,
+                )
+        if all(states[j.job_id]["State"] in FINAL for j in jobs):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def report(jobs: list[PlannedJob], details: dict[str, dict], seconds: float, finished: bool) -> int:
+    print(f"\n{'job':<10}{'type':<14}{'expected':<20}{'state':<20}{'files':>6}{'MiB':>9}  scenario")
+    files = verified = rejected = size = released = 0
+    unexpected = []
+    states: list[str] = []
+    for job in jobs:
+        detail = details[job.job_id]
+        state = detail["State"]
+        states.append(state)
+        job_files = detail["Files"]
+        ok = [f for f in job_files if (f.get("Verification") or {}).get("Ok") is True]
+        bad = [f for f in job_files if (f.get("Verification") or {}).get("Ok") is False]
+        files, verified, rejected = files + len(job_files), verified + len(ok), rejected + len(bad)
+        job_bytes = sum(f["Verification"]["Size"] or 0 for f in ok)
+        size += job_bytes
+        released += sum(1 for h in detail["History"] if h["Operation"] == "release" and h["Status"] == 204)
+        if state != job.expected:
+            unexpected.append(job.job_id)
+        flag = "" if state == job.expected else "  <-- unexpected"
         print(
-            f"{o.job_id[:8]:<10}{o.job_type:<14}{o.state:<20}{o.files:>6}{o.bytes / MiB:>10.2f}"
-            f"{o.seconds:>9.2f}  {o.detail[:80]}"
+            f"{job.job_id[:8]:<10}{job.job_type:<14}{job.expected:<20}{state:<20}{len(ok):>6}"
+            f"{job_bytes / MiB:>9.1f}  {job.label}{flag}"
         )
-    verified = sum(1 for f in files if (f.get("Verification") or {}).get("Ok") is True)
-    rejected = sum(1 for f in files if (f.get("Verification") or {}).get("Ok") is False)
-    states = [o.state for o in outcomes]
     summary = {
-        "jobs": len(outcomes),
+        "jobs": len(jobs),
         "completed": states.count("Completed"),
         "partially_completed": states.count("PartiallyCompleted"),
         "failed": states.count("Failed"),
         "canceled": states.count("Canceled"),
-        "released": states.count("Released"),
-        "files": len(files),
+        "released": released,
+        "files": files,
         "files_verified": verified,
         "files_rejected": rejected,
-        "bytes": sum(o.bytes for o in outcomes),
-        "seconds": round(seconds, 2),
+        "bytes": size,
+        "seconds": round(seconds, 1),
     }
-    ok = rejected == 0 and summary["completed"] == len(outcomes)
-    print("\nAll jobs completed and every file verified." if ok else "\nSOME JOBS OR FILES FAILED: see above.")
+    ok = finished and not unexpected and rejected == 0
+    if not finished:
+        print("\nTIMED OUT: some jobs were still in flight.")
+    print(
+        "\nEvery job reached its planned state and every file verified."
+        if ok
+        else f"\nPROBLEMS: {len(unexpected)} job(s) in an unexpected state, {rejected} file(s) rejected."
+    )
     print(json.dumps(summary))
     return 0 if ok else 1
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--media", type=int, default=3, help="media request jobs to post (default 3)")
-    parser.add_argument("--thumbnails", type=int, default=3, help="thumbnail jobs to post (default 3)")
-    parser.add_argument("--discovery", type=int, default=1, help="discovery jobs to post (default 1)")
-    parser.add_argument("--media-mib", type=float, default=24, help="MiB of video per camera (default 24)")
-    parser.add_argument("--workers", type=int, default=4, help="jobs processed at once (default 4)")
-    parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help="where the stack writes its state")
-    parser.add_argument("--no-state", action="store_true", help="write nothing to disk")
-
-
-if __name__ == "__main__":
-    cli = argparse.ArgumentParser(description=__doc__)
-    add_arguments(cli)
-    sys.exit(run(cli.parse_args()))

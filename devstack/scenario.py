@@ -80,7 +80,8 @@ def plan(
             expected = "Completed" if vendor == "een" else "PartiallyCompleted"
         jobs.append(PlannedJob("thumbnail", {"CameraIds": ids}, expected, f"{len(ids)} camera(s)"))
     special = [
-        ("PartiallyCompleted", "recording gap", lambda: [_gap_window(cameras)]),
+        # Rhombus clips hold only the recorded parts and its API lists no intervals: the gap is invisible
+        ("PartiallyCompleted" if vendor == "een" else "Completed", "recording gap", lambda: [_gap_window(cameras)]),
         (
             "PartiallyCompleted",
             "one camera without footage",
