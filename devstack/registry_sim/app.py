@@ -25,7 +25,9 @@ def create_app(sim: RegistrySimulator) -> Flask:
     app.register_blueprint(control_blueprint(sim))
 
     def operation() -> str:
-        name = (request.endpoint or "").rpartition(".")[2]
+        blueprint, _, name = (request.endpoint or "").rpartition(".")
+        if blueprint not in ("sts", "agent"):  # the control API is never subject to faults
+            return "unknown"
         return name if name in OPERATIONS else "unknown"
 
     @app.before_request

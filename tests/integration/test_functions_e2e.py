@@ -1,0 +1,157 @@
+"""The deployed shape, end to end: the three functions run by real local Functions host processes
+against the local stack. Jobs end in their planned state, exactly once, whatever happens to a host."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.queue import QueueClient
+
+from devstack.agent_env import agent_settings
+from devstack.funchost.process import HostProcess
+from devstack.scenario import create_cameras, plan
+from devstack.stack import REPO_ROOT
+from shared.agent.records import LockRecords
+from shared.settings import AgentSettings
+from shared.storage import table_client
+
+FINAL = {"Completed", "PartiallyCompleted", "Failed", "Canceled"}
+
+
+@pytest.fixture
+def vms(stack):
+    control = stack.een.control
+    control.reset()
+    control.configure(BitrateKbps=64)
+    yield control
+    control.clear_faults()
+
+
+@pytest.fixture
+def settings(stack, vms):
+    return agent_settings(
+        stack, unique=True, POLL_SCHEDULE="*/1 * * * * *", RENEW_SCHEDULE="*/3 * * * * *", MAX_IN_FLIGHT_JOBS="10"
+    )
+
+
+@pytest.fixture
+def hosts(settings, tmp_path):
+    started: list[HostProcess] = []
+    host_id = f"e2e-{uuid.uuid4().hex[:8]}"
+
+    def start(count: int = 1) -> list[HostProcess]:
+        new = []
+        for _ in range(count):
+            n = len(started) + 1
+            host = HostProcess(
+                REPO_ROOT,
+                settings,
+                instance_id=f"host-{n}",
+                host_id=host_id,
+                log_path=tmp_path / f"host-{n}.log",
+                max_polling_interval=0.5,
+                message_visibility=6,
+                lease_duration=15,
+                lease_retry_interval=1,
+            )
+            host.start()
+            started.append(host)
+            new.append(host)
+        return new
+
+    yield start
+    for host in started:
+        if host.running:
+            host.stop()
+
+
+def wait_final(stack, job_ids: list[str], timeout: float = 120) -> dict[str, dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = {j["Id"]: j for j in stack.sim.jobs()}
+        if all(jobs[i]["State"] in FINAL for i in job_ids):
+            return {i: stack.sim.job(i) for i in job_ids}
+        time.sleep(0.5)
+    raise AssertionError({i: jobs[i]["State"] for i in job_ids})
+
+
+def completions(detail: dict) -> int:
+    return sum(1 for h in detail["History"] if h["Operation"] == "complete" and h["Status"] == 204)
+
+
+def test_the_planned_mix_reaches_its_planned_states_with_every_file_verified(stack, vms, hosts):
+    jobs = plan(create_cameras(vms), "een", media=4, thumbnails=2, discovery=1, max_window_minutes=30)
+    for job in jobs:
+        job.job_id = stack.sim.create_job(job.job_type, job.parameters)["Id"]
+    hosts(1)
+    details = wait_final(stack, [j.job_id for j in jobs])
+    for job in jobs:
+        detail = details[job.job_id]
+        assert detail["State"] == job.expected, (job.label, detail.get("CompletionMessage"), detail.get("CancelReason"))
+        assert all(f["Verification"]["Ok"] for f in detail["Files"])
+        assert completions(detail) == (0 if job.expected == "Canceled" else 1)
+
+
+def test_two_hosts_on_30_jobs_complete_each_job_exactly_once(stack, vms, hosts):
+    camera = vms.add_camera(Name="cam")["Id"]
+    ids = [stack.sim.create_job("thumbnail", {"CameraIds": [camera]})["Id"] for _ in range(30)]
+    hosts(2)
+    details = wait_final(stack, ids, timeout=150)
+    assert all(d["State"] == "Completed" and completions(d) == 1 and len(d["Files"]) == 1 for d in details.values())
+
+
+def test_a_host_killed_mid_upload_is_redelivered_and_the_job_completes_once(stack, vms, settings, hosts):
+    start = (datetime.now(UTC) - timedelta(hours=2)).replace(second=0, microsecond=0)
+    end = start + timedelta(minutes=30)
+    camera = vms.add_camera(Name="slow", Recordings=[[start.isoformat(), end.isoformat()]])["Id"]
+    window = {"CameraId": camera, "StartTimeUtc": start.isoformat(), "EndTimeUtc": end.isoformat()}
+    job = stack.sim.create_job("mediarequest", {"Cameras": [window]})["Id"]
+    vms.trickle_downloads(bytes_per_second=1_000_000, count=1)  # the first download takes ~15 s
+    (victim,) = hosts(1)
+    deadline = time.monotonic() + 60
+    while not stack.sim.job(job)["Files"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stack.sim.job(job)["Files"], "the upload never started"
+    victim.kill()  # SIGKILL mid-upload: no cleanup, the message is still invisible
+    hosts(1)  # a new instance; it gets the message again once its visibility lapses
+    detail = wait_final(stack, [job], timeout=120)[job]
+    assert detail["State"] == "Completed" and completions(detail) == 1
+    assert [f["Verification"]["Ok"] for f in detail["Files"] if f["Completed"]] == [True]
+    records = LockRecords(table_client(AgentSettings.from_env(settings).storage, settings["LOCKS_TABLE_NAME"]))
+    assert records.get(job).attempts == 2  # the redelivery took over the dead run
+
+
+def test_a_malformed_message_goes_to_the_poison_queue_and_no_lock_is_held(stack, settings, hosts):
+    queue = QueueClient.from_connection_string(stack.storage_connection_string, settings["JOBS_QUEUE_NAME"])
+    queue.create_queue()
+    queue.send_message("this is not base64 json {")
+    hosts(1)
+    poison_name = settings["JOBS_QUEUE_NAME"] + "-poison"
+    poison = QueueClient.from_connection_string(stack.storage_connection_string, poison_name)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not _peek(poison):
+        time.sleep(0.5)
+    assert _peek(poison)
+    records = LockRecords(table_client(AgentSettings.from_env(settings).storage, settings["LOCKS_TABLE_NAME"]))
+    assert list(records.active()) == []
+
+
+def test_a_registry_answering_429_and_503_for_a_while_loses_nothing(stack, vms, hosts):
+    camera = vms.add_camera(Name="cam")["Id"]
+    ids = [stack.sim.create_job("thumbnail", {"CameraIds": [camera]})["Id"] for _ in range(6)]
+    for operation, status in (("list_jobs", 503), ("lock", 429), ("complete_thumbnail", 503), ("complete", 429)):
+        stack.sim.inject_fault(operation, status, count=3, retry_after=1)
+    hosts(1)
+    details = wait_final(stack, ids, timeout=120)
+    assert all(d["State"] == "Completed" and completions(d) == 1 for d in details.values())
+
+
+def _peek(queue: QueueClient) -> list:
+    try:
+        return queue.peek_messages()
+    except ResourceNotFoundError:  # not created until the first poison message
+        return []
