@@ -23,7 +23,7 @@ from azure.storage.blob import BlobClient, BlobSasPermissions, BlobServiceClient
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bench import vms
+from bench import agent, vms
 from bench.null_transport import NullTransport
 from bench.sources import CHUNK, ChunkReader, MiB, chunks
 from devstack.azurite import Azurite
@@ -176,6 +176,9 @@ def main() -> int:
     print("measuring vms_download_mbps, raw_http_download_mbps (VMS simulator, EEN route A) ...", flush=True)
     results.update(vms.measure(runs, size=(64 if args.quick else 1024) * MiB))
 
+    print("measuring the agent end to end (thumbnail jobs through local Functions hosts, idle poll) ...", flush=True)
+    results.update(agent.measure(40 if args.quick else 200))
+
     report(results)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(
@@ -211,6 +214,12 @@ def report(results: dict[str, tuple[float, str]]) -> None:
     rss_small, rss_large = value["peak_rss_mib_256m"], value["peak_rss_mib_2g"]
     row("peak_rss_mib_2g / peak_rss_mib_256m", rss_large / rss_small, "<= 1.1", rss_large <= rss_small * 1.10)
     row("peak_rss_mib_2g (MiB)", rss_large, "<= 150", rss_large <= 150)
+    calls = value["registry_calls_per_file_job"]
+    row("registry_calls_per_file_job", calls, "<= 5", calls <= 5)
+    row("idle_poll_registry_calls", value["idle_poll_registry_calls"], "== 1", value["idle_poll_registry_calls"] == 1)
+    row("idle_poll_storage_writes", value["idle_poll_storage_writes"], "== 0", value["idle_poll_storage_writes"] == 0)
+    one, two = value["thumbnail_jobs_per_s_1host"], value["thumbnail_jobs_per_s_2hosts"]
+    row("thumbnail_jobs_per_s_2hosts / _1host", two / one, "(info)", True)
 
 
 if __name__ == "__main__":

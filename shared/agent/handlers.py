@@ -78,7 +78,6 @@ def run_media(run: JobRun, parameters: MediaRequestParameters) -> Outcome:
             raise JobCanceled(f"camera {window.camera_id} is unknown to the {vms.vendor} VMS") from None
     outcome = Outcome()
     run.files_total = len(parameters.cameras)
-    run.report_progress(final=True)
     for index, window in enumerate(parameters.cameras):
         _deliver_window(run, window, coverage[index], outcome)
     return outcome

@@ -57,6 +57,7 @@ class JobRun:
     bytes_done: int = 0
     _last_progress: float = field(default=0.0)
     _last_check: float = field(default=0.0)
+    _last_reported: tuple[int, int] = field(default=(-1, -1))
     _lost: bool = False
 
     @property
@@ -102,10 +103,13 @@ class JobRun:
     def report_progress(self, *, final: bool = False) -> None:
         """TaskProgress/TaskTotal in files, at most one update per progress interval (plus the final one)."""
         now = time.monotonic()
+        total = max(self.files_total, self.files_done, 1)
+        if (self.files_done, total) == self._last_reported:
+            return  # nothing new to say: every Registry call counts
         if not final and now - self._last_progress < self.services.progress_interval:
             return
         self._last_progress = now
-        total = max(self.files_total, self.files_done, 1)
+        self._last_reported = (self.files_done, total)
         try:
             self.services.registry.report_progress(self.job_id, self.lock_token, self.files_done, total)
         except LockLost:

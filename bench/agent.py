@@ -1,0 +1,111 @@
+"""End-to-end agent figures on the local stack, through real local Functions host processes.
+
+- thumbnail_jobs_per_s_1host / _2hosts: 200 one-camera thumbnail jobs, from posting to all completed.
+- registry_calls_per_file_job: Registry calls one such job costs (request log; polls, renewals and
+  token requests excluded).
+- idle_poll_registry_calls / idle_poll_storage_writes: what one poll costs when nothing is offered.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+from devstack.agent_env import agent_settings
+from devstack.funchost.process import HostProcess
+from devstack.stack import REPO_ROOT, LocalStack
+from shared.agent.poller import poll
+from shared.agent.runtime import build_agent
+from shared.settings import AgentSettings
+
+EXCLUDED = {"list_jobs", "renew", "token"}
+WRITES = {
+    "create_entity",
+    "update_entity",
+    "upsert_entity",
+    "delete_entity",
+    "send_message",
+    "create_table",
+    "create_queue",
+    "delete_message",
+    "update_message",
+}
+
+
+class CountingProxy:
+    """Counts calls to a storage client's write methods, passing everything through."""
+
+    def __init__(self, target: Any, counter: dict[str, int]) -> None:
+        self._target, self._counter = target, counter
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if name in WRITES and callable(attribute):
+
+            def counted(*args: Any, **kwargs: Any) -> Any:
+                self._counter["writes"] += 1
+                return attribute(*args, **kwargs)
+
+            return counted
+        return attribute
+
+
+def thumbnails_per_second(stack: LocalStack, hosts: int, jobs: int, tmp_label: str) -> tuple[float, float]:
+    # Fresh tables per run, so the EEN grant is seeded again: reset the simulator to the initial consent.
+    stack.een.control.reset()
+    settings = agent_settings(stack, unique=True, POLL_SCHEDULE="*/1 * * * * *", MAX_IN_FLIGHT_JOBS="100")
+    camera = stack.een.control.add_camera(Name="bench")["Id"]
+    processes = [
+        HostProcess(
+            REPO_ROOT, settings, instance_id=f"{tmp_label}-{n}", host_id=f"bench-{tmp_label}", max_polling_interval=0.2
+        )
+        for n in range(hosts)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        before = len(stack.sim.requests())
+        started = time.perf_counter()
+        ids = {stack.sim.create_job("thumbnail", {"CameraIds": [camera]})["Id"] for _ in range(jobs)}
+        deadline = time.monotonic() + 600
+        while True:
+            states = [j["State"] for j in stack.sim.jobs() if j["Id"] in ids]
+            if all(s == "Completed" for s in states):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"thumbnail jobs not done after 600 s: {sorted(set(states))}")
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - started
+        calls = [r for r in stack.sim.requests()[before:] if r["Operation"] not in EXCLUDED and r.get("JobId") in ids]
+    finally:
+        for process in processes:
+            process.stop()
+    return jobs / elapsed, len(calls) / jobs
+
+
+def idle_poll(stack: LocalStack) -> tuple[int, int]:
+    agent = build_agent(AgentSettings.from_env(agent_settings(stack, unique=True)))
+    agent.services.records.ensure_table()
+    agent.queue.create_queue()
+    counter = {"writes": 0}
+    agent.services.records._table = CountingProxy(agent.services.records._table, counter)
+    queue = CountingProxy(agent.queue, counter)
+    agent.services.registry.list_jobs()  # the token first: it is not part of a poll
+    before = len(stack.sim.requests())
+    poll(agent.services.registry, agent.services.records, queue, max_in_flight=agent.settings.max_in_flight_jobs)
+    return len(stack.sim.requests()) - before, counter["writes"]
+
+
+def measure(jobs: int = 200) -> dict[str, tuple[float, str]]:
+    with LocalStack(state_dir=None) as stack:
+        one_rate, calls_per_job = thumbnails_per_second(stack, 1, jobs, "one")
+        two_rate, _ = thumbnails_per_second(stack, 2, jobs, "two")
+        idle_calls, idle_writes = statistics.median([idle_poll(stack)[0] for _ in range(3)]), idle_poll(stack)[1]
+    return {
+        "thumbnail_jobs_per_s_1host": (one_rate, "jobs/s"),
+        "thumbnail_jobs_per_s_2hosts": (two_rate, "jobs/s"),
+        "registry_calls_per_file_job": (calls_per_job, "calls"),
+        "idle_poll_registry_calls": (float(idle_calls), "calls"),
+        "idle_poll_storage_writes": (float(idle_writes), "writes"),
+    }
