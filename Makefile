@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup demo test lint format bench stack clean
+.PHONY: setup demo test lint format bench stack agent clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -35,6 +35,10 @@ lint: setup
 format: setup
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
+
+## The same agent against real Clearance and a real VMS: make agent SETTINGS=local.settings.json
+agent: setup
+	$(PY) -m devstack agent --settings $(SETTINGS)
 
 ## Throughput and memory, each figure next to its baseline; writes .bench/results.json.
 bench: setup

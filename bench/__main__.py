@@ -174,7 +174,7 @@ def main() -> int:
     results["peak_rss_mib_2g"] = (peak_rss(large), "MiB")
 
     print("measuring vms_download_mbps, raw_http_download_mbps (VMS simulator, EEN route A) ...", flush=True)
-    results.update(vms.measure(runs, size=(64 if args.quick else 1024) * MiB))
+    results.update(vms.measure(runs + 2, size=(64 if args.quick else 1024) * MiB))
 
     print("measuring the agent end to end (thumbnail jobs through local Functions hosts, idle poll) ...", flush=True)
     results.update(agent.measure(40 if args.quick else 200))

@@ -1,0 +1,60 @@
+"""`make agent SETTINGS=local.settings.json`: the same agent against real Clearance and a real VMS.
+
+The settings file is shaped like `local.settings.json` (see local.settings.example.json). Storage stays
+on a local Azurite (persisted under .devstack/azurite) unless the file sets `AzureWebJobsStorage` to a
+real storage account. Runs one local Functions host in the foreground until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from devstack.azurite import Azurite
+from devstack.funchost.host import FunctionHost
+from devstack.stack import DEFAULT_STATE_DIR, REPO_ROOT
+from shared.settings import AgentSettings, SettingsError
+
+LOCAL_STORAGE = ("", "usedevelopmentstorage=true")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--settings", type=Path, required=True, help="local.settings.json-shaped file (secrets!)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        values = {k: str(v) for k, v in json.loads(args.settings.read_text(encoding="utf-8"))["Values"].items()}
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        print(f"error: cannot read the Values of {args.settings}: {type(exc).__name__}")
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    azurite = None
+    if values.get("AzureWebJobsStorage", "").strip().lower() in LOCAL_STORAGE:
+        azurite = Azurite(DEFAULT_STATE_DIR / "azurite").start()
+        values["AzureWebJobsStorage"] = azurite.connection_string
+        print(f"Storage: local Azurite at {azurite.blob_endpoint} (data in {DEFAULT_STATE_DIR / 'azurite'})")
+    try:
+        AgentSettings.from_env(values)  # fail fast, with every bad setting named
+    except SettingsError as exc:
+        print(f"error: {exc}")
+        if azurite:
+            azurite.stop()
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    host = FunctionHost(REPO_ROOT, values, instance_id="local-agent")
+    try:
+        host.start()
+        print("Agent running (poll_jobs, process_job, renew_locks); Ctrl-C to stop.", flush=True)
+        stop.wait()
+    finally:
+        host.stop()
+        if azurite:
+            azurite.stop()
+    return 0
