@@ -197,3 +197,42 @@ def test_capacity_is_respected_and_small_jobs_are_not_starved(stack, vms, make_a
     assert len(result.locked) == 4 and thumb in result.locked
     assert set(result.locked) - {thumb} <= set(media)
     assert poll_once(agent).locked == []  # at capacity: no more
+
+
+def test_renew_locks_renews_what_is_due_marks_lost_and_abandons_old_jobs(stack, vms, agent):
+    cam, *_ = recorded_camera(vms)
+    due, lost, old, final = (stack.sim.create_job("thumbnail", {"CameraIds": [cam]})["Id"] for _ in range(4))
+    poll_once(agent)
+    records = agent.services.records
+    before = records.get(due).lock_expires
+    stack.sim.advance_clock(60)
+    stack.sim.expire_lock(lost)
+    aged = records.get(old)
+    records.save(aged.moved_to(aged.state, created=aged.created - timedelta(hours=5)))
+    records.transition(final, "Completed")
+    result = renew_all(agent.services.registry, records, margin=timedelta(minutes=10), max_age=timedelta(hours=3))
+    assert result.renewed == [due] and result.lost == [lost] and result.abandoned == [old]
+    assert records.get(due).lock_expires > before
+    assert (records.get(lost).state, records.get(old).state, records.get(final).state) == (
+        "Lost",
+        "Abandoned",
+        "Completed",
+    )
+    assert stack.sim.job(old)["State"] == "Available"  # released for another try
+
+
+def test_a_failed_enqueue_releases_the_job_and_says_why(stack, vms, agent, monkeypatch):
+    from azure.core.exceptions import ServiceRequestError
+
+    cam, *_ = recorded_camera(vms)
+    job = stack.sim.create_job("thumbnail", {"CameraIds": [cam]})["Id"]
+
+    def broken(*args, **kwargs):
+        raise ServiceRequestError("queue unreachable")
+
+    monkeypatch.setattr(agent.queue, "send_message", broken)
+    result = poll_once(agent)
+    assert result.released == [job] and result.locked == []
+    assert stack.sim.job(job)["State"] == "Available"
+    record = agent.services.records.get(job)
+    assert record.state == "Released" and "enqueue failed" in record.last_error
