@@ -8,9 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.vms.errors import CameraNotFound, NoFootage, VmsAuthRevoked, VmsTransient
-from tests.integration.vms_helpers import een_adapter, fetch, fresh_token_table, recent_window, wait_for_clip
-
-JPEG_MAGIC = b"\xff\xd8\xff"
+from tests.integration.vms_helpers import (
+    JPEG_MAGIC,
+    count,
+    een_adapter,
+    fetch,
+    fresh_token_table,
+    recent_window,
+    wait_for_clip,
+)
 
 
 @pytest.fixture
@@ -19,12 +25,6 @@ def een(stack):
     control.reset()
     yield control
     control.clear_faults()
-
-
-def count(control, operation: str, status: int | None = None) -> int:
-    return sum(
-        1 for r in control.requests() if r["Operation"] == operation and (status is None or r["Status"] == status)
-    )
 
 
 # ---- discovery ---------------------------------------------------------------------------------------

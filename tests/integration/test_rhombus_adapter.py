@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.vms.errors import CameraNotFound, DeviceUnavailable, NoFootage, VmsAuthError, VmsVendorError
-from tests.integration.vms_helpers import fetch, recent_window, rhombus_adapter, wait_for_clip
-
-JPEG_MAGIC = b"\xff\xd8\xff"
+from tests.integration.vms_helpers import JPEG_MAGIC, count, fetch, recent_window, rhombus_adapter, wait_for_clip
 
 
 @pytest.fixture
@@ -19,12 +17,6 @@ def rhombus(stack):
     control.reset()
     yield control
     control.clear_faults()
-
-
-def count(control, operation: str, status: int | None = None) -> int:
-    return sum(
-        1 for r in control.requests() if r["Operation"] == operation and (status is None or r["Status"] == status)
-    )
 
 
 @pytest.mark.parametrize("cameras", [0, 1, 1201])

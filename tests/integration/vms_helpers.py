@@ -12,6 +12,7 @@ from shared.http.retry import RetryPolicy
 from shared.vms.base import ClipStatus, Download, VmsAdapter
 from shared.vms.settings import VmsSettings, build_adapter
 
+JPEG_MAGIC = b"\xff\xd8\xff"
 FAST_RETRIES = RetryPolicy(max_attempts=4, backoff_initial=0.05, backoff_max=0.2, deadline=15)
 
 
@@ -73,3 +74,10 @@ def fetch(adapter: VmsAdapter, download: Download) -> tuple[int, str, int]:
 def recent_window(hours_ago: float, minutes: float) -> tuple[datetime, datetime]:
     start = (datetime.now(UTC) - timedelta(hours=hours_ago)).replace(second=0, microsecond=0)
     return start, start + timedelta(minutes=minutes)
+
+
+def count(control, operation: str, status: int | None = None) -> int:
+    """Requests of one operation (optionally with one status) in a VMS simulator's request log."""
+    return sum(
+        1 for r in control.requests() if r["Operation"] == operation and (status is None or r["Status"] == status)
+    )
