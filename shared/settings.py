@@ -164,3 +164,17 @@ class _Reader:
             table_service_uri=table_uri or None,
             managed_identity_client_id=self.text("AzureWebJobsStorage__clientId") or None,
         )
+
+
+# Every app setting the app reads (the deployment template must provide each one that has no default;
+# a test keeps this list equal to what the code reads). The schedules are read by the Functions host.
+SETTINGS_READ: tuple[str, ...] = (
+    "AzureWebJobsStorage", "AzureWebJobsStorage__clientId", "AzureWebJobsStorage__queueServiceUri",
+    "AzureWebJobsStorage__tableServiceUri", "POLL_SCHEDULE", "RENEW_SCHEDULE",
+    "CLEARANCE_CONNECTION_FILE", "CLEARANCE_CONNECTION_FILE_PATH", "CLEARANCE_AGENT_ID", "CLEARANCE_AGENT_SERVICE_URL",
+    "JOBS_QUEUE_NAME", "LOCKS_TABLE_NAME", "MAX_IN_FLIGHT_JOBS", "MAX_DEQUEUE_COUNT", "LOCK_RENEW_MARGIN_SECONDS",
+    "MAX_JOB_AGE_MINUTES", "PROGRESS_INTERVAL_SECONDS", "EXPORT_TIMEOUT_SECONDS", "UPLOAD_CONCURRENCY",
+    "UPLOAD_BLOCK_MIB", "UPLOAD_ALLOWED_HOSTS", "UPLOAD_ALLOW_HTTP_LOOPBACK",
+    "VMS_KIND", "EEN_CLIENT_ID", "EEN_CLIENT_SECRET", "EEN_REFRESH_TOKEN", "EEN_AUTH_URL", "EEN_API_URL",
+    "EEN_VIDEO_ROUTE", "EEN_TOKEN_TABLE", "RHOMBUS_API_KEY", "RHOMBUS_REGION", "RHOMBUS_API_URL", "RHOMBUS_MEDIA_URL",
+)  # fmt: skip

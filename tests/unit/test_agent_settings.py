@@ -71,3 +71,20 @@ def test_identity_based_storage_needs_both_service_uris():
 def test_a_queue_name_too_long_for_its_poison_queue_is_refused():
     with pytest.raises(SettingsError, match="56 characters"):
         AgentSettings.from_env(valid_env(JOBS_QUEUE_NAME="q" * 57))
+
+
+def test_the_catalogue_of_settings_is_exactly_what_the_code_reads():
+    import re
+    from pathlib import Path
+
+    from shared.settings import SETTINGS_READ
+
+    root = Path(__file__).resolve().parents[2]
+    pattern = re.compile(r'(?:text|integer|boolean|host_list|get|url|env\.get)\("([A-Za-z_]+)"')
+    read = {
+        m for f in ("shared/settings.py", "shared/vms/settings.py") for m in pattern.findall((root / f).read_text())
+    }
+    schedules = set()
+    for folder in ("poll_jobs", "renew_locks", "process_job"):
+        schedules |= set(re.findall(r"%([A-Z_]+)%", (root / folder / "function.json").read_text()))
+    assert set(SETTINGS_READ) == read | schedules
