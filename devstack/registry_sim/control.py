@@ -11,7 +11,9 @@ class SimulatorControlError(RuntimeError):
     """The control API refused a call."""
 
 
-class SimulatorControl:
+class ControlClient:
+    """Calls a simulator's /_sim control API; shared by the Registry and VMS simulators' clients."""
+
     def __init__(self, base_url: str, *, timeout: float = 30.0, session: requests.Session | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -25,6 +27,8 @@ class SimulatorControl:
             raise SimulatorControlError(f"{method} /_sim{path} answered {response.status_code}: {response.text}")
         return response.json() if response.content else None
 
+
+class SimulatorControl(ControlClient):
     def info(self) -> dict[str, Any]:
         return self._call("GET", "/info")
 

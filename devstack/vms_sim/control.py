@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from devstack.registry_sim.control import SimulatorControlError
+from devstack.registry_sim.control import ControlClient
 
 from .timeutil import format_een, to_ms
 
@@ -18,19 +18,9 @@ def _iso(moment: TimeLike) -> str:
     return moment if isinstance(moment, str) else format_een(to_ms(moment))
 
 
-class VmsSimulatorControl:
+class VmsSimulatorControl(ControlClient):
     def __init__(self, base_url: str, *, timeout: float = 120.0, session: requests.Session | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self._session = session or requests.Session()
-
-    def _call(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
-        response = self._session.request(
-            method, f"{self.base_url}/_sim{path}", json=json, params=params, timeout=self.timeout
-        )
-        if response.status_code >= 400:
-            raise SimulatorControlError(f"{method} /_sim{path} answered {response.status_code}: {response.text}")
-        return response.json() if response.content else None
+        super().__init__(base_url, timeout=timeout, session=session)  # streams' SHA-256 may take a while
 
     # state ---------------------------------------------------------------------------------
 

@@ -1,0 +1,91 @@
+"""A Flask app served over real HTTP from a background thread (werkzeug, threaded): every simulator's server."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+log = logging.getLogger(__name__)
+
+
+def drop_query(target: str) -> str:
+    return target.partition("?")[0]
+
+
+class _QuietRequestHandler(WSGIRequestHandler):
+    """No access log line per request (the simulators keep their own request logs)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+def _redacting_handler(redact: Callable[[str], str]) -> type[WSGIRequestHandler]:
+    class RedactingRequestHandler(WSGIRequestHandler):
+        """Verbose mode's access log, without signatures or other secrets in query strings."""
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            method, _, rest = self.requestline.partition(" ")
+            target, _, version = rest.rpartition(" ")
+            self.log("info", '"%s %s %s" %s %s', method, redact(target), version, code, size)
+
+    return RedactingRequestHandler
+
+
+class AppServer:
+    def __init__(
+        self,
+        app: Flask,
+        name: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        verbose: bool = False,
+        redact: Callable[[str], str] = drop_query,
+    ) -> None:
+        self.app = app
+        self.name = name
+        self.host = host
+        self.port = port
+        self.verbose = verbose
+        self._redact = redact
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def bind(self) -> AppServer:
+        """Opens the listening socket (so the port is known) without serving yet."""
+        if self._server is None:
+            handler = _redacting_handler(self._redact) if self.verbose else _QuietRequestHandler
+            self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=handler)
+            self.port = self._server.server_port
+        return self
+
+    def start(self) -> AppServer:
+        if self._thread is not None:
+            raise RuntimeError(f"{self.name} is already started")
+        server = self.bind()._server
+        assert server is not None
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=self.name, daemon=True
+        )
+        self._thread.start()
+        log.info("%s listening on %s", self.name, self.url)
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        if self._thread is not None:
+            server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
