@@ -12,8 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
+from devstack.agent_env import agent_settings
 from devstack.stack import LocalStack
-from tests.integration.vms_helpers import een_adapter
+from shared.settings import AgentSettings
+from shared.storage import table_client
+from shared.vms.settings import build_adapter
 
 MiB = 1024 * 1024
 TARGET_BYTES = 1024 * MiB
@@ -28,7 +31,8 @@ def measure(runs: int, size: int = TARGET_BYTES) -> dict[str, tuple[float, str]]
         camera = control.add_camera(
             Name="bench", Recordings=[[start.isoformat(), (start + timedelta(minutes=minutes)).isoformat()]]
         )
-        adapter = een_adapter(stack)
+        settings = AgentSettings.from_env(agent_settings(stack, unique=True))
+        adapter = build_adapter(settings.vms, token_table=table_client(settings.storage, settings.vms.een_token_table))
         ticket = adapter.start_clip(camera["Id"], start, start + timedelta(minutes=minutes))
         download = adapter.poll_clip(ticket).downloads[0]
         token = adapter._tokens.access_token()  # the raw baseline needs the same bearer token
