@@ -4,8 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# checkov (Bicep security scan, ~300 MB) in its own venv, kept out of the app's and the dev requirements.
+INFRA_VENV := .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: setup demo test lint format bench stack agent clean
+.PHONY: setup demo test lint format bench stack agent package clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -13,6 +16,11 @@ $(PY_STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(INFRA_STAMP): requirements-infra.txt
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -23,8 +31,8 @@ $(NODE_STAMP): package.json package-lock.json
 demo: setup
 	$(PY) -m devstack demo $(ARGS)
 
-## Lint and the whole test suite (unit + integration against Azurite and the simulators).
-test: setup
+## Lint and the whole test suite (unit + integration against Azurite and the simulators, infra checks).
+test: setup $(INFRA_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(ARGS)
 
@@ -48,5 +56,9 @@ bench: setup
 stack: setup
 	$(PY) -m devstack up $(ARGS)
 
+## The deployment zip, exactly as deployed: dist/functionapp.zip (docs/deployment.md).
+package: $(PY_STAMP)
+	$(PY) -m tools.build_package
+
 clean:
-	rm -rf $(VENV) node_modules .devstack .bench .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) dist node_modules .devstack .bench .pytest_cache .ruff_cache
