@@ -27,11 +27,36 @@ class ControlClient:
             raise SimulatorControlError(f"{method} /_sim{path} answered {response.status_code}: {response.text}")
         return response.json() if response.content else None
 
-
-class SimulatorControl(ControlClient):
     def info(self) -> dict[str, Any]:
         return self._call("GET", "/info")
 
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        return self._call("GET", "/requests", params={"since": since})
+
+    def inject_latency(self, operation: str, latency_ms: int) -> dict[str, Any]:
+        return self._call("POST", "/faults", {"Kind": "Latency", "Operation": operation, "LatencyMs": latency_ms})
+
+    def faults(self) -> dict[str, Any]:
+        return self._call("GET", "/faults")
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        return self._call("POST", "/clock/advance", {"Seconds": seconds})
+
+    def clock(self) -> dict[str, Any]:
+        return self._call("GET", "/clock")
+
+    def config(self) -> dict[str, Any]:
+        return self._call("GET", "/config")
+
+    def reset(self) -> None:
+        """Back to the start state: no jobs, faults or log, real time (VMS: seeded cameras, EEN's initial grant)."""
+        self._call("POST", "/reset")
+
+
+class SimulatorControl(ControlClient):
     def create_jobs(
         self,
         job_type: str,
@@ -54,9 +79,6 @@ class SimulatorControl(ControlClient):
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self._call("GET", f"/jobs/{job_id}")
-
-    def requests(self, since: int = 0) -> list[dict[str, Any]]:
-        return self._call("GET", "/requests", params={"since": since})
 
     def inject_fault(
         self,
@@ -81,29 +103,11 @@ class SimulatorControl(ControlClient):
             body["Detail"] = detail
         return self._call("POST", "/faults", body)
 
-    def inject_latency(self, operation: str, latency_ms: int) -> dict[str, Any]:
-        return self._call("POST", "/faults", {"Kind": "Latency", "Operation": operation, "LatencyMs": latency_ms})
-
     def inject_expired_sas(self, count: int = 1) -> dict[str, Any]:
         return self._call("POST", "/faults", {"Kind": "ExpiredSas", "Count": count})
 
-    def faults(self) -> dict[str, Any]:
-        return self._call("GET", "/faults")
-
-    def clear_faults(self) -> None:
-        self._call("DELETE", "/faults")
-
     def expire_lock(self, job_id: str) -> None:
         self._call("POST", f"/jobs/{job_id}/expire-lock")
-
-    def advance_clock(self, seconds: float) -> dict[str, Any]:
-        return self._call("POST", "/clock/advance", {"Seconds": seconds})
-
-    def clock(self) -> dict[str, Any]:
-        return self._call("GET", "/clock")
-
-    def config(self) -> dict[str, int]:
-        return self._call("GET", "/config")
 
     def configure(
         self,
@@ -118,6 +122,3 @@ class SimulatorControl(ControlClient):
             "SasTtlSeconds": sas_ttl_seconds,
         }
         return self._call("POST", "/config", {k: v for k, v in changes.items() if v is not None})
-
-    def reset(self) -> None:
-        self._call("POST", "/reset")

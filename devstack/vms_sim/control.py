@@ -22,15 +22,6 @@ class VmsSimulatorControl(ControlClient):
     def __init__(self, base_url: str, *, timeout: float = 120.0, session: requests.Session | None = None) -> None:
         super().__init__(base_url, timeout=timeout, session=session)  # streams' SHA-256 may take a while
 
-    # state ---------------------------------------------------------------------------------
-
-    def info(self) -> dict[str, Any]:
-        return self._call("GET", "/info")
-
-    def reset(self) -> None:
-        """Seeded cameras, initial config, no jobs/faults/log, real time (EEN: the initial grant again)."""
-        self._call("POST", "/reset")
-
     # cameras and recordings ----------------------------------------------------------------
 
     def cameras(self) -> list[dict[str, Any]]:
@@ -106,9 +97,6 @@ class VmsSimulatorControl(ControlClient):
             body["Detail"] = detail
         return self._call("POST", "/faults", body)
 
-    def inject_latency(self, operation: str, latency_ms: int) -> dict[str, Any]:
-        return self._call("POST", "/faults", {"Kind": "Latency", "Operation": operation, "LatencyMs": latency_ms})
-
     def trickle_downloads(self, bytes_per_second: int, count: int | None = None) -> dict[str, Any]:
         return self._call("POST", "/faults", {"Kind": "Trickle", "BytesPerSecond": bytes_per_second, "Count": count})
 
@@ -124,29 +112,11 @@ class VmsSimulatorControl(ControlClient):
     def partial_exports(self, count: int = 1) -> dict[str, Any]:
         return self._call("POST", "/faults", {"Kind": "ExportPartial", "Count": count})
 
-    def faults(self) -> dict[str, Any]:
-        return self._call("GET", "/faults")
-
-    def clear_faults(self) -> None:
-        self._call("DELETE", "/faults")
-
-    # clock, config, log ------------------------------------------------------------------------
-
-    def advance_clock(self, seconds: float) -> dict[str, Any]:
-        return self._call("POST", "/clock/advance", {"Seconds": seconds})
-
-    def clock(self) -> dict[str, Any]:
-        return self._call("GET", "/clock")
-
-    def config(self) -> dict[str, Any]:
-        return self._call("GET", "/config")
+    # config and log (clock, faults, reset: see ControlClient) -----------------------------------
 
     def configure(self, **settings: Any) -> dict[str, Any]:
         """PascalCase settings, e.g. configure(BitrateKbps=4000, JobStates="notes")."""
         return self._call("POST", "/config", settings)
-
-    def requests(self, since: int = 0) -> list[dict[str, Any]]:
-        return self._call("GET", "/requests", params={"since": since})
 
     def request_summary(self) -> dict[str, Any]:
         return self._call("GET", "/requests/summary")
