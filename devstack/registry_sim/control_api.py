@@ -120,32 +120,7 @@ def control_blueprint(sim: RegistrySimulator) -> Blueprint:
             raise ProblemError(400, "Kind must be Status, Latency or ExpiredSas")
         return jsonify(sim.faults.to_json()), 201
 
-    @bp.get("/clock")
-    def clock() -> Response:
-        return jsonify(_clock_json(sim))
-
-    @bp.post("/clock/advance")
-    def advance_clock() -> Response:
-        seconds = _body().raw("Seconds")
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            raise ProblemError(400, "Seconds must be a non-negative number")
-        sim.clock.advance(seconds)
-        return jsonify(_clock_json(sim))
-
-    @bp.get("/config")
-    def get_config() -> Response:
-        return jsonify(sim.config.to_json())
-
-    @bp.post("/config")
-    def set_config() -> Response:
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise ProblemError(400, "the body must be a JSON object")
-        try:
-            sim.config.update(data)
-        except ValueError as error:
-            raise ProblemError(400, str(error)) from None
-        return jsonify(sim.config.to_json())
+    add_clock_and_config_routes(bp, sim.clock, sim.config)
 
     @bp.post("/reset")
     def reset() -> Response:
@@ -180,5 +155,36 @@ def _status_fault(body: Body, operation: str) -> StatusFault:
     )
 
 
-def _clock_json(sim: RegistrySimulator) -> dict[str, Any]:
-    return {"NowUtc": format_utc(sim.clock.now()), "OffsetSeconds": sim.clock.offset_seconds}
+def add_clock_and_config_routes(bp: Blueprint, clock: Any, config: Any) -> None:
+    """`/clock`, `/clock/advance` and `/config`, the same for every simulator (clock: SimClock; config:
+    anything with `to_json()` and `update(dict)` raising ValueError)."""
+
+    def clock_json() -> dict[str, Any]:
+        return {"NowUtc": format_utc(clock.now()), "OffsetSeconds": clock.offset_seconds}
+
+    @bp.get("/clock")
+    def get_clock() -> Response:
+        return jsonify(clock_json())
+
+    @bp.post("/clock/advance")
+    def advance_clock() -> Response:
+        seconds = _body().raw("Seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise ProblemError(400, "Seconds must be a non-negative number")
+        clock.advance(seconds)
+        return jsonify(clock_json())
+
+    @bp.get("/config")
+    def get_config() -> Response:
+        return jsonify(config.to_json())
+
+    @bp.post("/config")
+    def set_config() -> Response:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise ProblemError(400, "the body must be a JSON object")
+        try:
+            config.update(data)
+        except ValueError as error:
+            raise ProblemError(400, str(error)) from None
+        return jsonify(config.to_json())

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from devstack.registry_sim.bodies import Body
 from devstack.registry_sim.clock import format_utc
+from devstack.registry_sim.control_api import add_clock_and_config_routes
 from devstack.registry_sim.faults import StatusFault
 from devstack.registry_sim.problems import ProblemError, problem_response
 
@@ -196,32 +197,7 @@ def control_blueprint(profile: Profile) -> Blueprint:
             raise ProblemError(400, f"Kind must be one of {', '.join(kinds)}")
         return jsonify(engine.faults.to_json()), 201
 
-    @bp.get("/clock")
-    def clock() -> Response:
-        return jsonify(_clock_json(profile))
-
-    @bp.post("/clock/advance")
-    def advance_clock() -> Response:
-        seconds = body().raw("Seconds")
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            raise ProblemError(400, "Seconds must be a non-negative number")
-        engine.clock.advance(seconds)
-        return jsonify(_clock_json(profile))
-
-    @bp.get("/config")
-    def get_config() -> Response:
-        return jsonify(engine.config.to_json())
-
-    @bp.post("/config")
-    def set_config() -> Response:
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise ProblemError(400, "the body must be a JSON object")
-        try:
-            engine.config.update(data)
-        except ValueError as error:
-            raise ProblemError(400, str(error)) from None
-        return jsonify(engine.config.to_json())
+    add_clock_and_config_routes(bp, engine.clock, engine.config)
 
     @bp.get("/requests")
     def requests_log() -> Response:
@@ -306,8 +282,3 @@ def _job_json(profile: Profile, job: Job) -> dict[str, Any]:
             for f in job.files
         ],
     }
-
-
-def _clock_json(profile: Profile) -> dict[str, Any]:
-    clock = profile.engine.clock
-    return {"NowUtc": format_utc(clock.now()), "OffsetSeconds": clock.offset_seconds}
