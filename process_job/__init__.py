@@ -1,4 +1,4 @@
-"""Queue trigger (JOBS_QUEUE_NAME): do one job — pull from the VMS, encrypt, upload, complete."""
+"""Queue trigger (JOBS_QUEUE_NAME): one short run — plan a newly locked job, or run one of its work items."""
 
 import azure.functions as func
 

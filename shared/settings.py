@@ -47,6 +47,7 @@ class AgentSettings:
     max_job_age_minutes: int = 180
     progress_interval_seconds: float = 5.0
     export_timeout_seconds: int = 1800
+    max_segment_minutes: int = 15
     upload_concurrency: int = 4
     upload_block_mib: int = 4
     upload_allowed_hosts: tuple[str, ...] = AZURE_BLOB_HOST_PATTERNS
@@ -73,6 +74,7 @@ class AgentSettings:
             max_job_age_minutes=reader.integer("MAX_JOB_AGE_MINUTES", 180, low=5, high=7 * 24 * 60),
             progress_interval_seconds=float(reader.integer("PROGRESS_INTERVAL_SECONDS", 5, low=1, high=600)),
             export_timeout_seconds=reader.integer("EXPORT_TIMEOUT_SECONDS", 1800, low=10, high=24 * 3600),
+            max_segment_minutes=reader.integer("MAX_SEGMENT_MINUTES", 15, low=1, high=60),
             upload_concurrency=reader.integer("UPLOAD_CONCURRENCY", 4, low=1, high=32),
             upload_block_mib=reader.integer("UPLOAD_BLOCK_MIB", 4, low=1, high=100),
             upload_allowed_hosts=reader.host_list("UPLOAD_ALLOWED_HOSTS", AZURE_BLOB_HOST_PATTERNS),
@@ -173,7 +175,7 @@ SETTINGS_READ: tuple[str, ...] = (
     "AzureWebJobsStorage__tableServiceUri", "POLL_SCHEDULE", "RENEW_SCHEDULE",
     "CLEARANCE_CONNECTION_FILE", "CLEARANCE_CONNECTION_FILE_PATH", "CLEARANCE_AGENT_ID", "CLEARANCE_AGENT_SERVICE_URL",
     "JOBS_QUEUE_NAME", "LOCKS_TABLE_NAME", "MAX_IN_FLIGHT_JOBS", "MAX_DEQUEUE_COUNT", "LOCK_RENEW_MARGIN_SECONDS",
-    "MAX_JOB_AGE_MINUTES", "PROGRESS_INTERVAL_SECONDS", "EXPORT_TIMEOUT_SECONDS", "UPLOAD_CONCURRENCY",
+    "MAX_JOB_AGE_MINUTES", "PROGRESS_INTERVAL_SECONDS", "EXPORT_TIMEOUT_SECONDS", "MAX_SEGMENT_MINUTES", "UPLOAD_CONCURRENCY",
     "UPLOAD_BLOCK_MIB", "UPLOAD_ALLOWED_HOSTS", "UPLOAD_ALLOW_HTTP_LOOPBACK",
     "VMS_KIND", "EEN_CLIENT_ID", "EEN_CLIENT_SECRET", "EEN_REFRESH_TOKEN", "EEN_AUTH_URL", "EEN_API_URL",
     "EEN_VIDEO_ROUTE", "EEN_TOKEN_TABLE", "RHOMBUS_API_KEY", "RHOMBUS_REGION", "RHOMBUS_API_URL", "RHOMBUS_MEDIA_URL",

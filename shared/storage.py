@@ -38,11 +38,13 @@ def table_client(storage: StorageSettings, table_name: str) -> TableClient:
     return service.get_table_client(table_name)
 
 
-def send_message(queue: QueueClient, body: bytes) -> None:
-    """Enqueue, creating the queue on first use (Azure deployments create it; a fresh local stack may not)."""
+def send_message(queue: QueueClient, body: bytes, *, visibility_timeout: int = 0) -> None:
+    """Enqueue (visible after `visibility_timeout` seconds), creating the queue on first use (Azure
+    deployments create it; a fresh local stack may not)."""
+    options = {"visibility_timeout": visibility_timeout} if visibility_timeout else {}
     try:
-        queue.send_message(body)
+        queue.send_message(body, **options)
     except ResourceNotFoundError:
         with contextlib.suppress(ResourceExistsError):
             queue.create_queue()
-        queue.send_message(body)
+        queue.send_message(body, **options)

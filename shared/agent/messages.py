@@ -1,7 +1,10 @@
-"""The queue message from poll_jobs to process_job: the job as the Registry described it.
+"""The two messages on the jobs queue.
 
-The lock token is not in the message (it lives in the lock record); the parameters are, because the
-Registry contract has no call to fetch a job again.
+- A **job message** (from poll_jobs): the job as the Registry described it. The parameters travel
+  with it because the Registry contract has no call to fetch a job again; the lock token does not
+  (it lives in the lock record).
+- An **item message** (from the planner, or an item re-queued for later): only ids. What the item is
+  and how far it got is in the ledger, never in the message.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from shared.wire import CaseInsensitiveModel, UtcDatetime, describe_validation_e
 
 
 class MalformedMessage(ValueError):
-    """The message is not a job message; the text says why without quoting it."""
+    """The message is neither a job nor an item message; the text says why without quoting it."""
 
 
 class JobMessage(CaseInsensitiveModel):
@@ -26,19 +29,38 @@ class JobMessage(CaseInsensitiveModel):
     created_utc: UtcDatetime | None = Field(default=None, alias="CreatedUtc")
 
 
+class ItemMessage(CaseInsensitiveModel):
+    job_id: str = Field(alias="JobId", min_length=1, max_length=200)
+    generation: str = Field(alias="Generation", min_length=1, max_length=64)
+    item_id: str = Field(alias="ItemId", min_length=1, max_length=200)
+
+
 def encode_job(job: Job) -> bytes:
-    document = {"JobId": job.id, "Type": job.type, "Parameters": job.parameters}
+    document: dict[str, Any] = {"JobId": job.id, "Type": job.type, "Parameters": job.parameters}
     if job.created_utc is not None:
         document["CreatedUtc"] = format_utc(job.created_utc)
-    return json.dumps(document, separators=(",", ":")).encode("utf-8")
+    return _dumps(document)
 
 
-def decode_job(body: bytes) -> JobMessage:
+def encode_item(job_id: str, generation: str, item_id: str) -> bytes:
+    return _dumps({"JobId": job_id, "Generation": generation, "ItemId": item_id})
+
+
+def decode_message(body: bytes) -> JobMessage | ItemMessage:
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise MalformedMessage(f"the message is not JSON ({len(body)} bytes)") from None
+    if not isinstance(document, dict):
+        raise MalformedMessage("the message is JSON but not an object")
+    is_item = any(str(key).lower() == "itemid" for key in document)
+    model: type[JobMessage] | type[ItemMessage] = ItemMessage if is_item else JobMessage
     try:
-        return JobMessage.model_validate(document)
+        return model.model_validate(document)
     except ValidationError as exc:
-        raise MalformedMessage(describe_validation_error(exc, source="job message")) from None
+        source = "item message" if is_item else "job message"
+        raise MalformedMessage(describe_validation_error(exc, source=source)) from None
+
+
+def _dumps(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode("utf-8")

@@ -1,42 +1,36 @@
-"""process_job: run one job from its queue message, exactly once, and end it in the right state.
+"""process_job: every message on the jobs queue, in one short run that is safe to repeat.
 
-Failure policy (what an operator sees in the lock record and the logs):
-- lock lost (renewal failed, or any Registry call answered 409/410): stop at once, clean up VMS
-  artefacts, never complete → record `Lost`;
-- permanent (malformed parameters, camera unknown to the VMS, unsupported type, unusable key or upload
-  target): cancel the job with the reason → `Canceled`;
-- transient (VMS or Registry outage, rate limits past the deadline, storage errors): raise so the host
-  retries the message; on the final delivery release the job instead → `Released`, so no job sits in
-  the poison queue with its lock still held.
+- A **job message** (from poll_jobs) becomes a plan: parameters are checked and the job canceled if it
+  can never be done; otherwise its work items are written to the ledger and each is enqueued as an
+  item message (see planner.py). A redelivered job message finds the plan and only enqueues again
+  whatever had not been enqueued yet.
+- An **item message** runs one work item (worker.py): a bounded piece of work, so no run is long.
+- A message that can never be a job (not JSON, not one of the two shapes) goes straight to the poison
+  queue on its first delivery, logged once with its message id and never its body.
+
+Failure policy for planning: a permanent problem cancels the job with the reason; our own
+configuration being wrong releases it and names the setting; anything else is retried by the host, and
+the final delivery releases the job so no lock sits behind a poisoned message.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
+from dataclasses import replace
 
-from shared.agent.handlers import JobCanceled, parameters_for, run_discovery, run_media, run_thumbnails
-from shared.agent.messages import JobMessage, MalformedMessage, decode_job
-from shared.agent.records import PROCESSING, StaleRecord, stale_heartbeat, utc_now
-from shared.agent.run import HEARTBEAT_STALE_AFTER, JobRun, LockLostError, Services
+from shared.agent.completion import complete_job
+from shared.agent.errors import JobCanceled
+from shared.agent.ledger import PLANNED, RUNNING_PLAN, Plan, generation_of
+from shared.agent.messages import ItemMessage, JobMessage, MalformedMessage, decode_message, encode_item
+from shared.agent.planner import draft_plan
+from shared.agent.records import PROCESSING, LockRecord, log_job_end
+from shared.agent.services import Services
+from shared.agent.worker import LOST, MISCONFIGURED, run_item
 from shared.redact import scrub
-from shared.registry.contract import MediaRequestParameters, ThumbnailParameters
-from shared.registry.errors import JobGone, LockLost, RegistryBadRequest, RegistryError
-from shared.upload.errors import RecipientKeyRejected, UploadLimitExceeded, UploadTargetRefused
-from shared.vms.errors import CameraNotFound, VmsInvalidRequest
+from shared.registry.errors import RegistryError
+from shared.storage import send_message
 
 log = logging.getLogger(__name__)
-
-PERMANENT = (
-    JobCanceled,
-    CameraNotFound,
-    VmsInvalidRequest,
-    RecipientKeyRejected,
-    UploadTargetRefused,
-    UploadLimitExceeded,
-    RegistryBadRequest,
-)
-LOST = (LockLostError, LockLost, JobGone)
 
 
 class RetryLater(Exception):
@@ -44,106 +38,119 @@ class RetryLater(Exception):
 
 
 def process_message(body: bytes, *, dequeue_count: int, message_id: str, services: Services) -> str:
-    """Returns what happened (for logs and tests): a final state, or 'Duplicate'/'Unknown'.
-
-    The record's owner is the queue message id: a redelivery of the same message takes over its own
-    earlier run (which failed or died), while a second message for the same job is a duplicate."""
+    """Returns what happened (for logs and tests)."""
     try:
-        message = decode_job(body)
+        message = decode_message(body)
     except MalformedMessage as exc:
-        log.error("process_job: malformed message (dequeue %d): %s", dequeue_count, exc)
-        raise
+        _poison(services, body, message_id, exc)
+        return "Poisoned"
+    if isinstance(message, ItemMessage):
+        return run_item(message, dequeue_count=dequeue_count, message_id=message_id, services=services)
+    return plan_job(message, dequeue_count=dequeue_count, services=services)
+
+
+def plan_job(message: JobMessage, *, dequeue_count: int, services: Services) -> str:
     context = {"job_id": message.job_id, "job_type": message.job_type, "attempt": dequeue_count}
-    job_log = logging.LoggerAdapter(log, context)
-    run = _claim(message, dequeue_count, message_id, services, job_log)
-    if isinstance(run, str):
-        return run
+    record = services.records.get(message.job_id)
+    if record is None:
+        log.warning("No lock record for job %s: not locked by this agent; ignoring", message.job_id, extra=context)
+        return "Unknown"
+    if record.terminal:
+        log.info("Job %s already %s; duplicate message acknowledged", message.job_id, record.state, extra=context)
+        return "Duplicate"
+    generation = generation_of(record.lock_token)
+    plan = services.ledger.get_plan(message.job_id, generation)
+    if plan is not None and plan.state != PLANNED:
+        log.info("Job %s is already planned and running; duplicate message acknowledged", message.job_id)
+        return "Duplicate"
     try:
-        return _execute(run, message)
+        if plan is None:
+            plan = _make_plan(message, record, generation, services)
+            if plan is None:
+                return "Canceled"
+        return _start(plan, record, services)
     except LOST as exc:
-        job_log.warning("Lock lost (%s); stopping without completing", exc)
-        services.records.transition(message.job_id, "Lost", last_error=str(exc)[:500], owner="")
+        services.records.transition(record.job_id, "Lost", last_error=str(exc)[:500])
+        log_job_end(record, "Lost", str(exc))
         return "Lost"
-    except PERMANENT as exc:
-        return _cancel(run, str(exc), job_log)
-    except Exception as exc:  # noqa: BLE001 - anything else is treated as transient: retried, then released
-        return _transient(run, exc, dequeue_count, services, job_log)
+    except MISCONFIGURED as exc:
+        return _release(record, services, f"configuration: {scrub(str(exc))[:500]}")
+    except Exception as exc:
+        reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
+        if dequeue_count < services.max_attempts:
+            log.warning("Planning job %s failed on delivery %d, will retry: %s", record.job_id, dequeue_count, reason)
+            services.records.transition(record.job_id, None, attempts=dequeue_count, last_error=reason)
+            raise RetryLater(reason) from exc
+        return _release(record, services, reason)
 
 
-def _claim(message: JobMessage, dequeue_count: int, message_id: str, services: Services, job_log):
-    """The JobRun to execute, or a string saying why there is nothing to do."""
-    records = services.records
-    for _ in range(3):
-        record = records.get(message.job_id)
-        if record is None:
-            job_log.warning("No lock record for this job: not locked by this agent (or cleaned up); ignoring")
-            return "Unknown"
-        if record.terminal:
-            job_log.info("Job already %s; duplicate message acknowledged", record.state)
-            return "Duplicate"
-        live_elsewhere = (
-            record.state == PROCESSING
-            and record.owner not in ("", message_id)
-            and not stale_heartbeat(record, utc_now(), HEARTBEAT_STALE_AFTER)
-        )
-        if live_elsewhere and dequeue_count == 1:
-            job_log.info("Job is being processed by a live run (%s); duplicate message acknowledged", record.owner)
-            return "Duplicate"
-        try:
-            claimed = records.save(
-                record.moved_to(PROCESSING, owner=message_id, attempts=record.attempts + 1, heartbeat=utc_now())
-            )
-        except StaleRecord:
-            continue
-        job_log.info("Processing (attempt %d, delivery %d)", claimed.attempts, dequeue_count)
-        return JobRun(services, claimed, message.parameters, job_log)
-    return "Duplicate"
-
-
-def _execute(run: JobRun, message: JobMessage) -> str:
-    parameters = parameters_for(message.job_type, message.parameters)
-    if isinstance(parameters, MediaRequestParameters):
-        outcome, nothing = run_media(run, parameters), "Video unavailable"
-    elif isinstance(parameters, ThumbnailParameters):
-        outcome, nothing = run_thumbnails(run, parameters), "No image available"
-    else:
-        outcome, nothing = run_discovery(run), "Discovery failed"
-    state, text = outcome.completion(nothing)
-    run.check_lock(force=True)
-    run.report_progress(final=True)
-    run.services.registry.complete(run.job_id, run.lock_token, state, text)
-    run.services.records.transition(run.job_id, state, owner="", last_error=text or "")
-    run.log.info("Completed the job as %s%s", state, f": {text}" if text else "")
-    return state
-
-
-def _cancel(run: JobRun, reason: str, job_log) -> str:
-    job_log.warning("Canceling the job: %s", reason)
+def _make_plan(message: JobMessage, record: LockRecord, generation: str, services: Services) -> Plan | None:
     try:
-        run.services.registry.cancel(run.job_id, run.lock_token, reason[:1000])
-    except LOST:
-        run.services.records.transition(run.job_id, "Lost", last_error=reason[:500], owner="")
-        return "Lost"
-    run.services.records.transition(run.job_id, "Canceled", last_error=reason[:1000], owner="")
-    return "Canceled"
+        draft = draft_plan(message, generation, services)
+    except JobCanceled as exc:
+        _cancel(record, services, str(exc))
+        return None
+    plan = Plan(
+        record.job_id,
+        generation,
+        message.job_type,
+        items_total=len(draft.items),
+        items_remaining=len(draft.items),
+        missing=tuple(draft.missing),
+    )
+    plan = services.ledger.create_plan(plan, draft.items)
+    services.records.transition(record.job_id, PROCESSING, attempts=record.attempts + 1, last_error="")
+    log.info(
+        "Job %s planned: %d work item(s)%s",
+        record.job_id,
+        plan.items_total,
+        f", {len(plan.missing)} gap(s) known" if plan.missing else "",
+        extra={"job_id": record.job_id, "job_type": record.job_type},
+    )
+    return plan
 
 
-def _transient(run: JobRun, exc: Exception, dequeue_count: int, services: Services, job_log) -> str:
-    reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
-    if dequeue_count < services.max_dequeue_count:
-        job_log.warning(
-            "Transient failure on delivery %d/%d, the host will retry: %s",
-            dequeue_count,
-            services.max_dequeue_count,
-            reason,
-        )
-        with contextlib.suppress(StaleRecord):
-            services.records.save(run.record.moved_to(PROCESSING, owner="", last_error=reason))
-        raise RetryLater(reason) from exc
-    job_log.error("Final delivery failed (%s); releasing the job so it can be picked up again", reason)
+def _start(plan: Plan, record: LockRecord, services: Services) -> str:
+    """Enqueue every unfinished item, then mark the plan Running (a redelivery enqueues again: harmless)."""
+    if plan.items_total == 0:
+        running = services.ledger.save_plan(replace(plan, state="Completing"))
+        return complete_job(services, record, running)
+    for item in services.ledger.items(plan.job_id, plan.generation):
+        if not item.final:
+            send_message(services.queue, encode_item(item.job_id, item.generation, item.item_id))
+    services.ledger.save_plan(replace(plan, state=RUNNING_PLAN))
+    return "Planned"
+
+
+def _cancel(record: LockRecord, services: Services, reason: str) -> None:
+    log.warning("Canceling job %s: %s", record.job_id, reason)
     try:
-        services.registry.release(run.job_id, run.lock_token)
-    except RegistryError as release_error:
-        job_log.error("Releasing failed too (%s); the lock will expire on its own", release_error)
-    services.records.transition(run.job_id, "Released", last_error=reason, owner="")
+        services.registry.cancel(record.job_id, record.lock_token, reason[:1000])
+    except LOST as exc:
+        services.records.transition(record.job_id, "Lost", last_error=str(exc)[:500])
+        log_job_end(record, "Lost", str(exc))
+        return
+    services.records.transition(record.job_id, "Canceled", last_error=reason[:1000])
+    log_job_end(record, "Canceled", reason)
+
+
+def _release(record: LockRecord, services: Services, reason: str) -> str:
+    log.error("Releasing job %s so it can be picked up again: %s", record.job_id, reason)
+    try:
+        services.registry.release(record.job_id, record.lock_token)
+    except RegistryError as exc:
+        log.error("Releasing job %s failed too (%s); its lock will expire on its own", record.job_id, exc)
+    if services.records.transition(record.job_id, "Released", last_error=reason) is not None:
+        log_job_end(record, "Released", reason)
     return "Released"
+
+
+def _poison(services: Services, body: bytes, message_id: str, exc: MalformedMessage) -> None:
+    """Straight to <queue>-poison, unchanged: retrying a message that can never be a job helps nobody."""
+    log.error(
+        "Message %s can never be a job (%s); moved to the poison queue %s",
+        message_id,
+        exc,
+        services.poison_queue.queue_name,
+    )
+    send_message(services.poison_queue, body)

@@ -6,7 +6,8 @@ forward, and every change is an ETag compare-and-swap:
 
     Queued → Processing → Completed | PartiallyCompleted | Failed | Canceled | Released | Lost | Abandoned
 
-(Processing → Processing when a redelivered message takes over a run that died.)
+The record says where the job stands as a whole; its plan and work items (what is done, file by file)
+are in the same table, in the job's own partition (see ledger.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -52,9 +53,6 @@ class LockRecord:
     state: str = QUEUED
     attempts: int = 0
     last_error: str = ""
-    owner: str = ""
-    """The invocation processing the job; empty when no run holds it."""
-    heartbeat: datetime | None = None
     created: datetime = field(default_factory=utc_now)
     updated: datetime = field(default_factory=utc_now)
     finished: datetime | None = None
@@ -111,15 +109,15 @@ class LockRecords:
         """Compare-and-swap against the ETag the record was read with."""
         return self._write(record, record.etag)
 
-    def transition(self, job_id: str, state: str, **changes: Any) -> LockRecord | None:
-        """Read-modify-write with retries on a concurrent change; None when the record is gone or already
-        terminal (a transition never overrides a final outcome)."""
+    def transition(self, job_id: str, state: str | None, **changes: Any) -> LockRecord | None:
+        """Read-modify-write with retries on a concurrent change (`state` None keeps the current state);
+        None when the record is gone or already terminal (a transition never overrides a final outcome)."""
         for _ in range(5):
             current = self.get(job_id)
             if current is None or current.terminal:
                 return None
             try:
-                return self.save(current.moved_to(state, **changes))
+                return self.save(current.moved_to(state or current.state, **changes))
             except StaleRecord:
                 continue
         raise StaleRecord(f"job {job_id}: the record kept changing")
@@ -133,19 +131,6 @@ class LockRecords:
     def count_active(self) -> int:
         return sum(1 for _ in self.active())
 
-    def finished_before(self, moment: datetime) -> Iterator[LockRecord]:
-        self.ensure_table()
-        for entity in self._table.query_entities(f"PartitionKey eq '{PARTITION}'"):
-            record = _from_entity(entity)
-            if record.terminal and record.finished is not None and record.finished < moment:
-                yield record
-
-    def delete(self, record: LockRecord) -> None:
-        with contextlib.suppress(ResourceNotFoundError, ResourceModifiedError):
-            self._table.delete_entity(
-                PARTITION, record.job_id, etag=record.etag, match_condition=MatchConditions.IfNotModified
-            )
-
     def _write(self, record: LockRecord, etag: str | None) -> LockRecord:
         try:
             metadata = self._table.update_entity(
@@ -154,10 +139,6 @@ class LockRecords:
         except (ResourceModifiedError, ResourceNotFoundError):
             raise StaleRecord(f"job {record.job_id}: the record changed meanwhile") from None
         return replace(record, etag=metadata["etag"])
-
-
-def stale_heartbeat(record: LockRecord, now: datetime, after: timedelta) -> bool:
-    return record.heartbeat is None or now - record.heartbeat > after
 
 
 def _to_entity(record: LockRecord) -> dict[str, Any]:
@@ -170,12 +151,9 @@ def _to_entity(record: LockRecord) -> dict[str, Any]:
         "State": record.state,
         "Attempts": record.attempts,
         "LastError": record.last_error[:1000],
-        "Owner": record.owner,
         "CreatedUtc": record.created,
         "UpdatedUtc": record.updated,
     }
-    if record.heartbeat is not None:
-        entity["HeartbeatUtc"] = record.heartbeat
     if record.finished is not None:
         entity["FinishedUtc"] = record.finished
     return entity
@@ -190,10 +168,22 @@ def _from_entity(entity: dict[str, Any]) -> LockRecord:
         state=entity.get("State", QUEUED),
         attempts=int(entity.get("Attempts", 0)),
         last_error=entity.get("LastError", ""),
-        owner=entity.get("Owner", ""),
-        heartbeat=entity.get("HeartbeatUtc"),
         created=entity.get("CreatedUtc") or utc_now(),
         updated=entity.get("UpdatedUtc") or utc_now(),
         finished=entity.get("FinishedUtc"),
         etag=entity.metadata["etag"],
+    )
+
+
+def log_job_end(record: LockRecord, state: str, detail: str) -> None:
+    """The one line per job outcome that operators (and the deployment's alerts) look for."""
+    level = logging.INFO if state in ("Completed", "PartiallyCompleted") else logging.WARNING
+    log.log(
+        level,
+        "Job ended: state=%s job_id=%s type=%s%s",
+        state,
+        record.job_id,
+        record.job_type,
+        f" detail={detail[:300]}" if detail else "",
+        extra={"job_id": record.job_id, "job_type": record.job_type, "job_event": state},
     )

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.agent.records import LockRecord, LockRecords, StaleRecord, utc_now
+from shared.agent.records import LockRecord, LockRecords, StaleRecord, log_job_end, utc_now
 from shared.registry.client import RegistryClient
 from shared.registry.errors import JobGone, LockLost, RegistryError
 
@@ -72,17 +72,19 @@ def _one(registry: RegistryClient, records: LockRecords, record: LockRecord, act
             log.warning("Job older than the maximum job age; releasing it", extra=context)
             with contextlib.suppress(LockLost, JobGone):
                 registry.release(record.job_id, record.lock_token)
-            records.transition(record.job_id, "Abandoned", last_error="exceeded the maximum job age", owner="")
+            if records.transition(record.job_id, "Abandoned", last_error="exceeded the maximum job age"):
+                log_job_end(record, "Abandoned", "exceeded the maximum job age")
             return record.job_id, "abandoned"
         lock = registry.renew(record.job_id, record.lock_token)
     except (LockLost, JobGone) as exc:
         log.warning("Lock lost (%s): marking the job Lost so its processor stops", type(exc).__name__, extra=context)
-        records.transition(record.job_id, "Lost", last_error=str(exc)[:500], owner="")
+        if records.transition(record.job_id, "Lost", last_error=str(exc)[:500]):
+            log_job_end(record, "Lost", str(exc))
         return record.job_id, "lost"
     except RegistryError as exc:
         log.error("Renewal failed, will retry on the next run: %s", exc, extra=context)
         return record.job_id, "failed"
-    for _ in range(5):  # record the new expiry; the processor may be writing its heartbeat meanwhile
+    for _ in range(5):  # record the new expiry; a run may be changing the record meanwhile
         current = records.get(record.job_id)
         if current is None or current.terminal or current.lock_token != record.lock_token:
             break

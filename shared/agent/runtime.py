@@ -14,8 +14,9 @@ from datetime import timedelta
 
 from azure.storage.queue import QueueClient
 
+from shared.agent.ledger import Ledger
 from shared.agent.records import LockRecords
-from shared.agent.run import Services
+from shared.agent.services import Services
 from shared.redact import install_log_scrubbing
 from shared.registry.client import RegistryClient
 from shared.settings import AgentSettings
@@ -31,7 +32,10 @@ log = logging.getLogger(__name__)
 class Agent:
     settings: AgentSettings
     services: Services
-    queue: QueueClient
+
+    @property
+    def queue(self) -> QueueClient:
+        return self.services.queue
 
     @property
     def renew_margin(self) -> timedelta:
@@ -53,17 +57,21 @@ def build_agent(settings: AgentSettings) -> Agent:
         UploadTargetPolicy(settings.upload_allowed_hosts, settings.upload_allow_http_loopback),
         UploadSettings(block_size=settings.upload_block_mib * MiB, concurrency=settings.upload_concurrency),
     )
-    records = LockRecords(table_client(settings.storage, settings.locks_table))
+    locks_table = table_client(settings.storage, settings.locks_table)
     services = Services(
         registry=registry,
         vms=vms,
         uploader=uploader,
-        records=records,
+        records=LockRecords(locks_table),
+        ledger=Ledger(locks_table),
+        queue=queue_client(settings.storage, settings.jobs_queue),
+        poison_queue=queue_client(settings.storage, f"{settings.jobs_queue}-poison"),
         progress_interval=settings.progress_interval_seconds,
         export_timeout=settings.export_timeout_seconds,
-        max_dequeue_count=settings.max_dequeue_count,
+        max_attempts=settings.max_dequeue_count,
+        max_segment=timedelta(minutes=settings.max_segment_minutes),
     )
-    return Agent(settings, services, queue_client(settings.storage, settings.jobs_queue))
+    return Agent(settings, services)
 
 
 def agent() -> Agent:

@@ -50,8 +50,11 @@ class UploadTargetPolicy:
         if self.allow_http_loopback and host in LOOPBACK_HOSTS and parts.scheme in ("http", "https"):
             return
         if parts.scheme != "https":
-            raise UploadTargetRefused(f"the upload URI must use https: {shown}")
+            raise UploadTargetRefused(
+                f"the upload URI must use https: {shown} (plain http is accepted only for a local storage "
+                "emulator on loopback, with UPLOAD_ALLOW_HTTP_LOOPBACK=true)"
+            )
         if not any(host_matches(host, pattern) for pattern in self.allowed_hosts):
             raise UploadTargetRefused(
-                f"the upload host {host!r} is not in the allowed list ({', '.join(self.allowed_hosts)}): {shown}"
+                f"the upload host {host!r} is not in UPLOAD_ALLOWED_HOSTS ({', '.join(self.allowed_hosts)}): {shown}"
             )

@@ -47,6 +47,8 @@ BLOCK_ID_WIDTH = 6  # "000000".."049999": every id the same length, as Azure req
 READ_CHUNK = 1 * MiB
 
 ProgressCallback = Callable[[int], None]
+CommitCallback = Callable[[int, str], None]
+"""Called with the plaintext size and SHA-256 right before the blob is committed; raising stops the commit."""
 Source = Iterable[bytes] | BinaryIO
 
 
@@ -220,7 +222,10 @@ class EncryptedBlobUploader:
         content_type: str = "application/octet-stream",
         size_hint: int | None = None,
         progress: ProgressCallback | None = None,
+        before_commit: CommitCallback | None = None,
     ) -> UploadResult:
+        """Encrypt and upload `source`; nothing is visible at `sas_uri` until the final commit, which happens
+        only after `before_commit` (if given) returned."""
         self.target_policy.check(sas_uri)
         encryptor = _encryptor_for(recipient_jwk)
         metadata = {METADATA_NAME: encryptor.metadata_value()}
@@ -228,7 +233,7 @@ class EncryptedBlobUploader:
         started = time.monotonic()
         blob = self._blob_client(sas_uri)
         try:
-            result = self._stream(blob, encryptor, source, metadata, content_type, size_hint, progress)
+            result = self._stream(blob, encryptor, source, metadata, content_type, size_hint, progress, before_commit)
         except AzureError as exc:
             raise _storage_error(exc, sas_uri) from None
         finally:
@@ -263,6 +268,7 @@ class EncryptedBlobUploader:
         content_type: str,
         size_hint: int | None,
         progress: ProgressCallback | None,
+        before_commit: CommitCallback | None,
     ) -> UploadResult:
         sizer = BlockSizer(self.settings.block_size, size_hint)
         hasher = _BackgroundHasher()
@@ -288,6 +294,11 @@ class EncryptedBlobUploader:
                         buffer, filled, room = stager.acquire(block_size), 0, block_size
             filled += encryptor.finish_into(memoryview(buffer)[filled:])
             sha256 = hasher.hexdigest()
+            if stager.block_ids:
+                stager.stage(buffer, filled)
+                block_ids = stager.finish()
+            if before_commit:
+                before_commit(encryptor.plaintext_length, sha256)
             if not stager.block_ids:
                 blob.upload_blob(
                     bytes(memoryview(buffer)[:filled]),  # small; the SDK's Put Blob path wants bytes
@@ -298,8 +309,6 @@ class EncryptedBlobUploader:
                 )
                 encrypted = filled
             else:
-                stager.stage(buffer, filled)
-                block_ids = stager.finish()
                 blob.commit_block_list(block_ids, metadata=metadata, content_settings=content_settings)
                 encrypted = stager.uploaded
         finally:

@@ -15,6 +15,7 @@ from devstack.agent_env import agent_settings
 from devstack.funchost.process import HostProcess
 from devstack.scenario import create_cameras, plan
 from devstack.stack import REPO_ROOT
+from shared.agent.ledger import Ledger, generation_of
 from shared.agent.records import LockRecords
 from shared.settings import AgentSettings
 from shared.storage import table_client
@@ -104,25 +105,34 @@ def test_two_hosts_on_30_jobs_complete_each_job_exactly_once(stack, vms, hosts):
     assert all(d["State"] == "Completed" and completions(d) == 1 and len(d["Files"]) == 1 for d in details.values())
 
 
-def test_a_host_killed_mid_upload_is_redelivered_and_the_job_completes_once(stack, vms, settings, hosts):
-    start = (datetime.now(UTC) - timedelta(hours=2)).replace(second=0, microsecond=0)
-    end = start + timedelta(minutes=30)
+def test_a_host_killed_mid_upload_redoes_only_the_items_it_was_running_and_the_job_completes_once(
+    stack, vms, settings, hosts
+):
+    start = (datetime.now(UTC) - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    end = start + timedelta(minutes=45)  # three 15-minute work items
     camera = vms.add_camera(Name="slow", Recordings=[[start.isoformat(), end.isoformat()]])["Id"]
     window = {"CameraId": camera, "StartTimeUtc": start.isoformat(), "EndTimeUtc": end.isoformat()}
     job = stack.sim.create_job("mediarequest", {"Cameras": [window]})["Id"]
-    vms.trickle_downloads(bytes_per_second=1_000_000, count=1)  # the first download takes ~15 s
+    vms.trickle_downloads(bytes_per_second=500_000, count=1)  # one item's download takes ~15 s
     (victim,) = hosts(1)
     deadline = time.monotonic() + 60
-    while not stack.sim.job(job)["Files"] and time.monotonic() < deadline:
+    while len(stack.sim.job(job)["Files"]) < 3 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert stack.sim.job(job)["Files"], "the upload never started"
+    assert len(stack.sim.job(job)["Files"]) == 3, "the uploads never started"
     victim.kill()  # SIGKILL mid-upload: no cleanup, the message is still invisible
     hosts(1)  # a new instance; it gets the message again once its visibility lapses
     detail = wait_final(stack, [job], timeout=120)[job]
     assert detail["State"] == "Completed" and completions(detail) == 1
-    assert [f["Verification"]["Ok"] for f in detail["Files"] if f["Completed"]] == [True]
-    records = LockRecords(table_client(AgentSettings.from_env(settings).storage, settings["LOCKS_TABLE_NAME"]))
-    assert records.get(job).attempts == 2  # the redelivery took over the dead run
+    completed = [f for f in detail["Files"] if f["Completed"]]
+    assert len(completed) == 3 and len({f["FileName"] for f in completed}) == 3
+    assert all(f["Verification"]["Ok"] for f in completed)
+    storage = AgentSettings.from_env(settings).storage
+    table = table_client(storage, settings["LOCKS_TABLE_NAME"])
+    record = LockRecords(table).get(job)
+    items = Ledger(table).items(job, generation_of(record.lock_token))
+    redone = [item for item in items if item.attempts > 1]
+    assert 1 <= len(redone) and all(item.attempts == 2 for item in redone)  # only what the kill interrupted
+    assert len(detail["Files"]) == 3 + len(redone)  # each redo started one fresh upload; none completed twice
 
 
 def test_a_malformed_message_goes_to_the_poison_queue_and_no_lock_is_held(stack, settings, hosts):

@@ -1,0 +1,133 @@
+"""One run's hold on one work item: ownership, the job's lock, and a heartbeat, in one object.
+
+Every write to the item goes through `ItemGuard.save()`, serialised with the heartbeat thread, as an
+ETag compare-and-swap. A write that loses the race means another run took the item over (ours was
+thought dead): the run stops with `TakenOver`, having committed nothing. The heartbeat thread also reads
+the job's lock record; once the lock is lost (renew_locks marked it, a newer lock replaced it, or any
+run was answered 409), `check()` raises `LockLostError` at the next block boundary, and
+`check(force=True)` — called right before every blob commit, every Complete* and the job's completion —
+reads the record itself so that nothing is committed or completed after a loss.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+from typing import Any
+
+from shared.agent.errors import LockLostError, TakenOver
+from shared.agent.ledger import StaleEntry, WorkItem, utc_now
+from shared.agent.records import LockRecord
+from shared.agent.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class ItemGuard:
+    def __init__(self, services: Services, record: LockRecord, item: WorkItem, owner: str) -> None:
+        self.services = services
+        self.record = record
+        self.owner = owner
+        self._item = item
+        self._mutex = threading.RLock()
+        self._lost = ""
+        self._taken_over = False
+        self._bytes_in_flight = 0
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    @property
+    def item(self) -> WorkItem:
+        with self._mutex:
+            return self._item
+
+    @property
+    def job_id(self) -> str:
+        return self.record.job_id
+
+    @property
+    def lock_token(self) -> str:
+        return self.record.lock_token
+
+    # ---- writes ------------------------------------------------------------------------------------
+
+    def save(self, **changes: Any) -> WorkItem:
+        """Compare-and-swap the item with `changes`; TakenOver when another run owns it now."""
+        with self._mutex:
+            self._raise_if_taken_over()
+            try:
+                self._item = self.services.ledger.save_item(replace(self._item, updated=utc_now(), **changes))
+            except StaleEntry:
+                self._taken_over = True
+                raise TakenOver(f"job {self.job_id}: item {self._item.item_id} was taken over by another run") from None
+            return self._item
+
+    def adopt(self, item: WorkItem) -> None:
+        """After a transaction written elsewhere (finishing the item), continue from its result."""
+        with self._mutex:
+            self._item = item
+
+    # ---- checks ------------------------------------------------------------------------------------
+
+    def check(self, *, force: bool = False) -> None:
+        """Raise if the lock is lost or the item taken over; `force` reads the lock record now."""
+        if force:
+            self._read_lock()
+        if self._lost:
+            raise LockLostError(f"job {self.job_id}: {self._lost}")
+        self._raise_if_taken_over()
+
+    def mark_lost(self, why: str) -> None:
+        self._lost = self._lost or why
+
+    def on_bytes(self, uploaded: int) -> None:
+        """The upload's progress callback (called at every block boundary)."""
+        self._bytes_in_flight = uploaded
+        self.check()
+
+    def _raise_if_taken_over(self) -> None:
+        if self._taken_over:
+            raise TakenOver(f"job {self.job_id}: item {self._item.item_id} was taken over by another run")
+
+    def _read_lock(self) -> None:
+        current = self.services.records.get(self.job_id)
+        if current is None:
+            self.mark_lost("the lock record is gone")
+        elif current.lock_token != self.lock_token:
+            self.mark_lost("a newer lock replaced ours")
+        elif current.state == "Lost":
+            self.mark_lost("the lock was lost (renewal answered 409)")
+        elif current.terminal:
+            self.mark_lost(f"the job already ended as {current.state}")
+
+    # ---- heartbeat ---------------------------------------------------------------------------------
+
+    def __enter__(self) -> ItemGuard:
+        self._beat = threading.Thread(target=self._beat_loop, name=f"heartbeat-{self._item.item_id}", daemon=True)
+        self._beat.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_heartbeat()
+
+    def stop_heartbeat(self) -> None:
+        """Before the run's last writes (finishing the item elsewhere changes its ETag)."""
+        with self._mutex:
+            self._stop.set()
+        if self._beat is not None and self._beat is not threading.current_thread():
+            self._beat.join(timeout=30)
+
+    def _beat_loop(self) -> None:
+        while not self._stop.wait(self.services.heartbeat_every):
+            try:
+                self._read_lock()
+                with self._mutex:
+                    if self._stop.is_set() or self._taken_over:
+                        return
+                    self.save(heartbeat=utc_now(), bytes_in_flight=self._bytes_in_flight)
+            except TakenOver:
+                log.warning("Item %s of job %s was taken over by another run", self._item.item_id, self.job_id)
+                return
+            except Exception as exc:  # noqa: BLE001 - a missed heartbeat is retried at the next beat
+                log.warning("Heartbeat of item %s failed: %s", self._item.item_id, type(exc).__name__)

@@ -1,0 +1,207 @@
+"""One item message: claim the work item, run it, and leave it final or queued for later — never lost.
+
+Ownership is decided in storage. A run claims the item with a compare-and-swap (owner = message id and
+delivery count, attempts + 1, heartbeat). Another delivery of the *same* message (its run died: the
+message reappeared after its invisibility ran out) takes the item over at once; a *different* message
+for an item whose heartbeat is fresh is put back on the queue for when that heartbeat would have gone
+stale, so an item is never stranded without a message and never run twice at once.
+
+Outcomes (returned for logs and tests):
+  Delivered / Missing     the item is final; the last one completes the job (completion.py)
+  Failed                  permanent problem, or attempts exhausted: final, reported with the job
+  Waiting                 the VMS is still exporting: back on the queue, ticket kept
+  RetryLater              transient failure: back on the queue after a backoff, attempt counted
+  Lost                    the lock is gone: stop, clean up VMS artefacts, commit and complete nothing
+  Released                our own configuration is wrong: the whole job is released, the setting named
+  Deferred / TakenOver    another run holds the item
+  Duplicate / Stale / Unknown   nothing to do (already final, an old lock's plan, no such item)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+from dataclasses import replace
+from datetime import timedelta
+
+from shared.agent.completion import complete_job, finish_item
+from shared.agent.errors import AgentMisconfigured, LockLostError, TakenOver
+from shared.agent.guard import ItemGuard
+from shared.agent.kinds import Waiting, run_kind
+from shared.agent.ledger import (
+    COMPLETING,
+    DELIVERED,
+    FAILED,
+    MISSING,
+    PENDING,
+    RUNNING,
+    StaleEntry,
+    WorkItem,
+    generation_of,
+    utc_now,
+)
+from shared.agent.messages import ItemMessage, encode_item
+from shared.agent.records import LockRecord, log_job_end
+from shared.agent.services import Services
+from shared.redact import scrub
+from shared.registry.errors import JobGone, LockLost, RegistryBadRequest, RegistryError, RegistryUnauthorized
+from shared.storage import send_message
+from shared.upload.errors import RecipientKeyRejected, UploadLimitExceeded, UploadTargetRefused
+from shared.vms.errors import VmsAuthError, VmsInvalidRequest, VmsVendorError
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER = timedelta(seconds=45)
+MAX_RETRY_DELAY = 300.0
+LOST = (LockLostError, LockLost, JobGone)
+MISCONFIGURED = (AgentMisconfigured, UploadTargetRefused, VmsAuthError, RegistryUnauthorized)
+PERMANENT = (RecipientKeyRejected, UploadLimitExceeded, RegistryBadRequest, VmsInvalidRequest, VmsVendorError)
+
+
+def run_item(message: ItemMessage, *, dequeue_count: int, message_id: str, services: Services) -> str:
+    record = services.records.get(message.job_id)
+    item = services.ledger.get_item(message.job_id, message.generation, message.item_id)
+    if record is None or item is None:
+        log.warning("Item %s of job %s: no such lock record or item; ignoring", message.item_id, message.job_id)
+        return "Unknown"
+    if record.terminal or generation_of(record.lock_token) != message.generation:
+        _clean_up(services, item)
+        return "Stale"
+    if item.final:
+        plan = services.ledger.get_plan(item.job_id, item.generation)
+        if plan is not None and plan.state == COMPLETING:
+            complete_job(services, record, plan)  # the item that finished last died before completing
+        return "Duplicate"
+    owner = f"{message_id}#{dequeue_count}"
+    held_elsewhere = item.state == RUNNING and not item.owner.startswith(f"{message_id}#")
+    if held_elsewhere and item.heartbeat is not None and utc_now() - item.heartbeat < STALE_AFTER:
+        requeue(services, item, STALE_AFTER.total_seconds())
+        return "Deferred"
+    if item.attempts >= services.max_attempts:
+        reason = f"gave up after {item.attempts} attempts; last error: {item.last_error or 'the run did not finish'}"
+        return _finish(services, record, replace(item, state=FAILED, failure="transient", last_error=reason))
+    try:
+        claimed = services.ledger.save_item(
+            replace(item, state=RUNNING, owner=owner, attempts=item.attempts + 1, heartbeat=utc_now())
+        )
+    except StaleEntry:
+        requeue(services, item, 1.0)  # someone else wrote it a moment ago: look again shortly
+        return "Deferred"
+    context = {"job_id": item.job_id, "item_id": item.item_id, "attempt": claimed.attempts}
+    log.info(
+        "Item %s (%s) of job %s: attempt %d", item.item_id, item.label(), item.job_id, claimed.attempts, extra=context
+    )
+    with ItemGuard(services, record, claimed, owner) as guard:
+        return _execute(guard, services, record)
+
+
+def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> str:
+    item = guard.item
+    try:
+        result = run_kind(guard)
+        guard.stop_heartbeat()
+        if isinstance(result, Waiting):
+            requeue(services, guard.item, result.delay)
+            guard.save(state=PENDING, owner="", heartbeat=None)
+            return "Waiting"
+        guard.check(force=True)
+        final = replace(
+            guard.item,
+            state=DELIVERED if guard.item.files_delivered else MISSING,
+            missing=tuple(result.missing),
+            owner="",
+            bytes_in_flight=0,
+            last_error="",
+        )
+        _clean_up(services, final)
+        return _finish(services, record, final)
+    except TakenOver:
+        guard.stop_heartbeat()
+        log.warning("Item %s of job %s was taken over by another run; stopping", item.item_id, item.job_id)
+        return "TakenOver"
+    except LOST as exc:
+        guard.stop_heartbeat()
+        return _lost(services, record, guard.item, exc)
+    except MISCONFIGURED as exc:
+        guard.stop_heartbeat()
+        return _release_misconfigured(services, record, guard, exc)
+    except PERMANENT as exc:
+        guard.stop_heartbeat()
+        reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
+        log.error("Item %s of job %s failed permanently: %s", item.item_id, item.job_id, reason)
+        _clean_up(services, guard.item)
+        return _finish(services, record, replace(guard.item, state=FAILED, failure="permanent", last_error=reason))
+    except Exception as exc:  # noqa: BLE001 - anything else is transient: the item runs again later
+        guard.stop_heartbeat()
+        reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
+        delay = retry_delay(services, guard.item.attempts)
+        log.warning(
+            "Item %s of job %s failed on attempt %d, retrying in %.0f s: %s",
+            item.item_id,
+            item.job_id,
+            guard.item.attempts,
+            delay,
+            reason,
+        )
+        requeue(services, guard.item, delay)
+        with contextlib.suppress(TakenOver):
+            guard.save(state=PENDING, owner="", heartbeat=None, last_error=reason, bytes_in_flight=0)
+        return "RetryLater"
+
+
+def _finish(services: Services, record: LockRecord, item: WorkItem) -> str:
+    try:
+        finish_item(services, record, item)
+    except StaleEntry:
+        log.warning("Item %s of job %s changed while finishing; another run has it", item.item_id, item.job_id)
+        return "TakenOver"
+    except LOST as exc:
+        return _lost(services, record, item, exc)
+    return item.state
+
+
+def _lost(services: Services, record: LockRecord, item: WorkItem, exc: Exception) -> str:
+    log.warning("Lock of job %s lost (%s); item %s stops without completing", record.job_id, exc, item.item_id)
+    moved = services.records.transition(record.job_id, "Lost", last_error=str(exc)[:500])
+    if moved is not None:
+        log_job_end(record, "Lost", str(exc))
+    _clean_up(services, item)
+    return "Lost"
+
+
+def _release_misconfigured(services: Services, record: LockRecord, guard: ItemGuard, exc: Exception) -> str:
+    """Our configuration is wrong: the investigator's request is not at fault, so release it for later."""
+    reason = scrub(f"{exc}")[:500]
+    log.error("Job %s released: the agent's configuration must be fixed: %s", record.job_id, reason)
+    _clean_up(services, guard.item)
+    with contextlib.suppress(TakenOver):
+        guard.save(state=PENDING, owner="", heartbeat=None, last_error=reason)
+    try:
+        services.registry.release(record.job_id, record.lock_token)
+    except RegistryError as release_error:
+        log.error("Releasing job %s failed too (%s); its lock will expire", record.job_id, release_error)
+    if services.records.transition(record.job_id, "Released", last_error=f"configuration: {reason}") is not None:
+        log_job_end(record, "Released", f"configuration: {reason}")
+    return "Released"
+
+
+def requeue(services: Services, item: WorkItem, delay: float) -> None:
+    """Put the item's message back, visible after `delay` seconds (storage, not memory, remembers it)."""
+    body = encode_item(item.job_id, item.generation, item.item_id)
+    send_message(services.queue, body, visibility_timeout=max(0, round(delay)))
+
+
+def retry_delay(services: Services, attempts: int) -> float:
+    base = services.retry_delay * 2 ** max(0, attempts - 1)
+    return min(MAX_RETRY_DELAY, base) * random.uniform(0.8, 1.0)  # noqa: S311 - jitter, not security
+
+
+def _clean_up(services: Services, item: WorkItem) -> None:
+    """Delete the item's VMS artefacts (exports, clips, archive copies); never fails the run."""
+    if item.ticket is None:
+        return
+    try:
+        services.vms.cleanup(item.ticket)
+    except Exception as exc:  # noqa: BLE001 - cleanup is best effort; the adapter logs specifics
+        log.warning("Cleaning up the VMS export of item %s failed: %s", item.item_id, type(exc).__name__)

@@ -1,0 +1,75 @@
+"""Running the agent's functions in process, the way the Functions host would, for the flow tests."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.agent.poller import poll
+from shared.agent.processor import RetryLater, process_message
+from shared.agent.runtime import Agent
+
+
+def drain(agent: Agent, *, timeout: float = 90.0, workers: int = 4, dequeue_count: int | None = None) -> list[str]:
+    """Process queued messages (including ones that become visible later) until the queue is empty.
+
+    Like the host: several at once, delete on success, visible again at once on failure."""
+    outcomes: list[str] = []
+    deadline = time.monotonic() + timeout
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while time.monotonic() < deadline:
+            messages = list(agent.queue.receive_messages(messages_per_page=16, max_messages=16, visibility_timeout=300))
+            if not messages:
+                if agent.queue.get_queue_properties().approximate_message_count == 0:
+                    return outcomes
+                time.sleep(0.2)
+                continue
+            outcomes.extend(pool.map(lambda m: _one(agent, m, dequeue_count), messages))
+    raise AssertionError(f"the queue did not drain in {timeout} s; outcomes so far: {outcomes}")
+
+
+def _one(agent: Agent, message: Any, dequeue_count: int | None) -> str:
+    try:
+        outcome = process_message(
+            message.content,
+            dequeue_count=dequeue_count or message.dequeue_count,
+            message_id=message.id,
+            services=agent.services,
+        )
+    except RetryLater:
+        agent.queue.update_message(message, visibility_timeout=0)
+        return "RetryLater"
+    agent.queue.delete_message(message)
+    return outcome
+
+
+def poll_once(agent: Agent):
+    return poll(
+        agent.services.registry, agent.services.records, agent.queue, max_in_flight=agent.settings.max_in_flight_jobs
+    )
+
+
+def run_job(agent: Agent, **drain_options: Any) -> list[str]:
+    poll_once(agent)
+    return drain(agent, **drain_options)
+
+
+def recorded_camera(vms, minutes: int = 20, name: str = "cam", *, hours_ago: float = 2) -> tuple[str, datetime, datetime]:
+    start = (datetime.now(UTC) - timedelta(hours=hours_ago)).replace(second=0, microsecond=0)
+    end = start + timedelta(minutes=minutes)
+    camera = vms.add_camera(Name=name, Recordings=[[start.isoformat(), end.isoformat()]])
+    return camera["Id"], start, end
+
+
+def window(camera_id: str, start: datetime, end: datetime) -> dict:
+    return {"CameraId": camera_id, "StartTimeUtc": start.isoformat(), "EndTimeUtc": end.isoformat()}
+
+
+def history(stack, job_id: str, operation: str, status: int | None = None) -> int:
+    return sum(
+        1
+        for h in stack.sim.job(job_id)["History"]
+        if h["Operation"] == operation and (status is None or h["Status"] == status)
+    )
