@@ -56,7 +56,9 @@ def run_job(agent: Agent, **drain_options: Any) -> list[str]:
     return drain(agent, **drain_options)
 
 
-def recorded_camera(vms, minutes: int = 20, name: str = "cam", *, hours_ago: float = 2) -> tuple[str, datetime, datetime]:
+def recorded_camera(
+    vms, minutes: int = 20, name: str = "cam", *, hours_ago: float = 2
+) -> tuple[str, datetime, datetime]:
     start = (datetime.now(UTC) - timedelta(hours=hours_ago)).replace(second=0, microsecond=0)
     end = start + timedelta(minutes=minutes)
     camera = vms.add_camera(Name=name, Recordings=[[start.isoformat(), end.isoformat()]])

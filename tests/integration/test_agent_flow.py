@@ -236,7 +236,7 @@ def planned_media_job(stack, vms, agent, minutes: int = 10):
         == "Planned"
     )
     agent.queue.delete_message(job_message)
-    plan, items = plan_of(agent, job["Id"])
+    _, items = plan_of(agent, job["Id"])
     assert len(items) == 1
     return job["Id"], items[0]
 
