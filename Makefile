@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: setup demo test lint format bench stack agent package clean
+.PHONY: setup demo drill test lint format bench stack agent package clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -30,6 +30,10 @@ $(NODE_STAMP): package.json package-lock.json
 ## The main job on the local stack: Azurite + Registry simulator + the agent, end to end.
 demo: setup
 	$(PY) -m devstack demo $(ARGS)
+
+## Resilience drill: 2 hosts killed 20+ times while real work is in flight; JSON verdict, non-zero on a miss.
+drill: setup
+	$(PY) -m devstack drill $(ARGS)
 
 ## Lint and the whole test suite (unit + integration against Azurite and the simulators, infra checks).
 test: setup $(INFRA_STAMP)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from . import demo, real_agent
+from . import demo, drill, real_agent
 from .azurite import AzuriteError
 from .stack import DEFAULT_STATE_DIR, LocalStack
 
@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser = commands.add_parser("demo", help="run the whole agent end to end on a fresh local stack")
     demo.add_arguments(demo_parser)
     demo_parser.set_defaults(handler=demo.run)
+
+    drill_parser = commands.add_parser("drill", help="resilience drill: hosts killed at random while work is in flight")
+    drill.add_arguments(drill_parser)
+    drill_parser.set_defaults(handler=drill.run)
 
     agent_parser = commands.add_parser("agent", help="run the agent against real Clearance and a real VMS")
     real_agent.add_arguments(agent_parser)

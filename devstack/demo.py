@@ -3,9 +3,10 @@
 Starts Azurite, the Registry simulator and the VMS simulator (EEN by default, `--vms rhombus`), then
 one or more local Functions hosts running poll_jobs, process_job and renew_locks exactly as deployed.
 Posts a realistic mix of jobs (discovery; thumbnails; media requests of one to three cameras with
-windows up to 2 h, a recording gap, a camera without footage, an unknown camera), shows live progress,
-waits until every job is final, prints a summary table and, as the last line, one JSON object. Exits
-non-zero if the Registry rejected any file or a job ended in a state other than the one planned.
+windows up to 2 h, a recording gap, a camera without footage, an unknown camera), shows live progress
+bars per job (work items and bytes, read from the agent's ledger), waits until every job is final,
+prints a summary table and, as the last line, one JSON object. Exits non-zero if the Registry rejected
+any file or a job ended in a state other than the one planned.
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ from pathlib import Path
 
 from devstack.agent_env import agent_settings
 from devstack.funchost.process import HostProcess
+from devstack.progress_view import ProgressView
 from devstack.scenario import PlannedJob, create_cameras, plan
 from devstack.stack import DEFAULT_STATE_DIR, REPO_ROOT, LocalStack
+from shared.agent.ledger import Ledger
+from shared.agent.records import LockRecords
+from shared.settings import AgentSettings
+from shared.storage import table_client
 
 FINAL = frozenset({"Completed", "PartiallyCompleted", "Failed", "Canceled"})
 MiB = 1024 * 1024
@@ -77,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             for job in jobs:
                 job.job_id = stack.sim.create_job(job.job_type, job.parameters)["Id"]
             print(f"Posted {len(jobs)} jobs to the Registry; live progress:\n", flush=True)
-            finished = watch(stack, jobs, started, args.timeout)
+            finished = watch(stack, jobs, settings, started, args.timeout)
         finally:
             for host in hosts:
                 host.stop()
@@ -85,27 +91,18 @@ def run(args: argparse.Namespace) -> int:
     return report(jobs, details, time.monotonic() - started, finished)
 
 
-def watch(stack: LocalStack, jobs: list[PlannedJob], started: float, timeout: float) -> bool:
-    """Print a line whenever a job's state or progress changes; True when every job is final."""
-    seen: dict[str, tuple] = {}
-    while time.monotonic() - started < timeout:
-        states = {j["Id"]: j for j in stack.sim.jobs()}
+def watch(stack: LocalStack, jobs: list[PlannedJob], settings: dict[str, str], started: float, timeout: float) -> bool:
+    """Live progress bars until every job is final (True) or the timeout (False)."""
+    table = table_client(AgentSettings.from_env(settings).storage, settings["LOCKS_TABLE_NAME"])
+    with ProgressView(LockRecords(table), Ledger(table)) as view:
         for job in jobs:
-            detail = states[job.job_id]
-            progress = stack.sim.job(job.job_id).get("Progress") if detail["State"] == "Locked" else None
-            snapshot = (detail["State"], json.dumps(progress))
-            if seen.get(job.job_id) != snapshot:
-                seen[job.job_id] = snapshot
-                done = f"{progress['TaskProgress']}/{progress['TaskTotal']} files" if progress else ""
-                state = detail.get("CompletionState") or detail["State"]
-                print(
-                    f"  [{time.monotonic() - started:6.1f}s] {job.job_id[:8]} {job.job_type:<12} {state:<19} "
-                    f"{done:<11} {job.label}",
-                    flush=True,
-                )
-        if all(states[j.job_id]["State"] in FINAL for j in jobs):
-            return True
-        time.sleep(0.5)
+            view.add(job.job_id, job.job_type, job.label)
+        while time.monotonic() - started < timeout:
+            states = {j["Id"]: j.get("CompletionState") or j["State"] for j in stack.sim.jobs()}
+            view.update(states)
+            if all(states[j.job_id] in FINAL for j in jobs):
+                return True
+            time.sleep(0.5)
     return False
 
 

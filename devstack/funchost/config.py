@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -71,6 +72,27 @@ class QueuesOptions:
         )
 
 
+HOST_OVERRIDE_PREFIX = "AzureFunctionsJobHost__"
+
+
+def apply_overrides(document: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """`AzureFunctionsJobHost__extensions__queues__batchSize=1` sets host.json extensions.queues.batchSize
+    (names matched case-insensitively, as the host's configuration does)."""
+    for name, value in environ.items():
+        if not name.startswith(HOST_OVERRIDE_PREFIX):
+            continue
+        *parents, leaf = name[len(HOST_OVERRIDE_PREFIX) :].split("__")
+        node = document
+        for part in parents:
+            key = next((k for k in node if k.lower() == part.lower()), part)
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+        key = next((k for k in node if k.lower() == leaf.lower()), leaf)
+        node[key] = int(value) if value.strip().lstrip("-").isdigit() else value
+
+
 @dataclass(frozen=True)
 class HostConfig:
     """What funchost reads from host.json."""
@@ -79,7 +101,8 @@ class HostConfig:
     function_timeout: float | None = DEFAULT_FUNCTION_TIMEOUT  # None: unbounded ("-1")
 
     @classmethod
-    def load(cls, app_dir: Path) -> HostConfig:
+    def load(cls, app_dir: Path, environ: Mapping[str, str] | None = None) -> HostConfig:
+        """host.json, with `AzureFunctionsJobHost__a__b` app settings overriding `a.b` as the real host does."""
         path = app_dir / "host.json"
         if not path.is_file():
             raise ConfigError(f"{path} not found: a function app needs a host.json at its root")
@@ -89,6 +112,7 @@ class HostConfig:
             raise ConfigError(f"cannot read {path}: {error}") from error
         if not isinstance(document, dict) or document.get("version") != "2.0":
             raise ConfigError(f'{path} must be a JSON object with "version": "2.0"')
+        apply_overrides(document, os.environ if environ is None else environ)
         timeout_text = document.get("functionTimeout")
         timeout: float | None = DEFAULT_FUNCTION_TIMEOUT
         if timeout_text is not None:

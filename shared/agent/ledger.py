@@ -104,6 +104,9 @@ class WorkItem:
     camera_ids: tuple[str, ...] = ()
     state: str = PENDING
     attempts: int = 0
+    """Runs started (claims), crashed ones included."""
+    failures: int = 0
+    """Runs that ended in an error the agent caught (transient; retried later)."""
     owner: str = ""
     heartbeat: datetime | None = None
     last_error: str = ""
@@ -351,6 +354,7 @@ def _item_entity(item: WorkItem) -> dict[str, Any]:
         "CameraIds": _json(list(item.camera_ids)),
         "State": item.state,
         "Attempts": item.attempts,
+        "Failures": item.failures,
         "Owner": item.owner,
         "LastError": _text(item.last_error),
         "Failure": item.failure,
@@ -384,6 +388,7 @@ def _item_from(entity: dict[str, Any]) -> WorkItem:
         camera_ids=tuple(json.loads(entity.get("CameraIds") or "[]")),
         state=entity.get("State", PENDING),
         attempts=int(entity.get("Attempts", 0)),
+        failures=int(entity.get("Failures", 0)),
         owner=entity.get("Owner", ""),
         heartbeat=entity.get("HeartbeatUtc"),
         last_error=entity.get("LastError", ""),

@@ -33,6 +33,8 @@ class ItemMessage(CaseInsensitiveModel):
     job_id: str = Field(alias="JobId", min_length=1, max_length=200)
     generation: str = Field(alias="Generation", min_length=1, max_length=64)
     item_id: str = Field(alias="ItemId", min_length=1, max_length=200)
+    previous: str = Field(default="", alias="Previous", max_length=200)
+    """The message this one replaces (see processor.refresh): its run, if any, is dead or abandoned."""
 
 
 def encode_job(job: Job) -> bytes:
@@ -42,8 +44,11 @@ def encode_job(job: Job) -> bytes:
     return _dumps(document)
 
 
-def encode_item(job_id: str, generation: str, item_id: str) -> bytes:
-    return _dumps({"JobId": job_id, "Generation": generation, "ItemId": item_id})
+def encode_item(job_id: str, generation: str, item_id: str, *, previous: str = "") -> bytes:
+    document = {"JobId": job_id, "Generation": generation, "ItemId": item_id}
+    if previous:
+        document["Previous"] = previous
+    return _dumps(document)
 
 
 def decode_message(body: bytes) -> JobMessage | ItemMessage:

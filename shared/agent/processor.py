@@ -7,6 +7,9 @@
 - An **item message** runs one work item (worker.py): a bounded piece of work, so no run is long.
 - A message that can never be a job (not JSON, not one of the two shapes) goes straight to the poison
   queue on its first delivery, logged once with its message id and never its body.
+- A message delivered again (its run died with its worker, or its invisibility lapsed) is replaced by a
+  fresh copy and acknowledged: how often a worker was recycled under a message must not push it to the
+  poison queue. What bounds the work is the ledger's attempt count, not the message's dequeue count.
 
 Failure policy for planning: a permanent problem cancels the job with the reason; our own
 configuration being wrong releases it and names the setting; anything else is retried by the host, and
@@ -33,10 +36,6 @@ from shared.storage import send_message
 log = logging.getLogger(__name__)
 
 
-class RetryLater(Exception):
-    """Raised to the host so it redelivers the message (a transient failure, not the final delivery)."""
-
-
 def process_message(body: bytes, *, dequeue_count: int, message_id: str, services: Services) -> str:
     """Returns what happened (for logs and tests)."""
     try:
@@ -44,13 +43,24 @@ def process_message(body: bytes, *, dequeue_count: int, message_id: str, service
     except MalformedMessage as exc:
         _poison(services, body, message_id, exc)
         return "Poisoned"
+    if dequeue_count > 1:
+        return refresh(message, body, message_id, services)
     if isinstance(message, ItemMessage):
-        return run_item(message, dequeue_count=dequeue_count, message_id=message_id, services=services)
-    return plan_job(message, dequeue_count=dequeue_count, services=services)
+        return run_item(message, message_id=message_id, services=services)
+    return plan_job(message, body, services=services)
 
 
-def plan_job(message: JobMessage, *, dequeue_count: int, services: Services) -> str:
-    context = {"job_id": message.job_id, "job_type": message.job_type, "attempt": dequeue_count}
+def refresh(message: JobMessage | ItemMessage, body: bytes, message_id: str, services: Services) -> str:
+    """Swap a redelivered message for a fresh copy that may take over the dead run's work."""
+    if isinstance(message, ItemMessage):
+        body = encode_item(message.job_id, message.generation, message.item_id, previous=message_id)
+    send_message(services.queue, body)
+    log.info("Message %s was delivered again (its run died or stalled); replaced by a fresh copy", message_id)
+    return "Refreshed"
+
+
+def plan_job(message: JobMessage, body: bytes, *, services: Services) -> str:
+    context = {"job_id": message.job_id, "job_type": message.job_type}
     record = services.records.get(message.job_id)
     if record is None:
         log.warning("No lock record for job %s: not locked by this agent; ignoring", message.job_id, extra=context)
@@ -75,13 +85,18 @@ def plan_job(message: JobMessage, *, dequeue_count: int, services: Services) -> 
         return "Lost"
     except MISCONFIGURED as exc:
         return _release(record, services, f"configuration: {scrub(str(exc))[:500]}")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - transient: planned again later; the last attempt releases
         reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
-        if dequeue_count < services.max_attempts:
-            log.warning("Planning job %s failed on delivery %d, will retry: %s", record.job_id, dequeue_count, reason)
-            services.records.transition(record.job_id, None, attempts=dequeue_count, last_error=reason)
-            raise RetryLater(reason) from exc
-        return _release(record, services, reason)
+        attempts = record.attempts + 1
+        if attempts >= services.max_attempts:
+            return _release(record, services, f"planning failed {attempts} times; last error: {reason}")
+        delay = services.retry_delay * 2 ** (attempts - 1)
+        log.warning(
+            "Planning job %s failed (attempt %d), retrying in %.0f s: %s", record.job_id, attempts, delay, reason
+        )
+        services.records.transition(record.job_id, None, attempts=attempts, last_error=reason)
+        send_message(services.queue, body, visibility_timeout=round(delay))
+        return "RetryLater"
 
 
 def _make_plan(message: JobMessage, record: LockRecord, generation: str, services: Services) -> Plan | None:
@@ -99,7 +114,7 @@ def _make_plan(message: JobMessage, record: LockRecord, generation: str, service
         missing=tuple(draft.missing),
     )
     plan = services.ledger.create_plan(plan, draft.items)
-    services.records.transition(record.job_id, PROCESSING, attempts=record.attempts + 1, last_error="")
+    services.records.transition(record.job_id, PROCESSING, last_error="")
     log.info(
         "Job %s planned: %d work item(s)%s",
         record.job_id,

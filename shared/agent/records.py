@@ -128,6 +128,11 @@ class LockRecords:
         for entity in self._table.query_entities(query):
             yield _from_entity(entity)
 
+    def all(self) -> Iterator[LockRecord]:
+        self.ensure_table()
+        for entity in self._table.query_entities(f"PartitionKey eq '{PARTITION}'"):
+            yield _from_entity(entity)
+
     def count_active(self) -> int:
         return sum(1 for _ in self.active())
 

@@ -1,10 +1,11 @@
 """One item message: claim the work item, run it, and leave it final or queued for later — never lost.
 
-Ownership is decided in storage. A run claims the item with a compare-and-swap (owner = message id and
-delivery count, attempts + 1, heartbeat). Another delivery of the *same* message (its run died: the
-message reappeared after its invisibility ran out) takes the item over at once; a *different* message
-for an item whose heartbeat is fresh is put back on the queue for when that heartbeat would have gone
-stale, so an item is never stranded without a message and never run twice at once.
+Ownership is decided in storage. A run claims the item with a compare-and-swap (owner = message id,
+attempts + 1, heartbeat). A message that replaces the owner's message (its run died: the processor swaps
+a redelivered message for a fresh copy naming it as `Previous`) takes the item over at once; any other
+message for an item whose heartbeat is fresh is put back on the queue for when that heartbeat would
+have gone stale, so an item is never stranded without a message and never run twice at once. A run
+that loses a race writes nothing more: its next compare-and-swap fails and it stops (TakenOver).
 
 Outcomes (returned for logs and tests):
   Delivered / Missing     the item is final; the last one completes the job (completion.py)
@@ -53,13 +54,16 @@ from shared.vms.errors import VmsAuthError, VmsInvalidRequest, VmsVendorError
 log = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(seconds=45)
+CRASH_ALLOWANCE = 4
+"""Runs that never finished (worker recycled or killed) count less than failures: an item may start
+max_attempts × 4 times before it is given up, but may fail (an error we caught) only max_attempts times."""
 MAX_RETRY_DELAY = 300.0
 LOST = (LockLostError, LockLost, JobGone)
 MISCONFIGURED = (AgentMisconfigured, UploadTargetRefused, VmsAuthError, RegistryUnauthorized)
 PERMANENT = (RecipientKeyRejected, UploadLimitExceeded, RegistryBadRequest, VmsInvalidRequest, VmsVendorError)
 
 
-def run_item(message: ItemMessage, *, dequeue_count: int, message_id: str, services: Services) -> str:
+def run_item(message: ItemMessage, *, message_id: str, services: Services) -> str:
     record = services.records.get(message.job_id)
     item = services.ledger.get_item(message.job_id, message.generation, message.item_id)
     if record is None or item is None:
@@ -73,13 +77,14 @@ def run_item(message: ItemMessage, *, dequeue_count: int, message_id: str, servi
         if plan is not None and plan.state == COMPLETING:
             complete_job(services, record, plan)  # the item that finished last died before completing
         return "Duplicate"
-    owner = f"{message_id}#{dequeue_count}"
-    held_elsewhere = item.state == RUNNING and not item.owner.startswith(f"{message_id}#")
+    owner = message_id
+    held_elsewhere = item.state == RUNNING and item.owner not in (message_id, message.previous)
     if held_elsewhere and item.heartbeat is not None and utc_now() - item.heartbeat < STALE_AFTER:
         requeue(services, item, STALE_AFTER.total_seconds())
         return "Deferred"
-    if item.attempts >= services.max_attempts:
-        reason = f"gave up after {item.attempts} attempts; last error: {item.last_error or 'the run did not finish'}"
+    if item.failures >= services.max_attempts or item.attempts >= services.max_attempts * CRASH_ALLOWANCE:
+        what = f"{item.failures} failures" if item.failures >= services.max_attempts else f"{item.attempts} runs"
+        reason = f"gave up after {what}; last error: {item.last_error or 'the runs never finished'}"
         return _finish(services, record, replace(item, state=FAILED, failure="transient", last_error=reason))
     try:
         claimed = services.ledger.save_item(
@@ -146,7 +151,8 @@ def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> str:
         )
         requeue(services, guard.item, delay)
         with contextlib.suppress(TakenOver):
-            guard.save(state=PENDING, owner="", heartbeat=None, last_error=reason, bytes_in_flight=0)
+            failures = guard.item.failures + 1
+            guard.save(state=PENDING, owner="", heartbeat=None, last_error=reason, bytes_in_flight=0, failures=failures)
         return "RetryLater"
 
 
