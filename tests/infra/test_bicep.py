@@ -463,13 +463,3 @@ def test_storage_and_vault_close_their_public_endpoints_with_private_networking(
         action = props["networkAcls"]["defaultAction"]["operator"]["operands"]
         assert action == {"condition": "privateNetworking", "true_value": "Deny", "false_value": "Allow"}
         assert module(name)["parameters"]["privateNetworking"]["default"] is False
-
-
-def test_parameters_file_is_an_example_without_secrets():
-    doc = json.loads((BICEP_DIR / "main.parameters.json").read_text())
-    params = main()["parameters"]
-    assert set(doc["parameters"]) <= set(params), set(doc["parameters"]) - set(params)
-    required = {p for p, spec in params.items() if spec.get("default") is None}
-    assert required <= set(doc["parameters"])
-    secure = {p for p, spec in params.items() if {"type": "secure"} in spec["decorators"]}
-    assert secure and not secure & set(doc["parameters"])
