@@ -64,7 +64,7 @@ param maxDequeueCount int = 5
 
 @description('MAX_SEGMENT_MINUTES: the longest piece of video one work item handles.')
 @minValue(1)
-@maxValue(120)
+@maxValue(60)
 param maxSegmentMinutes int = 15
 
 @minValue(10)

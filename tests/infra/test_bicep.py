@@ -59,9 +59,9 @@ PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
 }
-# Being added: the template sets them ahead of the code that reads them (work items of bounded length, the
-# Verkada adapter). When shared/settings.py reads one, move it out of this list (a test says so).
-BEING_ADDED_SETTINGS = {"MAX_SEGMENT_MINUTES", "VERKADA_API_KEY", "VERKADA_ORG_ID", "VERKADA_REGION", "VERKADA_API_URL"}
+# Being added: the template sets them ahead of the code that reads them (the Verkada adapter). When
+# shared/settings.py reads one, move it out of this list (a test says so).
+BEING_ADDED_SETTINGS = {"VERKADA_API_KEY", "VERKADA_ORG_ID", "VERKADA_REGION", "VERKADA_API_URL"}
 # Resource types that take no tags (extension and child resources).
 UNTAGGED_TYPES = re.compile(
     r"^Microsoft\.Authorization/roleAssignments$|^Microsoft\.Insights/diagnosticSettings$"
@@ -163,7 +163,11 @@ def test_being_added_settings_are_not_read_yet():
 def test_segment_length_and_verkada_settings():
     settings = app_settings()
     assert settings["MAX_SEGMENT_MINUTES"] == _string_of("maxSegmentMinutes")
-    assert main()["parameters"]["maxSegmentMinutes"]["default"] == 15
+    segment = main()["parameters"]["maxSegmentMinutes"]
+    assert segment["default"] == _default("max_segment_minutes") == 15
+    # The same bounds as shared/settings.py (1 to 60 minutes).
+    assert {"type": "min_value", "argument": 1} in segment["decorators"]
+    assert {"type": "max_value", "argument": 60} in segment["decorators"]
     assert settings["VERKADA_ORG_ID"] == "verkadaOrgId"
     assert settings["VERKADA_REGION"] == "verkadaRegion"
     assert settings["VERKADA_API_URL"] == "verkadaApiUrl"
