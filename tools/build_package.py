@@ -4,11 +4,17 @@ The package holds the function folders (each root folder with a `function.json`)
 `requirements.txt` and `shared/`, and nothing else: no tests, local stack, benchmarks, infra, docs,
 virtual environments, local settings, keys or byte code. `.funcignore` says the same for
 `func azure functionapp publish` (a test keeps the two equal). Remote build installs requirements.txt.
+
+`--stage DIR` writes the same files into a directory instead, with `.funcignore` beside them: azd's
+prepackage hook (azure.yaml) stages the package there and azd zips that directory, honouring the
+`.funcignore` it finds in it. So `azd up`, `make package` and `func publish` deploy the same files, and a
+stray file in the working tree (a parameters file, a connection file) never rides along with azd.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import zipfile
 from collections.abc import Iterator
@@ -71,10 +77,30 @@ def build(root: Path = ROOT, output: Path | None = None) -> Path:
     return output
 
 
+def stage(root: Path, target: Path) -> Path:
+    """The package's files copied into `target` (emptied first), plus `.funcignore` for azd to honour."""
+    files = package_files(root)
+    dist = (root / "dist").resolve()
+    if target.resolve() == dist or not target.resolve().is_relative_to(dist):
+        raise ValueError(f"the staging directory is emptied first, so it must be a folder inside {dist}: {target}")
+    if target.exists():
+        shutil.rmtree(target)
+    for name in (*files, ".funcignore"):
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / name, destination)
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=None, help="zip to write (default: dist/functionapp.zip)")
+    parser.add_argument("--stage", type=Path, default=None, help="write the files into this directory under dist/")
     args = parser.parse_args(argv)
+    if args.stage is not None:
+        target = stage(ROOT, args.stage if args.stage.is_absolute() else ROOT / args.stage)
+        print(f"staged {len(package_files(ROOT))} files in {target}")
+        return 0
     output = build(ROOT, args.output)
     with zipfile.ZipFile(output) as archive:
         count = len(archive.namelist())

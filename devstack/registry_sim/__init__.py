@@ -1,5 +1,5 @@
 """A faithful, independent simulator of the Clearance Registry agent service (see
-shared/docs clearance-agent-protocol.md §2–§4), with a /_sim control API for tests and demos."""
+docs/protocol.md §2–§4), with a /_sim control API for tests and demos."""
 
 from .control import SimulatorControl, SimulatorControlError
 from .identity import KeyPair, SimulatorIdentity

@@ -1,4 +1,4 @@
-"""The routes an agent sees: the STS token endpoint and the agent service (protocol §2–§4).
+"""The routes an agent sees: the STS token endpoint and the agent service (docs/protocol.md §2–§4).
 
 Route and field names are written out literally here, independently of the project's client, so
 that a client bug cannot hide behind a shared constant.

@@ -1,14 +1,20 @@
 // Clearance Cloud Agent on Azure Functions (Flex Consumption), deployed into one resource group.
-// az deployment group create -g <rg> -f infra/bicep/main.bicep -p @infra/bicep/main.parameters.json
+// `azd up` (azure.yaml, main.parameters.json) or
+// az deployment group create -g <rg> -f infra/bicep/main.bicep -p @my.parameters.json
 // See docs/deployment.md. Local modules only: the offline checks (pycep-parser, checkov) read them all.
 targetScope = 'resourceGroup'
 
-@description('Short environment name used in resource names, e.g. clearance-prod.')
+@description('Short environment name used in resource names, e.g. clearance-prod (azd: the environment name).')
 @minLength(3)
 @maxLength(20)
 param environmentName string
 
-@description('Azure region; defaults to the resource group\'s.')
+@description('Azure region; defaults to the resource group\'s (azd: AZURE_LOCATION).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
 param location string = resourceGroup().location
 
 @description('Python version of the Functions runtime.')
@@ -18,8 +24,8 @@ param location string = resourceGroup().location
 ])
 param pythonVersion string = '3.11'
 
-@description('Flex Consumption: upper bound of instances for the whole app (1-1000).')
-@minValue(1)
+@description('Flex Consumption: upper bound of instances for the app. Flex accepts 40 to 1000 (docs/deployment.md, Scaling).')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
@@ -51,10 +57,15 @@ param eenTokenTableName string = 'vmstokens'
 @maxValue(200)
 param maxInFlightJobs int = 5
 
-@description('MAX_DEQUEUE_COUNT: keep equal to host.json extensions.queues.maxDequeueCount.')
+@description('MAX_DEQUEUE_COUNT, and the host\'s extensions.queues.maxDequeueCount (set from this same value).')
 @minValue(1)
 @maxValue(100)
 param maxDequeueCount int = 5
+
+@description('MAX_SEGMENT_MINUTES: the longest piece of video one work item handles.')
+@minValue(1)
+@maxValue(60)
+param maxSegmentMinutes int = 15
 
 @minValue(10)
 @maxValue(3600)
@@ -87,6 +98,7 @@ param uploadAllowedHosts string = ''
 @allowed([
   'een'
   'rhombus'
+  'verkada'
 ])
 param vmsKind string = 'een'
 
@@ -123,11 +135,26 @@ param rhombusApiUrl string = ''
 @description('RHOMBUS_MEDIA_URL; empty uses the region\'s default.')
 param rhombusMediaUrl string = ''
 
+@description('VERKADA_ORG_ID: the Verkada organisation id (not a secret).')
+param verkadaOrgId string = ''
+
+@description('VERKADA_REGION: the Verkada API region.')
+@allowed([
+  'us'
+  'eu'
+  'au'
+])
+param verkadaRegion string = 'us'
+
+@description('VERKADA_API_URL; empty uses the region\'s default.')
+param verkadaApiUrl string = ''
+
 @description('Key Vault secret names (the secrets may already exist or be created below).')
 param connectionFileSecretName string = 'clearance-connection-file'
 param eenClientSecretSecretName string = 'een-client-secret'
 param eenRefreshTokenSecretName string = 'een-refresh-token'
 param rhombusApiKeySecretName string = 'rhombus-api-key'
+param verkadaApiKeySecretName string = 'verkada-api-key'
 
 @description('Optional: the Clearance connection file JSON, stored as a Key Vault secret. Empty: put it in later.')
 @secure()
@@ -143,6 +170,28 @@ param eenRefreshToken string = ''
 @secure()
 param rhombusApiKey string = ''
 
+@secure()
+param verkadaApiKey string = ''
+
+@description('Key Vault name; empty derives kv<unique string of the group and environment>. Give a new name to recreate a deleted environment without recovering its vault.')
+@maxLength(24)
+param keyVaultName string = ''
+
+@description('true: recover the soft-deleted vault of the same name (and its secrets) instead of creating it (docs/deployment.md).')
+param keyVaultRecover bool = false
+
+@description('Private networking: VNet integration for the app, private endpoints for storage (blob, queue, table) and Key Vault, their public access off.')
+param vnetEnabled bool = false
+
+@description('Address space of the virtual network (vnetEnabled).')
+param vnetAddressPrefix string = '10.40.0.0/16'
+
+@description('The subnet the app integrates with (delegated to Microsoft.App/environments; /27 or larger).')
+param appSubnetPrefix string = '10.40.1.0/24'
+
+@description('The subnet of the private endpoints.')
+param privateEndpointSubnetPrefix string = '10.40.2.0/24'
+
 @description('Storage replication (the agent\'s state is transient: LRS is enough for most).')
 @allowed([
   'Standard_LRS'
@@ -155,17 +204,27 @@ param storageSkuName string = 'Standard_LRS'
 @description('Optional: e-mail address for the alerts.')
 param alertEmailAddress string = ''
 
+@description('Extra tags; every resource carries azd-env-name and application as well.')
 param tags object = {}
 
 var suffix = uniqueString(resourceGroup().id, environmentName)
 var deploymentContainerName = 'app-package'
+// azd finds the resources of an environment by azd-env-name, and the function app by azd-service-name.
+var allTags = union({
+  'azd-env-name': environmentName
+  application: 'clearance-agent'
+}, tags)
+var vaultName = empty(keyVaultName) ? 'kv${suffix}' : keyVaultName
+var vnetName = 'vnet-${environmentName}'
+var appSubnetName = 'app'
+var privateEndpointSubnetName = 'private-endpoints'
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
   params: {
     name: 'id-${environmentName}'
     location: location
-    tags: tags
+    tags: allTags
   }
 }
 
@@ -175,7 +234,7 @@ module monitoring 'modules/monitoring.bicep' = {
     logAnalyticsName: 'log-${environmentName}'
     appInsightsName: 'appi-${environmentName}'
     location: location
-    tags: tags
+    tags: allTags
   }
 }
 
@@ -184,30 +243,120 @@ module storage 'modules/storage.bicep' = {
   params: {
     name: 'st${suffix}'
     location: location
-    tags: tags
+    tags: allTags
     jobsQueueName: jobsQueueName
     locksTableName: locksTableName
     eenTokenTableName: eenTokenTableName
     deploymentContainerName: deploymentContainerName
     logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
     skuName: storageSkuName
+    privateNetworking: vnetEnabled
   }
 }
 
 module keyvault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   params: {
-    name: 'kv${suffix}'
+    name: vaultName
     location: location
-    tags: tags
+    tags: allTags
+    recover: keyVaultRecover
+    privateNetworking: vnetEnabled
     connectionFileSecretName: connectionFileSecretName
     eenClientSecretSecretName: eenClientSecretSecretName
     eenRefreshTokenSecretName: eenRefreshTokenSecretName
     rhombusApiKeySecretName: rhombusApiKeySecretName
+    verkadaApiKeySecretName: verkadaApiKeySecretName
     connectionFileJson: connectionFileJson
     eenClientSecret: eenClientSecret
     eenRefreshToken: eenRefreshToken
     rhombusApiKey: rhombusApiKey
+    verkadaApiKey: verkadaApiKey
+  }
+}
+
+// Private networking (vnetEnabled): the app's outbound traffic enters the VNet, and storage and the vault
+// are reached through private endpoints whose names resolve in private DNS zones linked to the VNet.
+module network 'modules/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  params: {
+    name: vnetName
+    location: location
+    tags: allTags
+    addressPrefix: vnetAddressPrefix
+    appSubnetName: appSubnetName
+    appSubnetPrefix: appSubnetPrefix
+    privateEndpointSubnetName: privateEndpointSubnetName
+    privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
+  }
+}
+
+module blobEndpoint 'modules/private-endpoint.bicep' = if (vnetEnabled) {
+  name: 'pe-blob'
+  dependsOn: [
+    network
+  ]
+  params: {
+    name: 'pe-${environmentName}-blob'
+    location: location
+    tags: allTags
+    vnetName: vnetName
+    subnetName: privateEndpointSubnetName
+    targetId: storage.outputs.id
+    groupId: 'blob'
+    dnsZoneName: 'privatelink.blob.${environment().suffixes.storage}'
+  }
+}
+
+module queueEndpoint 'modules/private-endpoint.bicep' = if (vnetEnabled) {
+  name: 'pe-queue'
+  dependsOn: [
+    network
+  ]
+  params: {
+    name: 'pe-${environmentName}-queue'
+    location: location
+    tags: allTags
+    vnetName: vnetName
+    subnetName: privateEndpointSubnetName
+    targetId: storage.outputs.id
+    groupId: 'queue'
+    dnsZoneName: 'privatelink.queue.${environment().suffixes.storage}'
+  }
+}
+
+module tableEndpoint 'modules/private-endpoint.bicep' = if (vnetEnabled) {
+  name: 'pe-table'
+  dependsOn: [
+    network
+  ]
+  params: {
+    name: 'pe-${environmentName}-table'
+    location: location
+    tags: allTags
+    vnetName: vnetName
+    subnetName: privateEndpointSubnetName
+    targetId: storage.outputs.id
+    groupId: 'table'
+    dnsZoneName: 'privatelink.table.${environment().suffixes.storage}'
+  }
+}
+
+// Key Vault's private DNS zone name in Azure's public cloud.
+module vaultEndpoint 'modules/private-endpoint.bicep' = if (vnetEnabled) {
+  name: 'pe-vault'
+  dependsOn: [
+    network
+  ]
+  params: {
+    name: 'pe-${environmentName}-vault'
+    location: location
+    tags: allTags
+    vnetName: vnetName
+    subnetName: privateEndpointSubnetName
+    targetId: keyvault.outputs.id
+    groupId: 'vault'
+    dnsZoneName: 'privatelink.vaultcore.azure.net'
   }
 }
 
@@ -222,16 +371,23 @@ module rbac 'modules/rbac.bicep' = {
   }
 }
 
+// The app starts after its roles and, with private networking, after the endpoints it reaches storage through.
 module app 'modules/app.bicep' = {
   name: 'app'
   dependsOn: [
     rbac
+    blobEndpoint
+    queueEndpoint
+    tableEndpoint
+    vaultEndpoint
   ]
   params: {
     planName: 'plan-${environmentName}'
     appName: 'func-${environmentName}-${take(suffix, 6)}'
     location: location
-    tags: tags
+    tags: allTags
+    serviceName: 'agent'
+    virtualNetworkSubnetId: vnetEnabled ? resourceId('Microsoft.Network/virtualNetworks/subnets', vnetName, appSubnetName) : ''
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     storageBlobEndpoint: storage.outputs.blobEndpoint
@@ -250,6 +406,7 @@ module app 'modules/app.bicep' = {
     eenTokenTableName: eenTokenTableName
     maxInFlightJobs: maxInFlightJobs
     maxDequeueCount: maxDequeueCount
+    maxSegmentMinutes: maxSegmentMinutes
     lockRenewMarginSeconds: lockRenewMarginSeconds
     maxJobAgeMinutes: maxJobAgeMinutes
     progressIntervalSeconds: progressIntervalSeconds
@@ -267,10 +424,14 @@ module app 'modules/app.bicep' = {
     rhombusRegion: rhombusRegion
     rhombusApiUrl: rhombusApiUrl
     rhombusMediaUrl: rhombusMediaUrl
+    verkadaOrgId: verkadaOrgId
+    verkadaRegion: verkadaRegion
+    verkadaApiUrl: verkadaApiUrl
     connectionFileSecretName: connectionFileSecretName
     eenClientSecretSecretName: eenClientSecretSecretName
     eenRefreshTokenSecretName: eenRefreshTokenSecretName
     rhombusApiKeySecretName: rhombusApiKeySecretName
+    verkadaApiKeySecretName: verkadaApiKeySecretName
   }
 }
 
@@ -279,7 +440,7 @@ module alerts 'modules/alerts.bicep' = {
   params: {
     namePrefix: environmentName
     location: location
-    tags: tags
+    tags: allTags
     logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
     appInsightsId: monitoring.outputs.appInsightsId
     storageAccountName: storage.outputs.name
@@ -288,8 +449,16 @@ module alerts 'modules/alerts.bicep' = {
   }
 }
 
-output functionAppName string = app.outputs.name
-output storageAccountName string = storage.outputs.name
-output keyVaultName string = keyvault.outputs.name
-output appInsightsName string = monitoring.outputs.appInsightsName
-output identityClientId string = identity.outputs.clientId
+// Outputs: azd stores each in .azure/<environment>/.env (`azd env get-values`); with the CLI,
+// `az deployment group show -g <rg> -n main --query properties.outputs`.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = resourceGroup().name
+output AZURE_FUNCTION_APP_NAME string = app.outputs.name
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_KEY_VAULT_NAME string = keyvault.outputs.name
+output AZURE_LOG_ANALYTICS_WORKSPACE_NAME string = monitoring.outputs.workspaceName
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
+output AGENT_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output SERVICE_AGENT_NAME string = app.outputs.name
+output VNET_ENABLED bool = vnetEnabled

@@ -1,7 +1,7 @@
 """The Clearance Registry agent-service contract: every route, field name and wire model, in ONE module.
 
 Genetec's Swagger for the agent service is not public; the routes and names below are the contract we
-designed (see clearance-agent-protocol.md §3). When the official Swagger arrives, this file is the only
+designed (see docs/protocol.md §3). When the official Swagger arrives, this file is the only
 one that should need to change: the client builds requests and reads responses only through it.
 """
 

@@ -7,7 +7,7 @@ fits in one block goes up as a single Put Blob. The `encryptiondata` metadata is
 (Put Block List or Put Blob), so a blob is never visible without it.
 
 The Azure SDK is only the transport here: its own client-side encryption is never used (see
-encryption-notes.md for why).
+docs/encryption.md for why).
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def connection_file(stack: LocalStack) -> dict[str, Any]:
 
 
 class Agent:
-    """A minimal agent that follows clearance-agent-protocol.md §2–§3 by hand."""
+    """A minimal agent that follows docs/protocol.md §2–§3 by hand."""
 
     def __init__(self, connection_file: dict[str, Any], agent_id: str) -> None:
         self.cf = connection_file
@@ -140,7 +140,7 @@ def other_agent(connection_file: dict[str, Any]) -> Agent:
     return Agent(connection_file, "agent-b")
 
 
-# -- client-side encryption v1, written out by hand from the protocol document §4 -------------
+# -- client-side encryption v1, written out by hand from docs/encryption.md -------------
 
 
 def _b64(data: bytes) -> str:

@@ -1,4 +1,4 @@
-"""The simulator's security token service and bearer-token checks (protocol §2)."""
+"""The simulator's security token service and bearer-token checks (docs/protocol.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Jobs, locks and their state rules in the simulator (protocol §1, §3, §6)."""
+"""Jobs, locks and their state rules in the simulator (docs/protocol.md §1, §3, §6)."""
 
 from __future__ import annotations
 

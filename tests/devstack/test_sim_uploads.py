@@ -1,4 +1,4 @@
-"""InitializeUpload, SAS links and the simulator's verification of encrypted uploads (protocol §3–§4)."""
+"""InitializeUpload, SAS links and the simulator's verification of encrypted uploads (docs/protocol.md §3–§4)."""
 
 from __future__ import annotations
 

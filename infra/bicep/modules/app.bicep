@@ -7,6 +7,10 @@ param planName string
 param appName string
 param location string
 param tags object = {}
+@description('The azure.yaml service this app hosts: azd finds the app by its azd-service-name tag.')
+param serviceName string = 'agent'
+@description('Subnet for VNet integration (delegated to Microsoft.App/environments); empty: no VNet.')
+param virtualNetworkSubnetId string = ''
 param identityId string
 param identityClientId string
 param storageBlobEndpoint string
@@ -20,7 +24,7 @@ param keyVaultName string
   '3.12'
 ])
 param pythonVersion string
-@minValue(1)
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int
 @allowed([
@@ -35,6 +39,7 @@ param locksTableName string
 param eenTokenTableName string
 param maxInFlightJobs int
 param maxDequeueCount int
+param maxSegmentMinutes int
 param lockRenewMarginSeconds int
 param maxJobAgeMinutes int
 param progressIntervalSeconds int
@@ -45,6 +50,7 @@ param uploadAllowedHosts string
 @allowed([
   'een'
   'rhombus'
+  'verkada'
 ])
 param vmsKind string
 param clearanceAgentId string
@@ -64,14 +70,24 @@ param eenVideoRoute string
 param rhombusRegion string
 param rhombusApiUrl string
 param rhombusMediaUrl string
+param verkadaOrgId string
+@allowed([
+  'us'
+  'eu'
+  'au'
+])
+param verkadaRegion string
+param verkadaApiUrl string
 param connectionFileSecretName string
 param eenClientSecretSecretName string
 param eenRefreshTokenSecretName string
 param rhombusApiKeySecretName string
+param verkadaApiKeySecretName string
 
 // Only the selected VMS's secrets are referenced: an unused reference would show as unresolved.
 var isEen = vmsKind == 'een'
 var isRhombus = vmsKind == 'rhombus'
+var isVerkada = vmsKind == 'verkada'
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -90,7 +106,9 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 resource app 'Microsoft.Web/sites@2024-04-01' = {
   name: appName
   location: location
-  tags: tags
+  tags: union(tags, {
+    'azd-service-name': serviceName
+  })
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'
@@ -103,6 +121,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     clientCertEnabled: false
     keyVaultReferenceIdentity: identityId
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     functionAppConfig: {
       deployment: {
         storage: {
@@ -207,6 +226,16 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           name: 'MAX_DEQUEUE_COUNT'
           value: string(maxDequeueCount)
         }
+        // The host's maxDequeueCount from the same parameter (overrides host.json), so the delivery the agent
+        // treats as final is the one after which the host would poison the message.
+        {
+          name: 'AzureFunctionsJobHost__extensions__queues__maxDequeueCount'
+          value: string(maxDequeueCount)
+        }
+        {
+          name: 'MAX_SEGMENT_MINUTES'
+          value: string(maxSegmentMinutes)
+        }
         {
           name: 'LOCK_RENEW_MARGIN_SECONDS'
           value: string(lockRenewMarginSeconds)
@@ -283,6 +312,22 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'RHOMBUS_MEDIA_URL'
           value: rhombusMediaUrl
+        }
+        {
+          name: 'VERKADA_API_KEY'
+          value: isVerkada ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${verkadaApiKeySecretName})' : ''
+        }
+        {
+          name: 'VERKADA_ORG_ID'
+          value: verkadaOrgId
+        }
+        {
+          name: 'VERKADA_REGION'
+          value: verkadaRegion
+        }
+        {
+          name: 'VERKADA_API_URL'
+          value: verkadaApiUrl
         }
       ]
     }

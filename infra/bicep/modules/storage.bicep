@@ -22,6 +22,8 @@ param logAnalyticsWorkspaceId string
   'Standard_GZRS'
 ])
 param skuName string = 'Standard_LRS'
+@description('true: reached only through private endpoints (vnetEnabled); public network access off.')
+param privateNetworking bool = false
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
@@ -39,10 +41,10 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: privateNetworking ? 'Deny' : 'Allow'
     }
   }
 }
