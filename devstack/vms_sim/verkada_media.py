@@ -23,14 +23,13 @@ from functools import cache, lru_cache
 import av
 
 from devstack.footage import camera_tag, frame_bytes, frame_length, frame_times
+from devstack.footage_mp4 import sei_nal
 
 from .intervals import Interval
 
-SEI_UUID = bytes.fromhex("c1ea7a9ce5a64c0b9f6e2d5a0b7c3e11")  # identifies the simulator's SEI messages
 TS_CLOCK = 90
 TS_WRAP = 1 << 33
 START_CODE = b"\x00\x00\x00\x01"
-_EMULATION = re.compile(rb"\x00\x00(?=[\x00-\x03])")
 WIDTH, HEIGHT = 64, 48
 
 
@@ -54,14 +53,6 @@ def _picture() -> tuple[bytes, bytes, bytes]:
     data = b"".join(bytes(p) for p in [*codec.encode(frame), *codec.encode(None)])
     units = {n[0] & 0x1F: n for n in re.split(rb"\x00\x00\x00\x01|\x00\x00\x01", data) if n}
     return units[7], units[8], units[5]
-
-
-def sei_nal(payload: bytes) -> bytes:
-    """An SEI NAL unit (type 6) with one user-data-unregistered message (type 5) carrying `payload`."""
-    body = SEI_UUID + payload
-    size = len(body)
-    rbsp = b"\x05" + b"\xff" * (size // 255) + bytes([size % 255]) + body + b"\x80"
-    return b"\x06" + _EMULATION.sub(b"\x00\x00\x03", rbsp)
 
 
 def sample(footage_frame: bytes) -> bytes:
