@@ -58,7 +58,7 @@ class VerkadaSimulator(Profile):
         """The cached thumbnail nearest `asked_ms` (ms): one every `thumbnail_interval_seconds` while the camera
         recorded, at a per-camera phase, searched one hour either side (Verkada's default window)."""
         interval = self.engine.config.thumbnail_interval_seconds * 1000
-        phase = int.from_bytes(hashlib.sha256(camera.id.encode()).digest()[:4], "big") % interval
+        phase = int.from_bytes(hashlib.sha256(camera.id.encode()).digest()[:4], "big") % interval // 1000 * 1000
         now = self.engine.now_ms()
         nearest = (asked_ms - phase) // interval * interval + phase
         candidates = sorted(

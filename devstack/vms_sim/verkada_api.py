@@ -94,13 +94,16 @@ class Tokens:
 
 
 class OrgRateLimit:
-    """300 requests per sliding minute per organisation; past it, 429 and a cooldown in which every request
-    is refused again (counted as a violation: a client that respects the cooldown makes none). Real time."""
+    """Verkada's documented limit, in real time: `limit` requests per sliding minute per organisation; past
+    it, 429 and a cooldown in which every request is refused again (counted as a violation: a client that
+    waits the cooldown out makes none); after the cooldown, at most limit/12 requests per cooldown-long
+    interval ("25 in the following 5 seconds") until the minute has room again, else 429 and cooldown."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._accepted: deque[float] = deque()
         self._cooldown_until = 0.0
+        self._probation: tuple[float, int] | None = None  # (interval start, requests in it)
         self.limited = 0
         self.violations = 0
 
@@ -113,10 +116,20 @@ class OrgRateLimit:
                 return False
             while self._accepted and self._accepted[0] <= now - 60.0:
                 self._accepted.popleft()
-            if len(self._accepted) >= limit:
+            if self._probation is not None and len(self._accepted) < limit:
+                self._probation = None
+            if self._probation is None and len(self._accepted) < limit:
+                self._accepted.append(now)
+                return True
+            started, used = self._probation or (now, limit)
+            if now - started >= cooldown:
+                started, used = now, 0
+            if used >= -(-limit // 12):
                 self._cooldown_until = now + cooldown
+                self._probation = (self._cooldown_until, 0)
                 self.limited += 1
                 return False
+            self._probation = (started, used + 1)
             self._accepted.append(now)
             return True
 
@@ -124,6 +137,7 @@ class OrgRateLimit:
         with self._lock:
             self._accepted.clear()
             self._cooldown_until = 0.0
+            self._probation = None
             self.limited = self.violations = 0
 
     def to_json(self) -> dict[str, int]:

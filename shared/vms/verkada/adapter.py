@@ -455,7 +455,7 @@ class VerkadaAdapter(VmsAdapter):
             headers = {"Range": f"bytes={offset}-"} if offset else {}
             return self._stream_get(url, operation=operation, camera_id=camera_id, headers=headers, stream=True)
 
-        stream = ResumableDownload(open_at, vendor=VENDOR, what=what, chunk_size=256 * 1024)
+        stream = ResumableDownload(open_at, vendor=VENDOR, what=what, chunk_size=64 * 1024)
         try:
             data = b"".join(stream)
         finally:
