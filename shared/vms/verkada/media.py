@@ -12,7 +12,7 @@ after `start` (nothing before a keyframe can be decoded) and ends with the last 
 file are known before it is streamed; `remux()` then checks every sample against them and raises
 VmsTransient rather than pass on a file that does not hold exactly that footage. The output is a
 fragmented MP4 (`empty_moov`, one fragment per keyframe), written to the stream as it is made: no temp
-file, no seeking, and every player and demuxer reads it.
+file, no seeking, and every player and demuxer reads it. The next segment downloads while one is remuxed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -32,6 +33,9 @@ VENDOR = "verkada"
 OUTPUT_CHUNK = 1024 * 1024
 TS_WRAP = 1 << 33  # MPEG-TS timestamps are 33-bit
 MP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+# A segment is read from memory: no need to probe 5 MB or analyse seconds before the first packet.
+DEMUX_OPTIONS = {"probesize": "32", "analyzeduration": "0"}
+DEMUX_BUFFER = 1 << 18
 
 FetchSegment = Callable[[Segment], bytes]
 """The bytes a segment needs to be demuxed (its EXT-X-MAP section first, for fragmented MP4)."""
@@ -61,7 +65,7 @@ class Demuxed:
 
     def __init__(self, data: bytes, segment: Segment) -> None:
         try:
-            self._container = av.open(io.BytesIO(data), "r")
+            self._container = av.open(io.BytesIO(data), "r", options=DEMUX_OPTIONS, buffer_size=DEMUX_BUFFER)
         except av.error.FFmpegError as exc:
             raise VmsTransient(f"Verkada: a footage segment cannot be demuxed ({type(exc).__name__})") from None
         if not self._container.streams.video:
@@ -147,19 +151,37 @@ class _Sink:
         return data
 
 
+def _prefetched(fetch: FetchSegment, segments: list[Segment]) -> Iterator[tuple[Segment, bytes]]:
+    """Each segment with its bytes, the next one already downloading while this one is remuxed (two
+    segments in memory at most)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verkada-segment") as pool:
+        pending = pool.submit(fetch, segments[0]) if segments else None
+        for index, segment in enumerate(segments):
+            assert pending is not None
+            data = pending.result()
+            pending = pool.submit(fetch, segments[index + 1]) if index + 1 < len(segments) else None
+            try:
+                yield segment, data
+            except GeneratorExit:
+                if pending is not None:
+                    pending.cancel()
+                raise
+
+
 def remux(fetch: FetchSegment, run: Run, expected: Bounds, *, what: str) -> Iterator[bytes]:
     """The MP4 of exactly [expected.start, expected.end), in chunks; VmsTransient when the footage served
     is not exactly that (a segment changed, a hole, a truncated segment)."""
+    needed = [
+        s for s in run.segments if s.end_us > expected.start * 1_000_000 and s.start_us < expected.end * 1_000_000
+    ]
     sink = _Sink()
     output = None
     out_stream = None
     cursor: Fraction | None = None  # where the next sample must start
     last_dts = -1
     try:
-        for segment in run.segments:
-            if segment.end_us <= expected.start * 1_000_000 or segment.start_us >= expected.end * 1_000_000:
-                continue
-            demuxed = Demuxed(fetch(segment), segment)
+        for segment, data in _prefetched(fetch, needed):
+            demuxed = Demuxed(data, segment)
             try:
                 if output is None:
                     output = av.open(sink, "w", format="mp4", options=MP4_OPTIONS)
