@@ -17,6 +17,7 @@ from devstack.footage import camera_tag, read_jpeg_comment
 from devstack.footage_mp4 import Mp4FootageReader, is_mp4
 from shared.http.retry import RetryingSender, RetryPolicy, Timeouts
 from shared.http.session import pooled_session
+from shared.registry.errors import UploadRejected
 from shared.vms.errors import CameraNotFound, DeviceUnavailable, VmsAuthError, VmsTransient
 from shared.vms.verkada.adapter import COOLDOWN_SECONDS, VerkadaAdapter
 from tests.integration.vms_helpers import (
@@ -300,3 +301,30 @@ def test_5xx_is_retried_then_given_up_with_a_typed_error(stack, verkada):
     with pytest.raises(VmsTransient, match="HTTP 502"):
         list(verkada_adapter(stack, retry=RetryPolicy(max_attempts=3, backoff_initial=0.01, deadline=5)).list_cameras())
     assert count(verkada, "cameras", 502) == 3
+
+
+# ---- the Registry simulator's content check ------------------------------------------------------------
+
+
+def test_the_registry_simulator_accepts_the_exact_mp4_and_rejects_a_mix_up(stack, verkada, client, uploader):
+    start, end = recent_window(hours_ago=2, minutes=1)
+    camera = recorded_camera(verkada, (start, end))
+    adapter = verkada_adapter(stack)
+    download = adapter.poll_clip(adapter.start_clip(camera, start, end)).downloads[0]
+    data = mp4_bytes(adapter, download)
+    window = {"CameraId": camera, "StartTimeUtc": start.isoformat(), "EndTimeUtc": end.isoformat()}
+    job = stack.sim.create_job("mediarequest", {"RequestId": "r", "Cameras": [window]})
+    lock = client.lock(job["Id"])
+
+    def deliver(name: str, first: datetime, last: datetime) -> None:
+        ticket = client.initialize_upload(job["Id"], lock.lock_token, name, "video/mp4")
+        result = uploader.upload(ticket.uri, ticket.json_web_key, [data], content_type="video/mp4")
+        client.complete_media(
+            job["Id"], lock.lock_token, ticket.file_id, camera_id=camera, start=first, end=last,
+            size=result.size, sha256=result.sha256,
+        )  # fmt: skip
+
+    deliver("exact.mp4", download.start, download.end)
+    assert stack.sim.job(job["Id"])["Files"][0]["Verification"]["Ok"] is True
+    with pytest.raises(UploadRejected, match="not the footage it was reported as"):
+        deliver("shifted.mp4", download.start + timedelta(seconds=1), download.end)
