@@ -23,7 +23,7 @@ from azure.storage.blob import BlobClient, BlobSasPermissions, BlobServiceClient
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bench import agent, vms
+from bench import agent, verkada, vms
 from bench.null_transport import NullTransport
 from bench.sources import CHUNK, ChunkReader, MiB, chunks
 from devstack.azurite import Azurite
@@ -176,6 +176,9 @@ def main() -> int:
     print("measuring vms_download_mbps, raw_http_download_mbps (VMS simulator, EEN route A) ...", flush=True)
     results.update(vms.measure(runs + 2, size=(64 if args.quick else 1024) * MiB))
 
+    print("measuring verkada_remux_mbps, verkada_raw_hls_mbps (VMS simulator, Verkada HLS) ...", flush=True)
+    results.update(verkada.measure(runs, size=(32 if args.quick else 256) * MiB))
+
     print("measuring the agent end to end (thumbnail jobs through local Functions hosts, idle poll) ...", flush=True)
     results.update(agent.measure(40 if args.quick else 200))
 
@@ -199,6 +202,7 @@ def report(results: dict[str, tuple[float, str]]) -> None:
         ("pipeline_null_mbps", "sdk_v1_null_mbps", 1.5),
         ("pipeline_azurite_mbps", "sdk_plain_azurite_mbps", 0.9),
         ("vms_download_mbps", "raw_http_download_mbps", 0.9),
+        ("verkada_remux_mbps", "verkada_raw_hls_mbps", 0.9),
     ]
     print(f"\n{'figure':<26}{'value':>10}  unit")
     for name, (figure, unit) in results.items():

@@ -35,6 +35,9 @@ def agent_settings(stack: LocalStack, *, vms: str = "een", unique: bool = False,
             EEN_AUTH_URL=een.auth_url,
             EEN_API_URL=een.api_url,
         )
+    elif vms == "verkada":
+        verkada = stack.verkada
+        settings.update(VERKADA_API_KEY=verkada.api_key, VERKADA_ORG_ID=verkada.org_id, VERKADA_API_URL=verkada.api_url)
     else:
         rhombus = stack.rhombus
         settings.update(

@@ -1,6 +1,6 @@
 """`make demo`: the whole agent, unattended, on the local stack.
 
-Starts Azurite, the Registry simulator and the VMS simulator (EEN by default, `--vms rhombus`), then
+Starts Azurite, the Registry simulator and the VMS simulator (EEN by default, `--vms rhombus|verkada`), then
 one or more local Functions hosts running poll_jobs, process_job and renew_locks exactly as deployed.
 Posts a realistic mix of jobs (discovery; thumbnails; media requests of one to three cameras with
 windows up to 2 h, a recording gap, a camera without footage, an unknown camera), shows live progress
@@ -32,7 +32,9 @@ MiB = 1024 * 1024
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vms", choices=("een", "rhombus"), default="een", help="VMS simulator profile (een)")
+    parser.add_argument(
+        "--vms", choices=("een", "rhombus", "verkada"), default="een", help="VMS simulator profile (een)"
+    )
     parser.add_argument("--media", type=int, default=6, help="media request jobs (6)")
     parser.add_argument("--thumbnails", type=int, default=4, help="thumbnail jobs (4)")
     parser.add_argument("--discovery", type=int, default=1, help="discovery jobs (1)")
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     state_dir = None if args.no_state else Path(args.state_dir)
     log_dir = state_dir or Path(tempfile.mkdtemp(prefix="demo-"))
     with LocalStack(state_dir) as stack:
-        vms = stack.een.control if args.vms == "een" else stack.rhombus.control
+        vms = {"een": stack.een, "rhombus": stack.rhombus, "verkada": stack.verkada}[args.vms].control
         vms.configure(BitrateKbps=args.bitrate_kbps)
         cameras = create_cameras(vms)
         jobs = plan(

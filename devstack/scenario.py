@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-UNKNOWN_CAMERA = {"een": "ffff0000", "rhombus": "AAAAAAAAAAAAAAAAAAAAAA"}
+UNKNOWN_CAMERA = {
+    "een": "ffff0000",
+    "rhombus": "AAAAAAAAAAAAAAAAAAAAAA",
+    "verkada": "00000000-0000-4000-8000-000000000000",
+}
+# Vendors whose API lists the recorded intervals, so a gap shows (Rhombus clips hide it).
+REPORTS_GAPS = ("een", "verkada")
+# Vendors that still give a thumbnail of an offline camera: EEN its latest recorded frame, Verkada its
+# cloud thumbnail cache; Rhombus has no such fallback.
+OFFLINE_THUMBNAIL = ("een", "verkada")
 
 
 @dataclass
@@ -75,13 +84,16 @@ def plan(
         ids = rng.sample(cameras.full, k=min(len(cameras.full), rng.randint(1, 3)))
         expected = "Completed"
         if i == 0:
-            # EEN falls back to the offline camera's latest recorded frame; Rhombus has no such fallback
             ids.append(cameras.offline)
-            expected = "Completed" if vendor == "een" else "PartiallyCompleted"
+            expected = "Completed" if vendor in OFFLINE_THUMBNAIL else "PartiallyCompleted"
         jobs.append(PlannedJob("thumbnail", {"CameraIds": ids}, expected, f"{len(ids)} camera(s)"))
     special = [
         # Rhombus clips hold only the recorded parts and its API lists no intervals: the gap is invisible
-        ("PartiallyCompleted" if vendor == "een" else "Completed", "recording gap", lambda: [_gap_window(cameras)]),
+        (
+            "PartiallyCompleted" if vendor in REPORTS_GAPS else "Completed",
+            "recording gap",
+            lambda: [_gap_window(cameras)],
+        ),
         (
             "PartiallyCompleted",
             "one camera without footage",

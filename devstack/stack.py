@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from .azurite import REPO_ROOT, Azurite
 from .registry_sim import RegistrySimulator, SimulatorControl, SimulatorIdentity, SimulatorServer
 from .registry_sim.config import SimConfig
-from .vms_sim.stack import EenEndpoints, RhombusEndpoints, VmsSimulators
+from .vms_sim.stack import EenEndpoints, RhombusEndpoints, VerkadaEndpoints, VmsSimulators
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class LocalStack:
         self.simulator: RegistrySimulator | None = None
         self._server: SimulatorServer | None = None
         self._control: SimulatorControl | None = None
-        # VMS simulators (EEN + Rhombus)
+        # VMS simulators (EEN, Rhombus, Verkada)
         self.vms = VmsSimulators(verbose=verbose)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -161,7 +161,7 @@ class LocalStack:
     def upload_container(self) -> str:
         return self._running_simulator().storage.container
 
-    # -- VMS simulators (EEN + Rhombus) -------------------------------------------------------
+    # -- VMS simulators (EEN, Rhombus, Verkada) ----------------------------------------------
 
     @property
     def een(self) -> EenEndpoints:
@@ -172,6 +172,11 @@ class LocalStack:
     def rhombus(self) -> RhombusEndpoints:
         """The Rhombus simulator: API and media URLs, API key."""
         return self.vms.rhombus
+
+    @property
+    def verkada(self) -> VerkadaEndpoints:
+        """The Verkada simulator: API URL, API key, organisation id."""
+        return self.vms.verkada
 
     @property
     def storage_connection_string(self) -> str:

@@ -16,7 +16,7 @@ REDACTED = "REDACTED"
 _SAFE_QUERY_PARAMS = frozenset({"sv", "ss", "srt", "sp", "se", "st", "spr", "sr", "timeout", "comp", "restype"})
 
 _SECRET_PATTERNS = (
-    re.compile(r"(?i)(\b(?:sig|signature|token|apikey|api_key|x-auth-apikey)=)[^&\s\"']+"),
+    re.compile(r"(?i)(\b(?:sig|signature|token|jwt|apikey|api_key|x-auth-apikey)=)[^&\s\"']+"),
     re.compile(r"(?i)(\bBearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(
         r"(?i)(\b(?:assertion|access_token|refresh_token|client_secret|code)[\"']?\s*[=:]\s*[\"']?)[^&\s\"',}]+"

@@ -18,6 +18,9 @@ from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from devstack.footage import FILLER_MAGIC, FOOTAGE_MAGIC, FootageReader
+from devstack.footage_mp4 import Mp4FootageReader, is_mp4
+
 from .identity import KeyPair
 from .store import Verification
 
@@ -38,8 +41,15 @@ class VerificationFailed(Exception):
     pass
 
 
-def verify_upload(blob: BlobClient, file_key: KeyPair, expected_size: int, expected_sha256: str) -> Verification:
-    """Returns the outcome; storage errors other than a missing blob propagate."""
+def verify_upload(
+    blob: BlobClient,
+    file_key: KeyPair,
+    expected_size: int,
+    expected_sha256: str,
+    media: tuple[str, int, int] | None = None,
+) -> Verification:
+    """Returns the outcome; storage errors other than a missing blob propagate. `media` (camera id, start
+    and end ms) is what a media file was reported as: simulated footage is checked against it."""
     try:
         headers, properties = _properties(blob)
         metadata = _encryption_metadata(headers)
@@ -50,9 +60,11 @@ def verify_upload(blob: BlobClient, file_key: KeyPair, expected_size: int, expec
             raise VerificationFailed(
                 f"ciphertext length {properties.size} is not a positive multiple of 16 (AES-CBC with PKCS7)"
             )
-        size, sha256 = _decrypt_and_hash(blob, content_key, iv)
+        size, sha256, problem = _decrypt_and_hash(blob, content_key, iv, media)
     except VerificationFailed as failure:
         return Verification(False, str(failure))
+    if problem:
+        return Verification(False, f"the content is not the footage it was reported as: {problem}", size, sha256)
     if size != expected_size:
         return Verification(False, f"decrypted size {size} does not match Size {expected_size}", size, sha256)
     if sha256 != expected_sha256.lower():
@@ -152,20 +164,40 @@ def _content_key_and_iv(document: dict[str, Any], file_key: KeyPair) -> tuple[by
     return content_key, iv
 
 
-def _decrypt_and_hash(blob: BlobClient, content_key: bytes, iv: bytes) -> tuple[int, str]:
+def _decrypt_and_hash(
+    blob: BlobClient, content_key: bytes, iv: bytes, media: tuple[str, int, int] | None
+) -> tuple[int, str, str]:
+    """(size, SHA-256, why the content is not the reported footage or "")."""
     decryptor = Cipher(algorithms.AES(content_key), modes.CBC(iv)).decryptor()
     unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
     digest, size = hashlib.sha256(), 0
+    reader: FootageReader | Mp4FootageReader | None = None
+
+    def take(plain: bytes) -> None:
+        nonlocal size, reader
+        if media and size == 0 and plain:
+            reader = _content_reader(plain)
+        digest.update(plain)
+        size += len(plain)
+        if reader:
+            reader.feed(plain)
+
     try:
         for chunk in blob.download_blob().chunks():
-            plain = unpadder.update(decryptor.update(chunk))
-            digest.update(plain)
-            size += len(plain)
-        plain = unpadder.update(decryptor.finalize()) + unpadder.finalize()
+            take(unpadder.update(decryptor.update(chunk)))
+        take(unpadder.update(decryptor.finalize()) + unpadder.finalize())
     except ValueError:
         raise VerificationFailed(
             "the content does not decrypt to valid PKCS7 padding (wrong key, IV or data)"
         ) from None
-    digest.update(plain)
-    size += len(plain)
-    return size, digest.hexdigest()
+    finally:
+        identity = reader.result() if reader else None  # also ends the MP4 reader's helper thread
+    problem = identity.describes(*media) if identity and media else ""
+    return size, digest.hexdigest(), problem
+
+
+def _content_reader(head: bytes) -> FootageReader | Mp4FootageReader | None:
+    """Simulated footage, raw or inside a real MP4 (sniffed from the first bytes); None for anything else."""
+    if head[:8] in (FOOTAGE_MAGIC, FILLER_MAGIC):
+        return FootageReader()
+    return Mp4FootageReader() if is_mp4(head[:64]) else None

@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .intervals import Interval, clip, subtract
 from .timeutil import DAY_MS, HOUR_MS, format_een
 
-IdStyle = Literal["een", "rhombus"]
+IdStyle = Literal["een", "rhombus", "verkada"]
 RECORDING_DAYS = 7
 GAP_MINUTES = 10
 MAX_CAMERAS = 20_000
@@ -80,9 +81,12 @@ def _digest(*parts: object) -> bytes:
 
 
 def make_id(style: IdStyle, digest: bytes) -> str:
-    """EEN: 8 lowercase hex digits starting with 10 (`1000a1b2`); Rhombus: a 22-character url-safe base64 uuid."""
+    """EEN: 8 lowercase hex digits starting with 10 (`1000a1b2`); Rhombus: a 22-character url-safe base64 uuid;
+    Verkada: a canonical UUID."""
     if style == "een":
         return "10" + digest[:3].hex()
+    if style == "verkada":
+        return str(uuid.UUID(bytes=digest[:16]))
     return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode("ascii")
 
 

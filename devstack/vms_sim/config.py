@@ -26,6 +26,12 @@ class VmsConfig:
     max_export_seconds: int = 8 * 3600  # EEN export period limit
     max_clip_seconds: int = 3600  # Rhombus spliceV3 total duration limit
     revoke_previous_access_token: bool = True  # EEN: a refresh invalidates the previous access token
+    verkada_token_seconds: int = 1800  # Verkada API tokens and streaming JWTs (30 minutes)
+    segment_seconds: int = 4  # Verkada HLS segment length (on the epoch grid)
+    thumbnail_interval_seconds: int = 300  # Verkada thumbnail cache: one image per camera this often
+    rate_limit_per_minute: int = 300  # Verkada: requests per organisation per minute
+    rate_limit_cooldown_seconds: int = 5  # Verkada: every request is refused this long after a 429
+    rate_limit_streaming: bool = False  # Verkada: whether the HLS routes count against the limit
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def copy(self) -> VmsConfig:

@@ -121,6 +121,16 @@ class VmsSimulatorControl(ControlClient):
     def request_summary(self) -> dict[str, Any]:
         return self._call("GET", "/requests/summary")
 
+    # Verkada only --------------------------------------------------------------------------
+
+    def verkada_tokens(self) -> dict[str, int]:
+        """{"ApiTokensMinted", "StreamTokensMinted", "RateLimited", "CooldownViolations"}."""
+        return self._call("GET", "/verkada/tokens")
+
+    def expire_verkada_tokens(self) -> None:
+        """Every API token and streaming JWT issued so far expires now."""
+        self._call("POST", "/verkada/expire-tokens")
+
     # EEN only ------------------------------------------------------------------------------
 
     def new_grant(self) -> str:

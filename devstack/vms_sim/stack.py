@@ -10,6 +10,7 @@ from .config import VmsConfig
 from .control import VmsSimulatorControl
 from .een import EenSimulator
 from .rhombus import RhombusSimulator
+from .verkada import VerkadaSimulator
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,19 @@ class RhombusEndpoints:
         return f"RhombusEndpoints(api_url={self.api_url!r}, media_url={self.media_url!r})"
 
 
+@dataclass(frozen=True)
+class VerkadaEndpoints:
+    api_url: str
+    api_key: str
+    org_id: str
+    control: VmsSimulatorControl
+
+    def __repr__(self) -> str:
+        return f"VerkadaEndpoints(api_url={self.api_url!r}, org_id={self.org_id!r})"
+
+
 class VmsSimulators:
-    """The EEN and Rhombus simulators together; start() and stop() both, state() without secrets."""
+    """The EEN, Rhombus and Verkada simulators together; start() and stop() all, state() without secrets."""
 
     def __init__(
         self,
@@ -55,12 +67,16 @@ class VmsSimulators:
         self.rhombus_simulator = RhombusSimulator(
             camera_count=camera_count, config=own_config(), host=host, verbose=verbose
         )
+        self.verkada_simulator = VerkadaSimulator(
+            camera_count=camera_count, config=own_config(), host=host, verbose=verbose
+        )
         self._started = False
 
     def start(self) -> VmsSimulators:
         try:
             self.een_simulator.start()
             self.rhombus_simulator.start()
+            self.verkada_simulator.start()
         except BaseException:
             self.stop()
             raise
@@ -70,6 +86,7 @@ class VmsSimulators:
     def stop(self) -> None:
         self._started = False
         try:
+            self.verkada_simulator.stop()
             self.rhombus_simulator.stop()
         finally:
             self.een_simulator.stop()
@@ -92,9 +109,14 @@ class VmsSimulators:
         sim = self.rhombus_simulator
         return RhombusEndpoints(api_url=sim.api_url, media_url=sim.media_url, api_key=sim.api_key, control=sim.control)
 
+    @property
+    def verkada(self) -> VerkadaEndpoints:
+        sim = self.verkada_simulator
+        return VerkadaEndpoints(api_url=sim.api_url, api_key=sim.api_key, org_id=sim.org_id, control=sim.control)
+
     def state(self) -> dict[str, Any]:
         """For state.json: URLs and identifiers only."""
-        een, rhombus = self.een, self.rhombus
+        een, rhombus, verkada = self.een, self.rhombus, self.verkada
         return {
             "een": {
                 "auth_url": een.auth_url,
@@ -109,11 +131,12 @@ class VmsSimulators:
                 "media_url": rhombus.media_url,
                 "control_url": rhombus.api_url + "/_sim",
             },
+            "verkada": {"api_url": verkada.api_url, "org_id": verkada.org_id, "control_url": verkada.api_url + "/_sim"},
         }
 
     def credentials_json(self) -> bytes:
-        """The secrets (for a 0600 file): EEN client secret and initial refresh token, Rhombus API key."""
-        een, rhombus = self.een, self.rhombus
+        """The secrets (for a 0600 file): EEN client secret and initial refresh token, Rhombus and Verkada API keys."""
+        een, rhombus, verkada = self.een, self.rhombus, self.verkada
         return (
             json.dumps(
                 {
@@ -123,6 +146,7 @@ class VmsSimulators:
                         "initial_refresh_token": een.initial_refresh_token,
                     },
                     "rhombus": {"api_key": rhombus.api_key},
+                    "verkada": {"api_key": verkada.api_key, "org_id": verkada.org_id},
                 },
                 indent=2,
             )

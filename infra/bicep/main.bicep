@@ -143,6 +143,7 @@ param verkadaOrgId string = ''
   'us'
   'eu'
   'au'
+  'gov'
 ])
 param verkadaRegion string = 'us'
 

@@ -3,11 +3,13 @@
 VMS_KIND=een      EEN_CLIENT_ID, EEN_CLIENT_SECRET, EEN_REFRESH_TOKEN (from the one-time consent);
                   optional EEN_AUTH_URL, EEN_API_URL, EEN_VIDEO_ROUTE (direct|export), EEN_TOKEN_TABLE
 VMS_KIND=rhombus  RHOMBUS_API_KEY; optional RHOMBUS_REGION (us|eu), RHOMBUS_API_URL, RHOMBUS_MEDIA_URL
+VMS_KIND=verkada  VERKADA_API_KEY, VERKADA_ORG_ID; optional VERKADA_REGION (us|eu|au|gov), VERKADA_API_URL;
+                  its short-lived tokens are shared in the EEN_TOKEN_TABLE table (default vmstokens)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -20,8 +22,10 @@ from shared.vms.een.adapter import EenAdapter
 from shared.vms.een.auth import EenCredentials, EenTokens
 from shared.vms.grant_store import GrantStore
 from shared.vms.rhombus.adapter import REGIONS, RhombusAdapter
+from shared.vms.verkada.adapter import REGIONS as VERKADA_REGIONS
+from shared.vms.verkada.adapter import VerkadaAdapter
 
-KINDS = ("een", "rhombus")
+KINDS = ("een", "rhombus", "verkada")
 EEN_AUTH_URL = "https://auth.eagleeyenetworks.com"
 EEN_API_URL = "https://api.eagleeyenetworks.com"
 DEFAULT_TOKEN_TABLE = "vmstokens"  # noqa: S105 - a table name
@@ -46,6 +50,9 @@ class VmsSettings:
     rhombus_api_key: str = field(default="", repr=False)
     rhombus_api_url: str = REGIONS["us"][0]
     rhombus_media_url: str = REGIONS["us"][1]
+    verkada_api_key: str = field(default="", repr=False)
+    verkada_org_id: str = ""
+    verkada_api_url: str = VERKADA_REGIONS["us"]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> VmsSettings:
@@ -85,6 +92,8 @@ class VmsSettings:
                 een_video_route=route,
                 een_token_table=get("EEN_TOKEN_TABLE", DEFAULT_TOKEN_TABLE),
             )
+        if kind == "verkada":
+            return cls._verkada(get, url)
         if not get("RHOMBUS_API_KEY"):
             raise VmsConfigError("VMS_KIND=rhombus needs RHOMBUS_API_KEY")
         region = get("RHOMBUS_REGION", "us").lower()
@@ -98,6 +107,22 @@ class VmsSettings:
             rhombus_media_url=url("RHOMBUS_MEDIA_URL", media_default),
         )
 
+    @classmethod
+    def _verkada(cls, get: Callable[..., str], url: Callable[[str, str], str]) -> VmsSettings:
+        missing = [n for n in ("VERKADA_API_KEY", "VERKADA_ORG_ID") if not get(n)]
+        if missing:
+            raise VmsConfigError(f"VMS_KIND=verkada needs {', '.join(missing)}")
+        region = get("VERKADA_REGION", "us").lower()
+        if region not in VERKADA_REGIONS:
+            raise VmsConfigError(f"VERKADA_REGION must be one of {', '.join(VERKADA_REGIONS)}")
+        return cls(
+            kind="verkada",
+            verkada_api_key=get("VERKADA_API_KEY"),
+            verkada_org_id=get("VERKADA_ORG_ID"),
+            verkada_api_url=url("VERKADA_API_URL", VERKADA_REGIONS[region]),
+            een_token_table=get("EEN_TOKEN_TABLE", DEFAULT_TOKEN_TABLE),
+        )
+
 
 def build_adapter(
     settings: VmsSettings,
@@ -106,8 +131,18 @@ def build_adapter(
     retry: RetryPolicy | None = None,
     pool_size: int = 16,
 ) -> VmsAdapter:
-    """The configured adapter. EEN needs `token_table`: where the rotating OAuth grant is shared."""
+    """The configured adapter. EEN and Verkada need `token_table`: where their tokens are shared."""
     sender = RetryingSender(pooled_session(pool_size), retry or RetryPolicy(), VMS_TIMEOUTS)
+    if settings.kind == "verkada":
+        if token_table is None:
+            raise VmsConfigError("the Verkada adapter needs a table for its shared tokens (EEN_TOKEN_TABLE)")
+        return VerkadaAdapter(
+            settings.verkada_api_key,
+            settings.verkada_org_id,
+            sender,
+            api_url=settings.verkada_api_url,
+            token_table=token_table,
+        )
     if settings.kind == "rhombus":
         return RhombusAdapter(
             settings.rhombus_api_key, sender, api_url=settings.rhombus_api_url, media_url=settings.rhombus_media_url

@@ -61,7 +61,7 @@ PLATFORM_SETTINGS = {
 }
 # Being added: the template sets them ahead of the code that reads them (the Verkada adapter). When
 # shared/settings.py reads one, move it out of this list (a test says so).
-BEING_ADDED_SETTINGS = {"VERKADA_API_KEY", "VERKADA_ORG_ID", "VERKADA_REGION", "VERKADA_API_URL"}
+BEING_ADDED_SETTINGS: set[str] = set()  # settings the template carries before the code reads them
 # Resource types that take no tags (extension and child resources).
 UNTAGGED_TYPES = re.compile(
     r"^Microsoft\.Authorization/roleAssignments$|^Microsoft\.Insights/diagnosticSettings$"
@@ -467,3 +467,11 @@ def test_storage_and_vault_close_their_public_endpoints_with_private_networking(
         action = props["networkAcls"]["defaultAction"]["operator"]["operands"]
         assert action == {"condition": "privateNetworking", "true_value": "Deny", "false_value": "Allow"}
         assert module(name)["parameters"]["privateNetworking"]["default"] is False
+
+
+def test_the_verkada_regions_offered_are_the_ones_the_code_knows():
+    from shared.vms.verkada.adapter import REGIONS
+
+    decorators = main()["parameters"]["verkadaRegion"]["decorators"]
+    allowed = next(d["argument"] for d in decorators if d["type"] == "allowed")
+    assert sorted(allowed) == sorted(REGIONS)

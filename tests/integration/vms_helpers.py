@@ -81,3 +81,15 @@ def count(control, operation: str, status: int | None = None) -> int:
     return sum(
         1 for r in control.requests() if r["Operation"] == operation and (status is None or r["Status"] == status)
     )
+
+
+def verkada_adapter(stack, table=None, retry: RetryPolicy = FAST_RETRIES, **overrides) -> VmsAdapter:
+    """A Verkada adapter built from settings, as the agent builds it (tokens shared through `table`)."""
+    verkada = stack.verkada
+    settings = VmsSettings(
+        kind="verkada",
+        verkada_api_key=overrides.pop("api_key", verkada.api_key),
+        verkada_org_id=overrides.pop("org_id", verkada.org_id),
+        verkada_api_url=verkada.api_url,
+    )
+    return build_adapter(settings, token_table=table or fresh_token_table(stack), retry=retry)

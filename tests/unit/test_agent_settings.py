@@ -88,3 +88,18 @@ def test_the_catalogue_of_settings_is_exactly_what_the_code_reads():
     for folder in ("poll_jobs", "renew_locks", "process_job"):
         schedules |= set(re.findall(r"%([A-Z_]+)%", (root / folder / "function.json").read_text()))
     assert set(SETTINGS_READ) == read | schedules
+
+
+def test_verkada_needs_its_key_and_org_and_knows_its_regions():
+    env = valid_env(VMS_KIND="verkada", RHOMBUS_API_KEY=None, VERKADA_API_KEY="vkd-secret", VERKADA_ORG_ID="org-1")
+    settings = AgentSettings.from_env(env)
+    assert settings.vms.verkada_api_url == "https://api.verkada.com" and settings.vms.een_token_table == "vmstokens"
+    assert "vkd-secret" not in repr(settings)
+    eu = AgentSettings.from_env({**env, "VERKADA_REGION": "EU"})
+    assert eu.vms.verkada_api_url == "https://api.eu.verkada.com"
+    with pytest.raises(SettingsError, match="VERKADA_REGION must be one of us, eu, au, gov"):
+        AgentSettings.from_env({**env, "VERKADA_REGION": "mars"})
+    with pytest.raises(SettingsError, match="VMS_KIND=verkada needs VERKADA_ORG_ID"):
+        AgentSettings.from_env({k: v for k, v in env.items() if k != "VERKADA_ORG_ID"})
+    with pytest.raises(SettingsError, match="VERKADA_API_KEY holds an unresolved Key Vault reference"):
+        AgentSettings.from_env({**env, "VERKADA_API_KEY": "@Microsoft.KeyVault(SecretUri=https://v/s)"})

@@ -47,8 +47,8 @@ def test_een_settings_need_the_consent_token_and_name_what_is_missing():
 
 
 def test_unknown_vms_kind_and_bad_urls_are_clear_errors():
-    with pytest.raises(VmsConfigError, match="VMS_KIND must be one of een, rhombus"):
-        VmsSettings.from_env({"VMS_KIND": "verkada"})
+    with pytest.raises(VmsConfigError, match="VMS_KIND must be one of een, rhombus, verkada"):
+        VmsSettings.from_env({"VMS_KIND": "milestone"})
     with pytest.raises(VmsConfigError, match="RHOMBUS_API_URL must be an absolute"):
         VmsSettings.from_env({"VMS_KIND": "rhombus", "RHOMBUS_API_KEY": "k", "RHOMBUS_API_URL": "api2"})
 

@@ -1,0 +1,1 @@
+"""Verkada Command: cameras, thumbnails and recorded video over the REST and HLS streaming APIs."""
