@@ -132,7 +132,9 @@ def test_a_host_killed_mid_upload_redoes_only_the_items_it_was_running_and_the_j
     items = Ledger(table).items(job, generation_of(record.lock_token))
     redone = [item for item in items if item.attempts > 1]
     assert len(redone) >= 1 and all(item.attempts == 2 for item in redone)  # only what the kill interrupted
-    assert len(detail["Files"]) == 3 + len(redone)  # each redo started one fresh upload; none completed twice
+    # a redo uploads afresh (one more file id) or, if its run died after recording the commit, completes that
+    # same file id again; either way no piece is completed twice
+    assert 3 <= len(detail["Files"]) <= 3 + len(redone)
 
 
 def test_a_malformed_message_goes_to_the_poison_queue_and_no_lock_is_held(stack, settings, hosts):
