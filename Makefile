@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: setup demo drill test lint format bench stack agent package clean
+.PHONY: setup demo drill test lint format bench stack agent ops package clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -51,6 +51,10 @@ format: setup
 ## The same agent against real Clearance and a real VMS: make agent SETTINGS=local.settings.json
 agent: setup
 	$(PY) -m devstack agent --settings $(SETTINGS)
+
+## What the agent is doing, from its tables: make ops ARGS="status" | "show JOB" | "release JOB" (see shared/ops.py)
+ops: setup
+	$(PY) -m shared.ops $(ARGS)
 
 ## Throughput and memory, each figure next to its baseline; writes .bench/results.json.
 bench: setup
