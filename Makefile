@@ -50,7 +50,7 @@ format: setup
 
 ## The same agent against real Clearance and a real VMS: make agent SETTINGS=local.settings.json
 agent: setup
-	$(PY) -m devstack agent --settings $(SETTINGS)
+	$(PY) -m devstack agent --settings $(SETTINGS) $(ARGS)
 
 ## What the agent is doing, from its tables: make ops ARGS="status" | "show JOB" | "release JOB" (see shared/ops.py)
 ops: setup

@@ -1,8 +1,10 @@
-"""`python -m devstack up`: run the local stack in the foreground until Ctrl-C or SIGTERM."""
+"""`python -m devstack`: the local stack (Azurite, the Clearance Registry simulator, the EEN, Rhombus and
+Verkada simulators), the end-to-end demo, the resilience drill, and the agent against real services."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -12,8 +14,9 @@ from pathlib import Path
 from types import FrameType
 
 from . import demo, drill, real_agent
+from .agent_env import agent_settings
 from .azurite import AzuriteError
-from .stack import DEFAULT_STATE_DIR, LocalStack
+from .stack import DEFAULT_STATE_DIR, LocalStack, write_private
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -34,6 +37,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             verbose=args.verbose,
         ) as stack:
             print_endpoints(stack)
+            write_agent_settings(stack)
             while not stop.wait(0.5):
                 if not stack.azurite.running:
                     print("Azurite stopped unexpectedly:\n" + stack.azurite.log_tail(), file=sys.stderr)
@@ -84,12 +88,48 @@ def print_endpoints(stack: LocalStack) -> None:
     print("\n".join(lines), flush=True)
 
 
+LOCAL_SETTINGS = "local.settings.json"
+
+
+def write_agent_settings(stack: LocalStack) -> None:
+    """The agent's app settings for this stack (EEN simulator), ready for `make agent SETTINGS=...`."""
+    if stack.state_dir is None:
+        return
+    path = stack.state_dir / LOCAL_SETTINGS
+    values = agent_settings(stack, vms="een", POLL_SCHEDULE="*/5 * * * * *", RENEW_SCHEDULE="*/15 * * * * *")
+    write_private(path, json.dumps({"IsEncrypted": False, "Values": values}, indent=2).encode())
+    control = stack.state()["control_url"]
+    print(
+        f"\nAgent settings for this stack (secrets, mode 0600): {path}\n"
+        f"  run the agent against it:  make agent SETTINGS={_shown(path)}\n"
+        f"  post a job:                curl -X POST {control}/jobs -H 'Content-Type: application/json' "
+        '-d \'{"Type": "thumbnail"}\'\n'
+        "  The simulated EEN refresh token is single-use, like EEN's: the agent's first run rotates it and keeps\n"
+        "  the new one in its token table. Restart the stack for a fresh one.",
+        flush=True,
+    )
+
+
+def _shown(path: Path) -> Path:
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m devstack", description="Local Clearance Registry + Azurite.")
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack",
+        description="The local stack: Azurite (storage), the Clearance Registry simulator, the EEN, Rhombus and "
+        "Verkada VMS simulators, and local Functions hosts running the agent.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs and per-request access logs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = commands.add_parser("up", help="run Azurite and the Registry simulator in the foreground")
+    up = commands.add_parser(
+        "up",
+        help="run Azurite, the Registry simulator and the VMS simulators in the foreground (Ctrl-C stops them)",
+        description="Runs Azurite, the Clearance Registry simulator and the EEN, Rhombus and Verkada simulators on "
+        "free loopback ports until Ctrl-C; prints their endpoints and writes .devstack/ (state, the generated "
+        "connection file, the simulators' secrets, and local.settings.json for `make agent`).",
+    )
     up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help=f"default: {DEFAULT_STATE_DIR}")
     up.add_argument("--lock-duration", type=int, default=300, metavar="S", help="job lock duration (300)")
     up.add_argument("--token-lifetime", type=int, default=3600, metavar="S", help="access token lifetime (3600)")
@@ -108,7 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_arguments(drill_parser)
     drill_parser.set_defaults(handler=drill.run)
 
-    agent_parser = commands.add_parser("agent", help="run the agent against real Clearance and a real VMS")
+    agent_parser = commands.add_parser(
+        "agent",
+        help="run the agent (one local Functions host) with your settings: real Clearance and a real VMS, or "
+        "the local stack's simulators",
+        description="Runs poll_jobs, process_job and renew_locks in one local Functions host, exactly as deployed, "
+        "with the app settings of --settings. Storage stays on a local Azurite unless the settings name an account.",
+    )
     real_agent.add_arguments(agent_parser)
     agent_parser.set_defaults(handler=real_agent.run)
 

@@ -23,7 +23,30 @@ LOCAL_STORAGE = ("", "usedevelopmentstorage=true")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--settings", type=Path, required=True, help="local.settings.json-shaped file (secrets!)")
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        required=True,
+        help="a local.settings.json-shaped file with the agent's app settings (it holds secrets: keep it out of "
+        "git); `make stack` writes one for the local stack at .devstack/local.settings.json",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="INFO (default): the agent's lifecycle — ready, polls that lock jobs, plans, files delivered, "
+        "'Job ended' lines; DEBUG adds every function run and tracebacks (never SDK header dumps)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="same as --log-level DEBUG")
+
+
+def configure_logging(level: str) -> None:
+    """The agent's own lines at `level`; the SDKs' request/header logging stays off, whatever the level."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("azure", "urllib3", "msal", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if level != "DEBUG":  # one line per function run (timers fire every few seconds) only when debugging
+        logging.getLogger("devstack.funchost.invocation").setLevel(logging.WARNING)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError, AttributeError) as exc:
         print(f"error: cannot read the Values of {args.settings}: {type(exc).__name__}")
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("DEBUG" if args.verbose else args.log_level)
     azurite = None
     if values.get("AzureWebJobsStorage", "").strip().lower() in LOCAL_STORAGE:
         azurite = Azurite(DEFAULT_STATE_DIR / "azurite").start()

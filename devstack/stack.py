@@ -82,12 +82,18 @@ class LocalStack:
             self._server = SimulatorServer(self.simulator, port=self._registry_port, verbose=self._verbose).start()
             self._control = SimulatorControl(self.registry_url)
             self.vms.start()
+            self.simulator.default_camera_ids = self._recording_cameras()
             if self.state_dir is not None:
                 self._write_state()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _recording_cameras(self, count: int = 8) -> list[str]:
+        """EEN cameras that are online and recording: what generated jobs refer to, so they can succeed."""
+        cameras = self.vms.een.control.cameras()
+        return [c["Id"] for c in cameras if c.get("Online") and c.get("HasRecordings")][:count]
 
     def stop(self) -> None:
         """Stops the simulator then Azurite and removes state.json; safe to call more than once."""

@@ -80,6 +80,8 @@ class AgentSettings:
             upload_allowed_hosts=reader.host_list("UPLOAD_ALLOWED_HOSTS", AZURE_BLOB_HOST_PATTERNS),
             upload_allow_http_loopback=reader.boolean("UPLOAD_ALLOW_HTTP_LOOPBACK", False),
         )
+        for schedule in ("POLL_SCHEDULE", "RENEW_SCHEDULE"):
+            reader.schedule(schedule)
         if len(settings["jobs_queue"]) > 56:
             reader.problems.append("JOBS_QUEUE_NAME must be at most 56 characters (its -poison queue must fit 63)")
         if reader.problems or connection is None or vms is None:
@@ -127,6 +129,15 @@ class _Reader:
             return False
         self.problems.append(f"{name} must be true or false")
         return default
+
+    def schedule(self, name: str) -> None:
+        """The Functions host reads the timers' schedules; a wrong one is caught here, named, before it runs."""
+        raw = self.text(name)
+        if raw and len(raw.split()) != 6:
+            self.problems.append(
+                f"{name} must be a 6-field NCRONTAB expression with seconds first, e.g. '0 */1 * * * *' "
+                f"(got {len(raw.split())} fields)"
+            )
 
     def host_list(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
         raw = self.text(name)

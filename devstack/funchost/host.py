@@ -19,7 +19,7 @@ from .errors import ConfigError, FuncHostError
 from .invocation import Invoker
 from .loader import DEFAULT_CONNECTION, Function, QueueTrigger, connection_string, load_functions
 from .queues import QueueListener
-from .storage import blob_service
+from .storage import blob_service, probe_service
 from .timers import TimerListener
 
 log = logging.getLogger("devstack.funchost")
@@ -104,6 +104,7 @@ class FunctionHost:
             environment = dict(os.environ)
             self.host_id = self._host_id or host_id_for(self.app_dir, environment)
             self.functions = load_functions(self.app_dir, environment)
+            _check_storage_reachable(environment)
             self.listeners = [self._listener(function, environment) for function in self.functions]
         except BaseException:
             self._restore_environ()
@@ -190,6 +191,25 @@ class FunctionHost:
 
     def _restore_environ(self) -> None:
         _ENVIRON.withdraw(id(self))
+
+
+def _check_storage_reachable(environment: Mapping[str, str]) -> None:
+    """Fail at start, in one line, when the host's storage account cannot be reached (the real host would
+    log storage errors for ever; a silent host helps nobody)."""
+    value = environment.get(DEFAULT_CONNECTION)
+    if not value:
+        return
+    service = probe_service(value)
+    try:
+        service.get_service_properties(timeout=5)
+    except Exception as error:  # noqa: BLE001 - reported as one configuration error
+        endpoint = service.url.split("?")[0]
+        raise ConfigError(
+            f"the storage account in {DEFAULT_CONNECTION} is not reachable at {endpoint} ({type(error).__name__}); "
+            "is Azurite (make stack) or the account running?"
+        ) from None
+    finally:
+        service.close()
 
 
 class _SharedEnviron:

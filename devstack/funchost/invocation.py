@@ -48,10 +48,16 @@ class Invoker:
         try:
             function.call(argument)
             succeeded = True
-        except Exception:
-            log.exception(
-                "Exception while executing function: Functions.%s (Id=%s%s)", function.name, invocation_id, suffix
+        except Exception as error:  # one readable line; the traceback only with --log-level DEBUG
+            log.error(
+                "Exception while executing function: Functions.%s (Id=%s%s): %s: %s",
+                function.name,
+                invocation_id,
+                suffix,
+                type(error).__name__,
+                error,
             )
+            log.debug("Traceback of Functions.%s (Id=%s)", function.name, invocation_id, exc_info=True)
         finally:
             if watchdog is not None:
                 watchdog.cancel()

@@ -35,6 +35,13 @@ def blob_service(connection_string: str) -> BlobServiceClient:
     return BlobServiceClient.from_connection_string(connection_string, **_CLIENT_OPTIONS)
 
 
+def probe_service(connection_string: str) -> BlobServiceClient:
+    """A client that fails fast (no retries, short timeouts): to check the account is there at all."""
+    return BlobServiceClient.from_connection_string(
+        connection_string, retry_total=0, connection_timeout=3, read_timeout=5
+    )
+
+
 def decode_body(text: str, encoding: str) -> bytes:
     """The message body as the function sees it; strict Base64 like .NET's Convert.FromBase64String."""
     if encoding == "none":

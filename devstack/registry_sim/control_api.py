@@ -67,7 +67,9 @@ def control_blueprint(sim: RegistrySimulator) -> Blueprint:
         jobs = [
             sim.store.create(
                 job_type,
-                given if given is not None else generate_parameters(job_type, sim.clock.now(), camera_ids),
+                given
+                if given is not None
+                else generate_parameters(job_type, sim.clock.now(), camera_ids or sim.default_camera_ids),
             )
             for _ in range(count)
         ]

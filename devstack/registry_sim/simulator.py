@@ -36,6 +36,8 @@ class RegistrySimulator:
         self.faults = FaultInjector()
         self.requests = RequestLog()
         self.storage = UploadStorage(storage_connection_string, container)
+        self.default_camera_ids: list[str] = []
+        """Cameras a job created without parameters refers to (the local stack sets the VMS's own)."""
         self._base_url: str | None = None
 
     def bind(self, base_url: str) -> None:

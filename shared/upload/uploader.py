@@ -239,7 +239,7 @@ class EncryptedBlobUploader:
         finally:
             blob.close()
         elapsed = time.monotonic() - started
-        log.info(
+        log.debug(
             "Uploaded %d bytes (%d encrypted, %d block(s)) in %.2f s to %s",
             result.size,
             result.encrypted_size,

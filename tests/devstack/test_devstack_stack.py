@@ -102,3 +102,27 @@ def test_up_command_runs_until_sigterm_and_cleans_up(tmp_path):
     assert "agent service" in out and "stopped." in out
     assert not state_file.exists()
     assert not alive(state["azurite_pid"])
+
+
+def test_a_job_created_without_parameters_names_cameras_the_vms_simulator_has(stack):
+    known = {camera["Id"]: camera for camera in stack.een.control.cameras()}
+    for job_type in ("thumbnail", "mediarequest"):
+        parameters = stack.sim.create_job(job_type)["Parameters"]
+        ids = parameters.get("CameraIds") or [c["CameraId"] for c in parameters["Cameras"]]
+        assert ids and all(known[i]["Online"] and known[i]["HasRecordings"] for i in ids)
+
+
+def test_the_stack_writes_private_agent_settings_that_validate(tmp_path, capsys):
+    from devstack.__main__ import write_agent_settings
+    from shared.settings import AgentSettings
+
+    with LocalStack(tmp_path) as stack:
+        write_agent_settings(stack)
+        path = tmp_path / "local.settings.json"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        values = json.loads(path.read_text())["Values"]
+        settings = AgentSettings.from_env(values)
+        assert settings.upload_allow_http_loopback and settings.vms.kind == "een"
+    printed = capsys.readouterr().out
+    assert "make agent SETTINGS=" in printed and "single-use" in printed
+    assert values["EEN_CLIENT_SECRET"] not in printed

@@ -25,6 +25,7 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devstack.funchost import FuncHostError, FunctionHost, HostProcess
+from devstack.funchost.errors import ConfigError
 
 APP = Path(__file__).parent / "funchost_apps" / "basic"
 QUEUE_ONLY = {"AzureWebJobs.timer_counter.Disabled": "true"}
@@ -319,3 +320,31 @@ def test_a_host_process_that_cannot_load_the_app_exits_with_a_clear_error(bench:
     with pytest.raises(FuncHostError, match="FUNCHOST_TEST_QUEUE' is not set"):
         process.start()
     assert process.returncode == 2
+
+
+def test_a_host_whose_storage_is_unreachable_says_so_in_one_line_at_start(bench: Bench) -> None:
+    unreachable = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="
+        + (bench.connection.split("AccountKey=")[1].split(";")[0])
+        + ";BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;"
+    )
+    with pytest.raises(ConfigError, match=r"not reachable at http://127\.0\.0\.1:9") as raised:
+        FunctionHost(APP, {**bench.settings(), "AzureWebJobsStorage": unreachable}, **FAST).start()
+    assert "AccountKey" not in str(raised.value)
+
+
+def test_host_json_is_overridden_by_azure_functions_job_host_settings(bench: Bench) -> None:
+    host = bench.host(QUEUE_ONLY | {"AzureFunctionsJobHost__extensions__queues__maxDequeueCount": "2"})
+    assert host.config.queues.max_dequeue_count == 2
+
+
+def test_a_failing_function_is_logged_in_one_line_with_the_traceback_only_at_debug(
+    bench: Bench, caplog: pytest.LogCaptureFixture
+) -> None:
+    bench.host(QUEUE_ONLY)
+    with caplog.at_level(logging.INFO, logger="devstack.funchost"):
+        message_id = bench.send({"fail": True})
+        bench.wait_records("start", 1, message_id)
+        wait_until(lambda: "Exception while executing function" in caplog.text, 10, "the failure's log line")
+    failure = next(r for r in caplog.records if "Exception while executing function" in r.getMessage())
+    assert failure.exc_info is None and "Traceback" not in caplog.text

@@ -103,3 +103,10 @@ def test_verkada_needs_its_key_and_org_and_knows_its_regions():
         AgentSettings.from_env({k: v for k, v in env.items() if k != "VERKADA_ORG_ID"})
     with pytest.raises(SettingsError, match="VERKADA_API_KEY holds an unresolved Key Vault reference"):
         AgentSettings.from_env({**env, "VERKADA_API_KEY": "@Microsoft.KeyVault(SecretUri=https://v/s)"})
+
+
+def test_a_five_field_cron_schedule_is_named_before_the_host_ever_runs_it():
+    with pytest.raises(SettingsError) as raised:
+        AgentSettings.from_env(valid_env(POLL_SCHEDULE="*/1 * * * *"))
+    assert "POLL_SCHEDULE must be a 6-field NCRONTAB expression" in str(raised.value)
+    assert AgentSettings.from_env(valid_env(POLL_SCHEDULE="0 */1 * * * *")).agent_id
