@@ -1,0 +1,68 @@
+"""The rules of work items that need no stack: names, segments, outcomes."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.agent.completion import choose_outcome
+from shared.agent.ledger import DELIVERED, FAILED, FILE_DELIVERED, MISSING, FileEntry, Plan, WorkItem
+from shared.agent.naming import media_name, safe_camera, thumbnail_name
+from shared.agent.planner import segments
+from shared.vms.base import Interval
+
+T0 = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+UNSAFE_IDS = ["../x", "cam/1", "cam\\1", "a\x00b\nc", "caméra-é", "📷", "x" * 300, "..", "", "a b?c#d%e"]
+
+
+@pytest.mark.parametrize("camera_id", UNSAFE_IDS)
+def test_any_camera_id_gives_a_safe_bounded_file_name(camera_id):
+    name = media_name(camera_id, T0, T0 + timedelta(minutes=15))
+    assert "/" not in name and "\\" not in name and ".." not in name.replace(".mp4", "")
+    assert all(c.isascii() and (c.isalnum() or c in "._-") for c in name)
+    assert len(name) <= 120
+
+
+def test_ids_that_differ_only_in_unsafe_characters_get_different_names():
+    names = {safe_camera(camera_id) for camera_id in ["cam/1", "cam\\1", "cam_1", "cam 1", "cam?1"]}
+    assert len(names) == 5
+    assert safe_camera("1000a1b2") == "1000a1b2"  # a plain id is kept as it is
+    assert safe_camera("x" * 300) != safe_camera("x" * 299)
+
+
+def test_names_carry_the_exact_times_with_milliseconds_when_there_are_some():
+    assert media_name("c", T0, T0 + timedelta(minutes=15)) == "c_20261130T160000Z_20261130T161500Z.mp4"
+    assert thumbnail_name("c", T0 + timedelta(milliseconds=250)) == "c_20261130T160000.250Z.jpg"
+
+
+def test_segments_are_cut_at_wall_clock_multiples_and_cover_the_interval_exactly():
+    interval = Interval(T0 + timedelta(minutes=7, seconds=30), T0 + timedelta(minutes=52))
+    pieces = segments(interval, timedelta(minutes=15))
+    assert [(p.start.minute, p.start.second) for p in pieces] == [(7, 30), (15, 0), (30, 0), (45, 0)]
+    assert pieces[0].start == interval.start and pieces[-1].end == interval.end
+    assert all(a.end == b.start for a, b in itertools.pairwise(pieces))
+    assert all(p.duration <= timedelta(minutes=15) for p in pieces)
+    assert segments(Interval(T0, T0 + timedelta(hours=2)), timedelta(minutes=15)) == [
+        Interval(T0 + timedelta(minutes=15 * n), T0 + timedelta(minutes=15 * (n + 1))) for n in range(8)
+    ]
+
+
+def _item(state: str, *, delivered: int = 0, missing=(), failure: str = "", error: str = "") -> WorkItem:
+    files = tuple(FileEntry(f"f{n}", "media", {}, FILE_DELIVERED, f"id{n}", 10, "0" * 64) for n in range(delivered))
+    return WorkItem("job", "g", f"i{state}{delivered}", "media", camera_id="cam", start=T0, end=T0,
+                    state=state, files=files, missing=tuple(missing), failure=failure, last_error=error)  # fmt: skip
+
+
+def test_the_outcome_follows_what_was_delivered_and_what_is_missing():
+    plan = Plan("job", "g", "mediarequest")
+    assert choose_outcome(plan, [_item(DELIVERED, delivered=1)]) == ("Completed", None)
+    state, message = choose_outcome(plan, [_item(DELIVERED, delivered=1), _item(MISSING, missing=["cam gap"])])
+    assert state == "PartiallyCompleted" and "cam gap" in message
+    state, message = choose_outcome(Plan("job", "g", "mediarequest", missing=("cam 16:00 (no recording)",)), [])
+    assert state == "Failed" and message.startswith("Video unavailable")
+    transient = _item(FAILED, failure="transient", error="VMS down")
+    assert choose_outcome(plan, [transient])[0] == "Released"  # nothing delivered only because of an outage
+    permanent = _item(FAILED, failure="permanent", error="refused")
+    assert choose_outcome(plan, [transient, permanent])[0] == "Failed"
