@@ -20,6 +20,12 @@ from shared.agent.runtime import build_agent
 from shared.settings import AgentSettings
 
 
+@pytest.fixture(autouse=True)
+def default_durations(stack):
+    """Other tests shorten locks and tokens (a reset keeps the configuration): these need the defaults."""
+    stack.sim.configure(lock_duration_seconds=300, token_lifetime_seconds=3600, sas_ttl_seconds=3600)
+
+
 @pytest.fixture
 def agent(stack):
     return build_agent(AgentSettings.from_env(agent_settings(stack, unique=True)))
