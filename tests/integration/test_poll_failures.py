@@ -14,7 +14,7 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from devstack.agent_env import agent_settings
-from shared.agent.messages import decode_job
+from shared.agent.messages import decode_message
 from shared.agent.poller import poll
 from shared.agent.runtime import build_agent
 from shared.settings import AgentSettings
@@ -44,7 +44,7 @@ def poll_once(agent):
 
 
 def queued(agent) -> list[str]:
-    return sorted(decode_job(m.content).job_id for m in agent.queue.peek_messages(max_messages=32))
+    return sorted(decode_message(m.content).job_id for m in agent.queue.peek_messages(max_messages=32))
 
 
 def calls(stack, job_id: str) -> list[tuple[str, int | None]]:
