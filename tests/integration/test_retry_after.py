@@ -51,7 +51,7 @@ def test_a_retry_after_with_no_usable_wait_is_retried_after_the_jittered_backoff
 def test_a_retry_after_http_date_is_still_honoured(stack, make_client):
     client = make_client(retry=POLICY)
     client.list_jobs()  # the access token first, so the wait below is only the Retry-After
-    when = email.utils.formatdate(time.time() + 3, usegmt=True)  # whole seconds: at least 2 s from now
+    when = email.utils.formatdate(time.time() + 4, usegmt=True)  # whole seconds: at least 3 s from now
     stack.sim.add_transform("list_jobs", status=429, processed=False, headers={"Retry-After": when})
 
     assert client.list_jobs() == []
