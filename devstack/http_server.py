@@ -5,18 +5,31 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 log = logging.getLogger(__name__)
 
+RAW_HEADERS = "devstack.raw_headers"
+"""WSGI environ key: the request headers as received, names in their original case (WSGI upper-cases them)."""
+
 
 def drop_query(target: str) -> str:
     return target.partition("?")[0]
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
+class _RawHeadersHandler(WSGIRequestHandler):
+    """Keeps the request headers as received (a proxy must forward e.g. `x-ms-meta-encryptiondata` unchanged)."""
+
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        environ[RAW_HEADERS] = list(self.headers.items())
+        return environ
+
+
+class _QuietRequestHandler(_RawHeadersHandler):
     """No access log line per request (the simulators keep their own request logs)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -24,7 +37,7 @@ class _QuietRequestHandler(WSGIRequestHandler):
 
 
 def _redacting_handler(redact: Callable[[str], str]) -> type[WSGIRequestHandler]:
-    class RedactingRequestHandler(WSGIRequestHandler):
+    class RedactingRequestHandler(_RawHeadersHandler):
         """Verbose mode's access log, without signatures or other secrets in query strings."""
 
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:

@@ -148,16 +148,24 @@ def agent_blueprint(sim: RegistrySimulator) -> Blueprint:
             raise ProblemError(400, "FileName must be a plain file name (no path separators or control characters)")
         if not CONTENT_TYPE.match(content_type):
             raise ProblemError(400, "ContentType must be a media type such as video/mp4")
-        record = sim.store.add_file(job_id, token, file_name, content_type)
+        proxied = sim.step_faults.wants_proxy(job_id, file_name)  # a storage fault may fire on this file
+        record = sim.store.add_file(job_id, token, file_name, content_type, proxied=proxied)
         expired = sim.faults.take_expired_sas()
         ttl = -60 if expired else sim.config.sas_ttl_seconds
         expiry = (utc_now() + timedelta(seconds=ttl)).replace(microsecond=0)  # SAS times are checked in real time
-        g.detail = f"file {record.file_id} ({file_name})" + (" with an already-expired SAS" if expired else "")
+        uri = sim.storage.write_sas_url(record.blob_name, expiry)
+        if proxied:
+            uri = sim.storage.via(sim.base_url, uri)
+        g.detail = (
+            f"file {record.file_id} ({file_name})"
+            + (" with an already-expired SAS" if expired else "")
+            + (" through the upload proxy" if proxied else "")
+        )
         return jsonify(
             {
                 "FileId": record.file_id,
                 "JsonWebKey": sim.identity.file_key_jwk(),
-                "Uri": sim.storage.write_sas_url(record.blob_name, expiry),
+                "Uri": uri,
                 "ExpirationUtc": format_utc(expiry),
             }
         )

@@ -12,7 +12,10 @@ from .agent_api import agent_blueprint, sts_blueprint
 from .control_api import CONTROL_PREFIX, control_blueprint
 from .faults import OPERATIONS
 from .problems import ProblemError, problem_response
+from .proxy import BLUEPRINT as PROXY_BLUEPRINT
+from .proxy import storage_proxy_blueprint
 from .simulator import RegistrySimulator
+from .stepfaults import StepFault, carry_out
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +26,7 @@ def create_app(sim: RegistrySimulator) -> Flask:
     app.register_blueprint(sts_blueprint(sim))
     app.register_blueprint(agent_blueprint(sim))
     app.register_blueprint(control_blueprint(sim))
+    app.register_blueprint(storage_proxy_blueprint(sim))
 
     def operation() -> str:
         blueprint, _, name = (request.endpoint or "").rpartition(".")
@@ -30,40 +34,70 @@ def create_app(sim: RegistrySimulator) -> Flask:
             return "unknown"
         return name if name in OPERATIONS else "unknown"
 
+    def job_id() -> str | None:
+        return (request.view_args or {}).get("job_id")
+
+    def step_fault(fault: StepFault) -> Response | None:
+        """Carries out a step fault on this call; a Response replaces the answer."""
+        where = request.endpoint.rpartition(".")[2] if request.endpoint else "?"
+        answer, note = carry_out(sim, fault, where=f"{where} call", job_id=job_id(), error_response=problem_response)
+        g.notes.append(note)
+        if answer is not None and fault.action == "Drop":
+            g.dropped = True
+        return answer
+
     @app.before_request
     def apply_faults() -> Response | None:
         g.started = time.perf_counter()
+        g.notes = []
         op = operation()
         if op == "unknown":
             return None
         delay = sim.faults.latency_seconds(op)
         if delay:
             time.sleep(delay)
-        fault = sim.faults.take_status(op)
-        if fault is None:
+        g.transform = sim.transforms.take(op, job_id())
+        fault = sim.step_faults.take_registry(op, job_id())
+        if fault is not None and fault.after_processing:
+            g.after_step_fault = fault
+        elif fault is not None and (answer := step_fault(fault)) is not None:
+            return answer
+        if g.transform is not None and not g.transform.processed:
+            g.detail = f"not processed (transform #{g.transform.id})"
+            return problem_response(g.transform.status or 503, g.detail)
+        status_fault = sim.faults.take_status(op)
+        if status_fault is None:
             return None
-        if fault.after_processing:
-            g.after_fault = fault
+        if status_fault.after_processing:
+            g.after_fault = status_fault
             return None
-        g.detail = fault.message
-        return problem_response(fault.status, fault.message, fault.headers)
+        g.detail = status_fault.message
+        return problem_response(status_fault.status, status_fault.message, status_fault.headers)
 
     @app.after_request
     def log_request(response: Response) -> Response:
-        if request.path.startswith(CONTROL_PREFIX):
+        if request.path.startswith(CONTROL_PREFIX) or request.blueprint == PROXY_BLUEPRINT:
             return response
         fault = g.pop("after_fault", None)
         if fault is not None:
             g.detail = f"processed ({response.status_code}), then {fault.message}"
             response = problem_response(fault.status, fault.message, fault.headers)
-        job_id = (request.view_args or {}).get("job_id")
+        after_step_fault = g.pop("after_step_fault", None)
+        if after_step_fault is not None and (answer := step_fault(after_step_fault)) is not None:
+            response = answer
+        transform = g.pop("transform", None)
+        if transform is not None and not g.get("dropped"):
+            response, note = transform.apply(response)
+            g.notes.append(note)
         op = operation()
+        status = 0 if g.get("dropped") else response.status_code  # 0: no answer, the connection was dropped
         sim.requests.add(
             request.method, request.path, request.query_string.decode("latin-1"), op,
-            response.status_code, time.perf_counter() - g.get("started", time.perf_counter()), job_id,
+            status, time.perf_counter() - g.get("started", time.perf_counter()), job_id(),
         )  # fmt: skip
-        if job_id:
-            sim.store.record(job_id, op, response.status_code, g.get("detail", ""))
+        if job_id():
+            detail = "; ".join(part for part in (g.get("detail", ""), *g.get("notes", [])) if part)
+            sim.store.record(job_id(), op, None if g.get("dropped") else status, detail)
         return response
 
     @app.errorhandler(ProblemError)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
@@ -122,3 +123,127 @@ class SimulatorControl(ControlClient):
             "SasTtlSeconds": sas_ttl_seconds,
         }
         return self._call("POST", "/config", {k: v for k, v in changes.items() if v is not None})
+
+    def lose_lock(self, job_id: str) -> str:
+        """Another agent takes the job's lock now: the holder's later calls answer 409."""
+        return self._call("POST", f"/jobs/{job_id}/lose-lock")["Outcome"]
+
+    # -- response transforms ------------------------------------------------------------------
+
+    def add_transform(
+        self,
+        operation: str,
+        *,
+        job_id: str | None = None,
+        nth: int = 1,
+        count: int | None = None,
+        every: bool = False,
+        status: int | None = None,
+        processed: bool = True,
+        rename: dict[str, str] | None = None,
+        drop: list[str] | None = None,
+        body: str | None = None,
+        truncate_at: int | None = None,
+        content_type: str | None = None,
+        headers: dict[str, str | None] | None = None,
+    ) -> dict[str, Any]:
+        """Reshape the answer to `operation` (optionally for one job) on its `nth` call from now, then
+        `count` times (default once) or on `every` later call. `rename`/`drop` take field paths
+        (`Parameters.Cameras.CameraId`, `0.Id`, `**.LockToken`); `body` is Html, Truncated, Empty or CutOff;
+        `headers` values are sent as given (None removes one); `processed=False` skips the call itself
+        and answers `status`. Returns the armed transform (with its Id)."""
+        spec: dict[str, Any] = {"Operation": operation, "Nth": nth, "Processed": processed}
+        spec.update(_trigger_count(count, every))
+        optional = {
+            "JobId": job_id, "Status": status, "Rename": rename, "Drop": drop, "Body": body,
+            "TruncateAt": truncate_at, "ContentType": content_type, "Headers": headers,
+        }  # fmt: skip
+        spec.update({name: value for name, value in optional.items() if value is not None})
+        return self._call("POST", "/transforms", spec)
+
+    def transforms(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/transforms")
+
+    def clear_transforms(self) -> None:
+        self._call("DELETE", "/transforms")
+
+    # -- faults at a chosen step ----------------------------------------------------------------
+
+    def add_step_fault(
+        self,
+        step: str,
+        action: str,
+        *,
+        job_id: str | None = None,
+        file_name: str | None = None,
+        nth: int = 1,
+        count: int | None = None,
+        every: bool = False,
+        status: int | None = None,
+        error_code: str | None = None,
+        headers: dict[str, str | None] | None = None,
+        after_processing: bool = False,
+        hold_seconds: float | None = None,
+        detail: str | None = None,
+    ) -> dict[str, Any]:
+        """`action` (LoseLock, Status, Hold, Drop) at the `nth` call of `step`: a Registry operation, or a
+        storage step (PutBlock, PutBlockList, PutBlob; numbered per file) of the uploads of `job_id` and
+        files matching `file_name` (a glob). Arm storage faults before the file's InitializeUpload: only
+        then does its ticket point at the upload proxy. Returns the armed fault (with its Id)."""
+        spec: dict[str, Any] = {"Step": step, "Action": action, "Nth": nth, "AfterProcessing": after_processing}
+        spec.update(_trigger_count(count, every))
+        optional = {
+            "JobId": job_id, "FileName": file_name, "Status": status, "ErrorCode": error_code,
+            "Headers": headers, "HoldSeconds": hold_seconds, "Detail": detail,
+        }  # fmt: skip
+        spec.update({name: value for name, value in optional.items() if value is not None})
+        return self._call("POST", "/step-faults", spec)
+
+    def lose_lock_after_put_block(self, job_id: str, blocks: int, *, file_name: str | None = None) -> dict[str, Any]:
+        """The lock is lost once the `blocks`-th Put Block of a file is stored: for a file of that many
+        blocks, after its last Put Block and before its Put Block List could be sent."""
+        return self.add_step_fault(
+            "PutBlock", "LoseLock", job_id=job_id, file_name=file_name, nth=blocks, after_processing=True
+        )
+
+    def step_faults(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/step-faults")
+
+    def clear_step_faults(self) -> None:
+        self._call("DELETE", "/step-faults")
+
+    def holds(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/holds")
+
+    def wait_for_hold(self, *, fault_id: int | None = None, timeout: float = 30.0) -> dict[str, Any]:
+        """Waits until a request is held (by `fault_id`, or any); returns it. TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            held = [h for h in self.holds() if fault_id is None or h["FaultId"] == fault_id]
+            if held:
+                return held[0]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no request was held within {timeout} s")
+            time.sleep(0.02)
+
+    def release_holds(self, hold_id: int | None = None) -> int:
+        """Lets held requests go on (one, or all); returns how many."""
+        return self._call("POST", "/holds/release", {} if hold_id is None else {"Id": hold_id})["Released"]
+
+    # -- statistics -------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Over all jobs: Jobs, FilesIssued, FilesCompleted, FilesRejected, DuplicateCompletions,
+        BytesReceived, and the same figures per job in PerJob."""
+        return self._call("GET", "/stats")
+
+    def job_stats(self, job_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/jobs/{job_id}/stats")
+
+
+def _trigger_count(count: int | None, every: bool) -> dict[str, Any]:
+    if every:
+        if count is not None:
+            raise ValueError("give count or every, not both")
+        return {"Every": True}
+    return {"Count": count or 1}

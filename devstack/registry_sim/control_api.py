@@ -12,6 +12,7 @@ from .faults import OPERATIONS, StatusFault
 from .jobgen import generate_parameters
 from .problems import ProblemError
 from .simulator import RegistrySimulator
+from .stats import compute_stats
 from .store import JOB_TYPES
 
 CONTROL_PREFIX = "/_sim"
@@ -88,6 +89,20 @@ def control_blueprint(sim: RegistrySimulator) -> Blueprint:
         sim.store.expire_lock(job_id)
         return Response(status=204)
 
+    @bp.post("/jobs/<job_id>/lose-lock")
+    def lose_lock(job_id: str) -> Response:
+        """Another agent takes the job's lock now (the current holder's calls answer 409)."""
+        return jsonify({"Outcome": sim.store.take_over_lock(job_id, "control API")})
+
+    @bp.get("/jobs/<job_id>/stats")
+    def job_stats(job_id: str) -> Response:
+        sim.store.job_parameters(job_id)  # 404 for an unknown job
+        return jsonify(compute_stats(sim, job_id)["PerJob"][0])
+
+    @bp.get("/stats")
+    def stats() -> Response:
+        return jsonify(compute_stats(sim))
+
     @bp.get("/requests")
     def requests_log() -> Response:
         since = request.args.get("since", "0")
@@ -97,12 +112,55 @@ def control_blueprint(sim: RegistrySimulator) -> Blueprint:
 
     @bp.get("/faults")
     def faults() -> Response:
-        return jsonify(sim.faults.to_json())
+        return jsonify(
+            {
+                **sim.faults.to_json(),
+                "Transforms": sim.transforms.to_json(),
+                "StepFaults": sim.step_faults.to_json(),
+                "Holds": sim.step_faults.holds(),
+            }
+        )
 
     @bp.delete("/faults")
     def clear_faults() -> Response:
-        sim.faults.reset()
+        """Everything armed: status faults, latency, expired SAS, transforms, step faults; holds let go."""
+        sim.clear_faults()
         return Response(status=204)
+
+    @bp.post("/transforms")
+    def add_transform() -> tuple[Response, int]:
+        return jsonify(sim.transforms.add(_body(), OPERATIONS).to_json()), 201
+
+    @bp.get("/transforms")
+    def transforms() -> Response:
+        return jsonify(sim.transforms.to_json())
+
+    @bp.delete("/transforms")
+    def clear_transforms() -> Response:
+        sim.transforms.reset()
+        return Response(status=204)
+
+    @bp.post("/step-faults")
+    def add_step_fault() -> tuple[Response, int]:
+        return jsonify(sim.step_faults.add(_body(), OPERATIONS).to_json()), 201
+
+    @bp.get("/step-faults")
+    def step_faults() -> Response:
+        return jsonify(sim.step_faults.to_json())
+
+    @bp.delete("/step-faults")
+    def clear_step_faults() -> Response:
+        sim.step_faults.reset()
+        return Response(status=204)
+
+    @bp.get("/holds")
+    def holds() -> Response:
+        return jsonify(sim.step_faults.holds())
+
+    @bp.post("/holds/release")
+    def release_holds() -> Response:
+        hold_id = _optional_int(_body(), "Id", None, minimum=1)
+        return jsonify({"Released": sim.step_faults.release(hold_id)})
 
     @bp.post("/faults")
     def add_fault() -> tuple[Response, int]:

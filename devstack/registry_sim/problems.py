@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from http import HTTPStatus
 
 from flask import Response
@@ -51,8 +52,10 @@ def problem_body(status: int, detail: str) -> dict[str, object]:
     }
 
 
-def problem_response(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+def problem_response(status: int, detail: str, headers: Mapping[str, str | None] | None = None) -> Response:
+    """A problem document; a header given as None is left out."""
     response = Response(json.dumps(problem_body(status, detail)), status=status, mimetype=PROBLEM_CONTENT_TYPE)
     for name, value in (headers or {}).items():
-        response.headers[name] = value
+        if value is not None:
+            response.headers[name] = value
     return response

@@ -10,8 +10,10 @@ from .config import SimConfig
 from .faults import FaultInjector
 from .identity import SimulatorIdentity
 from .requestlog import RequestLog
+from .stepfaults import StepFaultInjector
 from .storage import DEFAULT_CONTAINER, UploadStorage
 from .store import JobStore
+from .transforms import TransformSet
 
 AGENT_SERVICE_PATH = "/agentservice"
 STS_PATH = "/connect"
@@ -34,6 +36,8 @@ class RegistrySimulator:
         self.store = JobStore(self.clock, self.config)
         self.tokens = TokenService(self.identity, self.clock, self.config)
         self.faults = FaultInjector()
+        self.transforms = TransformSet()
+        self.step_faults = StepFaultInjector()
         self.requests = RequestLog()
         self.storage = UploadStorage(storage_connection_string, container)
         self.default_camera_ids: list[str] = []
@@ -63,13 +67,20 @@ class RegistrySimulator:
     def agent_service_url(self) -> str:
         return self.base_url + AGENT_SERVICE_PATH
 
+    def clear_faults(self) -> None:
+        """Every armed fault, latency and transform removed; held requests let go."""
+        self.faults.reset()
+        self.transforms.reset()
+        self.step_faults.reset()
+
     def connection_file(self) -> dict[str, Any]:
         return self.identity.connection_file(self.base_url)
 
     def reset(self) -> None:
-        """Drops jobs, the request log, faults, tokens and the clock offset; keeps identity, keys, config."""
+        """Drops jobs, the request log, faults, tokens and the clock offset; keeps identity, keys, config.
+        Held requests are let go."""
+        self.clear_faults()
         self.store.reset()
         self.requests.reset()
-        self.faults.reset()
         self.tokens.reset()
         self.clock.reset()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobSasPermissions, BlobServiceClient, generate_blob_sas
 
 from .clock import utc_now
@@ -26,8 +28,14 @@ class UploadStorage:
             max_chunk_get_size=DOWNLOAD_CHUNK_BYTES,
         )
         credential = self._service.credential
-        self._account_name: str = credential.account_name
+        self.account_name: str = credential.account_name
         self._account_key: str = credential.account_key
+
+    @property
+    def endpoint(self) -> str:
+        """Scheme and host of the blob service (Azurite), e.g. http://127.0.0.1:10000."""
+        parts = urlsplit(self._service.url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     def ensure_container(self) -> None:
         with contextlib.suppress(ResourceExistsError):
@@ -40,12 +48,38 @@ class UploadStorage:
         """Create + write only: the agent can upload and set metadata, never read or list."""
         return self._sas_url(blob_name, BlobSasPermissions(create=True, write=True), expiry)
 
+    @staticmethod
+    def via(base_url: str, sas_url: str) -> str:
+        """The same SAS URL, path and query unchanged, on another host (the simulator's upload proxy)."""
+        proxy = urlsplit(base_url)
+        return urlunsplit(urlsplit(sas_url)._replace(scheme=proxy.scheme, netloc=proxy.netloc))
+
+    def bytes_received(self, blob_name: str) -> int:
+        """Every byte storage holds for a blob: its committed length plus its uncommitted blocks.
+
+        One Get Block List (`all`): its `x-ms-blob-content-length` header is the committed length (blocks
+        committed by Put Block List, or a whole Put Blob), its uncommitted list the blocks staged but never
+        committed (an abandoned upload). A block or blob sent again under the same id or name counts once,
+        and blocks that a commit left out are gone (Azure discards them).
+        """
+        headers: dict[str, Any] = {}
+
+        def keep_headers(response: Any) -> None:
+            headers.update(response.http_response.headers)
+
+        try:
+            _committed, uncommitted = self.blob_client(blob_name).get_block_list("all", raw_response_hook=keep_headers)
+        except ResourceNotFoundError:
+            return 0
+        committed_length = int(headers.get("x-ms-blob-content-length") or 0)
+        return committed_length + sum(block.size for block in uncommitted)
+
     def read_sas_url(self, blob_name: str) -> str:
         return self._sas_url(blob_name, BlobSasPermissions(read=True), utc_now() + READ_LINK_TTL)
 
     def _sas_url(self, blob_name: str, permission: BlobSasPermissions, expiry: datetime) -> str:
         sas = generate_blob_sas(
-            self._account_name,
+            self.account_name,
             self.container,
             blob_name,
             account_key=self._account_key,

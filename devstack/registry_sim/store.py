@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .clock import SimClock, format_utc
+from .clock import SimClock, format_utc, parse_utc, utc_now
 from .config import SimConfig
 from .problems import ProblemError
 
@@ -29,6 +29,8 @@ TERMINAL_STATES = (*COMPLETION_STATES, CANCELED)
 # which Complete* call finishes a file of which job type
 FILE_KIND_BY_JOB_TYPE = {"mediarequest": "media", "discovery": "discovery", "thumbnail": "thumbnail"}
 _PAST = {"complete": "completed", "cancel": "canceled", "release": "released"}
+OTHER_AGENT_ID = "simulated-other-agent"
+"""Who holds a job's lock after a LoseLock fault: an agent that never calls back (its lock just expires)."""
 
 
 @dataclass
@@ -63,6 +65,10 @@ class FileRecord:
     completed_token: str | None = None
     completion_fields: dict[str, Any] = field(default_factory=dict)
     verification: Verification | None = None
+    proxied: bool = False
+    """The ticket's URI is the simulator's upload proxy (a storage fault was armed for this file)."""
+    storage_requests: list[dict[str, Any]] = field(default_factory=list)
+    """What the upload proxy saw, in order (proxied files only)."""
 
     def to_json(self, read_uri: str) -> dict[str, Any]:
         """The control API's view, with a read-only SAS link to the (encrypted) blob."""
@@ -72,8 +78,13 @@ class FileRecord:
             "Completed": self.completed_kind is not None, "CompletedAs": self.completed_kind,
             "CompletionFields": self.completion_fields,
             "Verification": self.verification.to_json() if self.verification else None,
-            "ReadUri": read_uri,
+            "ReadUri": read_uri, "Proxied": self.proxied,
+            "StorageRequests": [dict(entry) for entry in self.storage_requests],
         }  # fmt: skip
+
+    @property
+    def rejected(self) -> bool:
+        return self.completed_kind is None and self.verification is not None and not self.verification.ok
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,10 @@ class Job:
     expired_tokens: set[str] = field(default_factory=set)
     history: list[HistoryEntry] = field(default_factory=list)
     files: dict[str, FileRecord] = field(default_factory=dict)
+    # the piece of evidence each completed file delivered -> the first file that delivered it
+    evidence: dict[tuple[Any, ...], str] = field(default_factory=dict)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    """(file id, file id it duplicates): a second file completed for the same evidence under one lock."""
 
     def to_json(self) -> dict[str, Any]:
         """The agent-facing Job model."""
@@ -205,12 +220,15 @@ class JobStore:
 
     # -- files -------------------------------------------------------------------------------
 
-    def add_file(self, job_id: str, token: str, file_name: str, content_type: str) -> FileRecord:
+    def add_file(
+        self, job_id: str, token: str, file_name: str, content_type: str, *, proxied: bool = False
+    ) -> FileRecord:
         with self._lock:
             job = self._get(job_id)
             self._require_lock(job, token)
             file_id = str(uuid.uuid4())
-            record = FileRecord(file_id, file_name, content_type, f"{job.id}/{file_id}/{file_name}", self._clock.now())
+            blob_name = f"{job.id}/{file_id}/{file_name}"
+            record = FileRecord(file_id, file_name, content_type, blob_name, self._clock.now(), proxied=proxied)
             job.files[file_id] = record
             return record
 
@@ -243,6 +261,10 @@ class JobStore:
                 raise ProblemError(422, f"upload verification failed: {result.reason}")
             self._require_lock(job, token)
             record.completed_kind, record.completed_token, record.completion_fields = kind, token, fields
+            key = _evidence_key(token, kind, fields)
+            first = job.evidence.setdefault(key, file_id)
+            if first != file_id:
+                job.duplicates.append((file_id, first))
 
     def file_blob_name(self, job_id: str, file_id: str) -> str:
         with self._lock:
@@ -253,7 +275,52 @@ class JobStore:
             job = self._get(job_id)
             return job.type, job.parameters
 
+    def file_name(self, job_id: str, file_id: str) -> str | None:
+        """The name a file was created with, or None when there is no such file (upload proxy)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            record = job.files.get(file_id) if job else None
+            return record.file_name if record else None
+
+    def begin_storage_request(self, job_id: str, file_id: str, step: str, size: int | None) -> int:
+        """Notes a request the upload proxy received; returns its number among this file's `step` requests."""
+        with self._lock:
+            record = self._get_file(self._get(job_id), file_id)
+            number = 1 + sum(1 for entry in record.storage_requests if entry["Step"] == step)
+            record.storage_requests.append(
+                {"Step": step, "N": number, "Bytes": size or 0, "ReceivedUtc": format_utc(utc_now()),
+                 "Status": None, "Note": ""}
+            )  # fmt: skip
+            return number
+
+    def end_storage_request(
+        self, job_id: str, file_id: str, step: str, number: int, status: int | None, note: str
+    ) -> None:
+        """The answer the proxy gave (None: the connection was dropped)."""
+        with self._lock:
+            record = self._get_file(self._get(job_id), file_id)
+            for entry in record.storage_requests:
+                if entry["Step"] == step and entry["N"] == number:
+                    entry["Status"], entry["Note"] = status, note
+
     # -- control API -------------------------------------------------------------------------
+
+    def take_over_lock(self, job_id: str, reason: str) -> str:
+        """Another agent takes the job's lock now, as if ours expired and it locked the job; returns what
+        happened. Calls under the old token answer 409 (lock expired); our agent cannot lock it again
+        until the other agent's lock expires in turn."""
+        with self._lock:
+            job = self._get(job_id)
+            if job.lock is None:
+                outcome = f"no lock to lose (the job is {job.state})"
+            else:
+                lost = job.lock
+                job.expired_tokens.add(lost.token)
+                job.lock = Lock(str(uuid.uuid4()), OTHER_AGENT_ID, self._lock_expiry())
+                job.progress = None
+                outcome = f"lock of agent {lost.agent_id} lost; agent {OTHER_AGENT_ID} holds the job now"
+            job.history.append(HistoryEntry(self._clock.now(), "lock_lost", None, f"{outcome} ({reason})"))
+            return outcome
 
     def record(self, job_id: str, operation: str, status: int | None, detail: str) -> None:
         with self._lock:
@@ -302,6 +369,25 @@ class JobStore:
                 "History": [entry.to_json() for entry in job.history],
                 "Files": [record.to_json(read_uri(record.blob_name)) for record in job.files.values()],
             }  # fmt: skip
+
+    def stats_snapshot(self) -> list[dict[str, Any]]:
+        """Per job: id, type, state, file counts, duplicates and every file's blob name (for BytesReceived)."""
+        with self._lock:
+            jobs = sorted((self._expire_if_due(j) for j in self._jobs.values()), key=lambda j: (j.created, j.seq))
+            return [
+                {
+                    "JobId": job.id,
+                    "Type": job.type,
+                    "State": job.state,
+                    "FilesIssued": len(job.files),
+                    "FilesCompleted": sum(1 for f in job.files.values() if f.completed_kind is not None),
+                    "FilesRejected": sum(1 for f in job.files.values() if f.rejected),
+                    "DuplicateCompletions": len(job.duplicates),
+                    "Duplicates": [{"FileId": f, "DuplicateOf": first} for f, first in job.duplicates],
+                    "BlobNames": [f.blob_name for f in job.files.values()],
+                }
+                for job in jobs
+            ]
 
     def reset(self) -> None:
         with self._lock:
@@ -365,3 +451,13 @@ class JobStore:
         job.state, job.lock = state, None
         if state != AVAILABLE:
             job.finished = self._clock.now()
+
+
+def _evidence_key(token: str, kind: str, fields: dict[str, Any]) -> tuple[Any, ...]:
+    """What a completed file delivers: the same camera and times (compared as instants) under one lock."""
+
+    def instant(name: str) -> str | None:
+        value = fields.get(name)
+        return None if value is None else parse_utc(value).isoformat()
+
+    return (token, kind, fields.get("CameraId"), instant("StartTimeUtc"), instant("EndTimeUtc"), instant("CapturedUtc"))

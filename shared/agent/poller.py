@@ -4,6 +4,15 @@ Choice: supported types only (the list is filtered by type at the Registry); old
 share of the capacity — a quarter, at least one slot — reserved for small jobs (thumbnail, discovery)
 so they are never starved behind long media requests. An idle poll costs one Registry call and no
 storage writes; a poll at full capacity costs no Registry call at all.
+
+No job is left locked without a record and a queue message. Any failure once a lock may have been
+taken — an answer to the lock call that cannot be read, a record that cannot be written, a message
+that cannot be enqueued — gives that job up in the same poll: it is released, the reason goes to its
+lock record (where one exists) and to one log line, and the poll goes on with the other jobs. When the
+lock answer itself is unusable the agent has no lock token; it asks again, relying on the contract
+that locking a job this agent already holds returns its current lock (shared/registry/contract.py),
+and releases what it gets. Only failures of the Registry as a whole stop a poll early: refused
+credentials (raised) and an outage or rate limit past the retry budget (the rest waits for the next poll).
 """
 
 from __future__ import annotations
@@ -11,14 +20,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from azure.core.exceptions import AzureError
 from azure.storage.queue import QueueClient
 
 from shared.agent.messages import encode_job
-from shared.agent.records import LockRecord, LockRecords, StaleRecord
+from shared.agent.records import LockRecord, LockRecords
+from shared.redact import scrub
 from shared.registry.client import RegistryClient
 from shared.registry.contract import JOB_TYPES, Job
-from shared.registry.errors import JobGone, LockConflict, RegistryError
+from shared.registry.errors import (
+    JobGone,
+    LockConflict,
+    LockLost,
+    RegistryBadRequest,
+    RegistryError,
+    RegistryUnauthorized,
+)
 from shared.storage import send_message
 
 log = logging.getLogger(__name__)
@@ -33,6 +49,8 @@ class PollResult:
     locked: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)
+    """Job id → why it was given up, for every job released (or that could not be released) in this poll."""
 
 
 def choose(jobs: list[Job], capacity: int) -> list[Job]:
@@ -66,51 +84,116 @@ def poll(
     if not jobs:
         return result
     for job in choose(jobs, result.capacity):
-        _take(job, registry, records, queue, result)
+        if not _take(job, registry, records, queue, result):
+            log.warning("poll: the Registry is unavailable or rate limiting; the other jobs wait for the next poll")
+            break
     log.info(
-        "poll: %d offered, %d locked, %d skipped, %d released (capacity %d)",
+        "poll: %d offered, %d locked, %d skipped, %d given up, %d released (capacity %d)",
         result.offered,
         len(result.locked),
         len(result.skipped),
+        len(result.problems),
         len(result.released),
         result.capacity,
     )
     return result
 
 
-def _take(job: Job, registry: RegistryClient, records: LockRecords, queue: QueueClient, result: PollResult) -> None:
+def _take(job: Job, registry: RegistryClient, records: LockRecords, queue: QueueClient, result: PollResult) -> bool:
+    """Lock, record and enqueue one job; False when the Registry as a whole is failing (stop this poll)."""
     context = {"job_id": job.id, "job_type": job.type}
     try:
         lock = registry.lock(job.id)
     except (LockConflict, JobGone) as exc:
         log.info("poll: job %s not taken: %s", job.id, type(exc).__name__, extra=context)
         result.skipped.append(job.id)
-        return
+        return True
+    except RegistryUnauthorized:
+        raise
+    except RegistryBadRequest as exc:  # refused outright: nothing was locked
+        log.error("poll: job %s not taken: %s", job.id, exc, extra=context)
+        result.skipped.append(job.id)
+        return True
+    except Exception as exc:  # noqa: BLE001 - the lock may have been taken: it must not be left behind
+        _recover_and_release(job, registry, result, f"the lock answer was unusable ({_describe(exc)})")
+        return not (isinstance(exc, RegistryError) and exc.retryable)
+    token = lock.lock_token
     try:
-        record = records.create(LockRecord(job.id, job.type, lock.lock_token, lock.lock_expiration_utc))
-    except (StaleRecord, AzureError) as exc:
-        log.error("poll: could not record the lock of job %s (%s); releasing it", job.id, exc, extra=context)
-        _release(registry, job, lock.lock_token, result)
-        return
+        record = records.create(LockRecord(job.id, job.type, token, lock.lock_expiration_utc))
+    except Exception as exc:  # noqa: BLE001 - any failure after the lock releases the job
+        _give_up(job, token, registry, records, result, f"lock record write failed ({_describe(exc)})")
+        return True
     try:
         send_message(queue, encode_job(job))
-    except AzureError as exc:
-        log.error("poll: could not enqueue job %s (%s); releasing it", job.id, type(exc).__name__, extra=context)
-        _release(registry, job, lock.lock_token, result)
-        records.transition(job.id, "Released", last_error=f"enqueue failed: {type(exc).__name__}")
-        return
+    except Exception as exc:  # noqa: BLE001 - any failure after the lock releases the job
+        _give_up(job, token, registry, records, result, f"enqueue failed ({_describe(exc)})")
+        return True
     result.locked.append(job.id)
     log.info("poll: locked and queued job %s until %s", job.id, record.lock_expires.isoformat(), extra=context)
+    return True
 
 
-def _release(registry: RegistryClient, job: Job, lock_token: str, result: PollResult) -> None:
+def _recover_and_release(job: Job, registry: RegistryClient, result: PollResult, reason: str) -> None:
+    """The lock call's outcome is unknown and we have no token: lock again (the Registry returns the lock
+    this agent already holds, if any) and release what that gives."""
+    context = {"job_id": job.id, "job_type": job.type}
     try:
-        registry.release(job.id, lock_token)
-        result.released.append(job.id)
-    except RegistryError as exc:
+        lock = registry.lock(job.id)
+    except (LockConflict, JobGone) as exc:
+        log.warning("poll: job %s not taken: %s; the Registry says it is not ours (%s)", job.id, reason,
+                    type(exc).__name__, extra=context)  # fmt: skip
+        result.skipped.append(job.id)
+        return
+    except Exception as exc:  # noqa: BLE001 - nothing more can be done in this poll
+        result.problems[job.id] = reason
         log.error(
-            "poll: releasing job %s failed too (%s); its lock will expire",
-            job.id,
-            exc,
-            extra={"job_id": job.id, "job_type": job.type},
-        )
+            "poll: gave up job %s: %s; could not get its lock token back to release it (%s): if the Registry "
+            "locked it for us, that lock expires on its own",
+            job.id, reason, _describe(exc), extra=context,
+        )  # fmt: skip
+        return
+    outcome = _release(job, lock.lock_token, registry, result)
+    result.problems[job.id] = reason
+    log.error("poll: gave up job %s: %s; %s", job.id, reason, outcome, extra=context)
+
+
+def _give_up(
+    job: Job, token: str, registry: RegistryClient, records: LockRecords, result: PollResult, reason: str
+) -> None:
+    """Release a job locked in this poll and say why: in its lock record when it has one, and one log line."""
+    outcome = _release(job, token, registry, result)
+    noted = _note_in_record(records, job.id, token, f"{reason}; {outcome}")
+    result.problems[job.id] = reason
+    log.error("poll: gave up job %s: %s; %s%s", job.id, reason, outcome, noted,
+              extra={"job_id": job.id, "job_type": job.type})  # fmt: skip
+
+
+def _release(job: Job, token: str, registry: RegistryClient, result: PollResult) -> str:
+    """Releases the job; returns what happened, for the log line and the record."""
+    try:
+        registry.release(job.id, token)
+    except LockLost:
+        return "it was already no longer ours"
+    except Exception as exc:  # noqa: BLE001 - reported; the lock then expires on its own
+        return f"releasing it failed too ({_describe(exc)}), so its lock expires on its own"
+    result.released.append(job.id)
+    return "released it"
+
+
+def _note_in_record(records: LockRecords, job_id: str, token: str, reason: str) -> str:
+    """Marks this lock's record Released with the reason, if the record is ours and not final already."""
+    try:
+        current = records.get(job_id)
+        if current is None or current.lock_token != token or current.terminal:
+            return " (no lock record of this lock to update)"
+        records.save(current.moved_to("Released", last_error=reason))
+        return ""
+    except Exception as exc:  # noqa: BLE001 - the log line still says why
+        return f" (the lock record could not be updated either: {_describe(exc)})"
+
+
+def _describe(exc: BaseException) -> str:
+    """The error's type and the first line of its message, short and scrubbed of secrets."""
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    text = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+    return scrub(text)[:300]

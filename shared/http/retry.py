@@ -1,8 +1,10 @@
 """One retry policy for every outbound HTTP call.
 
-Rules: 429 and 503 wait for the server's `Retry-After` when it gives one; other 5xx, connection errors
-and timeouts back off exponentially with jitter; nothing else is retried. Attempts are bounded *and*
-the whole call has a deadline, so a caller always gets an answer in bounded time.
+Rules: 429 and 503 wait for the server's `Retry-After` when it gives a usable one; other 5xx, connection
+errors, timeouts and answers cut short back off exponentially with jitter; nothing else is retried.
+Attempts are bounded *and* the whole call has a deadline, so a caller always gets an answer in bounded
+time. A retry never goes out without a wait: a `Retry-After` that is negative, NaN, infinite,
+unparseable, absurdly large (over a day) or zero (or a date already past) falls back to the backoff.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +26,10 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 BACKOFF_STATUSES = frozenset({500, 502, 504})
+MAX_RETRY_AFTER_SECONDS = 86_400.0
+"""A longer wait is not a server's considered answer (a daily quota resets within a day): treated as unreadable."""
+_DELAY_SECONDS = re.compile(r"\d{1,15}(\.\d{1,9})?")
+"""RFC 9110 delay-seconds (digits), leniently with a fraction; never a sign, exponent, NaN or infinity."""
 
 
 @dataclass(frozen=True)
@@ -51,21 +58,22 @@ class RetryPolicy:
 
 
 def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds or HTTP-date); None when absent or unreadable."""
-    if not value:
+    """Seconds from a `Retry-After` header (delta-seconds or HTTP-date), never negative; None when absent,
+    unreadable (`-5`, `NaN`, `inf`, `abc`) or over MAX_RETRY_AFTER_SECONDS."""
+    if not value or not value.strip():
         return None
     value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now())
+    if _DELAY_SECONDS.fullmatch(value):
+        seconds = float(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = max(0.0, when.timestamp() - now())
+    return seconds if seconds <= MAX_RETRY_AFTER_SECONDS else None
 
 
 class TransportFailure(Exception):
@@ -118,7 +126,7 @@ class RetryingSender:
             attempt += 1
             try:
                 response = self.session.request(method, url, timeout=self.timeouts.as_requests(), **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 reason = _describe_transport_error(exc)
                 delay = self.policy.backoff(attempt)
                 maybe_sent = not isinstance(exc, requests.ConnectTimeout) and "refused" not in str(exc).lower()
@@ -159,7 +167,9 @@ class RetryingSender:
         status = response.status_code
         if status in RETRY_AFTER_STATUSES:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            return retry_after if retry_after is not None else self.policy.backoff(attempt)
+            if retry_after is None or retry_after <= 0:  # no usable wait from the server: never retry at once
+                return self.policy.backoff(attempt)
+            return retry_after
         if status in BACKOFF_STATUSES:
             return self.policy.backoff(attempt)
         return None
@@ -178,6 +188,8 @@ def _describe_transport_error(exc: Exception) -> str:
         return "read timeout"
     if isinstance(exc, requests.exceptions.SSLError):
         return "TLS error"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "answer cut short"
     if isinstance(exc, requests.ConnectionError):
         return "connection failed"
     return type(exc).__name__

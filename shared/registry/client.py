@@ -86,6 +86,7 @@ class RegistryClient:
         return jobs
 
     def lock(self, job_id: str) -> Lock:
+        """Locks the job; for a job this agent already holds, the Registry answers its current lock."""
         response = self._call(Operation.LOCK, job_id=job_id, body=contract.lock_body(self.agent_id))
         return self._model(response, Lock, Operation.LOCK, job_id)
 

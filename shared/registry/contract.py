@@ -3,6 +3,16 @@
 Genetec's Swagger for the agent service is not public; the routes and names below are the contract we
 designed (see docs/protocol.md §3). When the official Swagger arrives, this file is the only
 one that should need to change: the client builds requests and reads responses only through it.
+
+Behaviour the agent relies on, beyond the routes [designed]:
+
+- Every mutating call is idempotent for the same LockToken: repeating one that already succeeded
+  answers success again (complete, cancel, release: 204; a Complete* of a file already completed: 204).
+- Lock is idempotent for the same agent: locking a job that this AgentId already holds under a valid
+  lock answers 200 with that current lock (the same LockToken and LockExpirationUtc; the expiry is not
+  extended — renew does that). Another agent's lock still answers 409. So a lock call whose answer was
+  lost, cut short or unreadable can be repeated to get the token back, and the job released (poll_jobs
+  does exactly that rather than leave a job locked with no record).
 """
 
 from __future__ import annotations

@@ -122,3 +122,67 @@ def test_unreadable_retry_after_falls_back_to_backoff():
     s, _, clock = sender([(429, "soon"), 200], RetryPolicy(backoff_initial=2, backoff_max=2))
     s.send("GET", "https://x.test/a", operation="op")
     assert 1 <= clock.sleeps[0] <= 2
+
+
+# -- Retry-After values that must not mean "retry at once" -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", ["-5", "NaN", "nan", "inf", "-inf", "Infinity", "abc", "1e3", "+5", "5s", "", "   ", "99999999999"]
+)
+def test_unusable_retry_after_values_are_unreadable(value):
+    assert parse_retry_after(value) is None
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("0", 0.0), (" 7 ", 7.0), ("2.5", 2.5), ("86400", 86400.0)])
+def test_delay_seconds_are_read(value, seconds):
+    assert parse_retry_after(value) == seconds
+
+
+def test_http_dates_are_read_and_a_past_or_absurd_date_is_not_a_wait():
+    clock = FakeClock()
+    assert parse_retry_after(email.utils.formatdate(clock.now + 30, usegmt=True), now=clock.time) == pytest.approx(30)
+    assert parse_retry_after(email.utils.formatdate(clock.now - 30, usegmt=True), now=clock.time) == 0.0
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now=clock.time) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["-5", "NaN", "inf", "abc", "0", "99999999999", "Wed, 21 Oct 2015 07:28:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT"],
+)
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_retry_after_that_gives_no_usable_wait_falls_back_to_the_jittered_backoff(value, status):
+    policy = RetryPolicy(max_attempts=4, backoff_initial=1.0, backoff_max=8.0, deadline=100)
+    s, session, clock = sender([(status, value), (status, value), (status, value), 200], policy)
+
+    assert s.send("GET", "https://x.test/a", operation="op").status_code == 200
+
+    assert session.calls == 4
+    for slept, ceiling in zip(clock.sleeps, [1, 2, 4], strict=True):
+        assert ceiling / 2 <= slept <= ceiling  # never 0, never the header's value
+
+
+def test_the_backoff_fallback_still_keeps_the_deadline():
+    # the first backoff (1-2 s) fits in 2.9 s; the first two (at least 1 + 2 s) never do, whatever the jitter
+    policy = RetryPolicy(max_attempts=10, backoff_initial=2.0, backoff_max=8.0, deadline=2.9)
+    s, session, clock = sender([(503, "NaN")] * 10, policy)
+
+    assert s.send("GET", "https://x.test/a", operation="op").status_code == 503
+    assert clock.now - 1000.0 <= 2.9 and session.calls == 2
+
+
+def test_an_answer_cut_short_is_retried_like_a_dropped_connection():
+    cut = requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
+    s, session, clock = sender([cut, 200], RetryPolicy(backoff_initial=1.0, backoff_max=1.0))
+
+    assert s.send("GET", "https://x.test/a", operation="op").status_code == 200
+    assert session.calls == 2 and 0.5 <= clock.sleeps[0] <= 1.0
+
+
+def test_an_answer_cut_short_is_not_retried_for_a_call_that_is_not_idempotent():
+    cut = requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
+    s, session, _ = sender([cut, 200])
+
+    with pytest.raises(TransportFailure, match="answer cut short"):
+        s.send("POST", "https://x.test/a", operation="op", idempotent=False)
+    assert session.calls == 1
