@@ -91,7 +91,7 @@ def _upload(
         def before_commit(
             size: int, sha256: str, file_id: str = ticket.file_id, committing: list[FileEntry] = committing
         ) -> None:
-            guard.check(force=True)
+            guard.confirm_lock_with_registry()
             facts = {**entry.facts, **(late_facts() if late_facts else {})}
             pending = replace(entry, facts=facts, state=FILE_COMMITTING, file_id=file_id, size=size, sha256=sha256)
             guard.save(files=guard.item.with_file(pending).files)

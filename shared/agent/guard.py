@@ -6,7 +6,9 @@ thought dead): the run stops with `TakenOver`, having committed nothing. The hea
 the job's lock record; once the lock is lost (renew_locks marked it, a newer lock replaced it, or any
 run was answered 409), `check()` raises `LockLostError` at the next block boundary, and
 `check(force=True)` — called right before every blob commit, every Complete* and the job's completion —
-reads the record itself so that nothing is committed or completed after a loss.
+reads the record itself, and `confirm_lock_with_registry()` — right before every blob commit, since
+storage knows nothing of locks — renews the lock with the Registry: nothing is committed after a loss,
+and nothing completed either (the Registry refuses Complete* and complete under a lost lock).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from shared.agent.errors import LockLostError, TakenOver
 from shared.agent.ledger import StaleEntry, WorkItem, utc_now
 from shared.agent.records import LockRecord
 from shared.agent.services import Services
+from shared.registry.errors import JobGone, LockLost
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,16 @@ class ItemGuard:
         if self._lost:
             raise LockLostError(f"job {self.job_id}: {self._lost}")
         self._raise_if_taken_over()
+
+    def confirm_lock_with_registry(self) -> None:
+        """Right before a blob is committed: storage knows nothing of locks, so ask the Registry itself
+        (a renewal, which is also what keeps the lock). Raises LockLostError when the lock is gone."""
+        self.check(force=True)
+        try:
+            self.services.registry.renew(self.job_id, self.lock_token)
+        except (LockLost, JobGone) as exc:
+            self.mark_lost(f"the Registry answered {exc.status} to a renewal before the commit")
+            raise LockLostError(f"job {self.job_id}: {self._lost}") from None
 
     def mark_lost(self, why: str) -> None:
         self._lost = self._lost or why

@@ -167,3 +167,26 @@ def _peek(queue: QueueClient) -> list:
         return queue.peek_messages()
     except ResourceNotFoundError:  # not created until the first poison message
         return []
+
+
+def test_a_message_that_can_never_be_a_job_is_poisoned_on_its_first_delivery_and_logged_once(stack, settings, hosts):
+    from azure.storage.queue import BinaryBase64EncodePolicy
+
+    queue = QueueClient.from_connection_string(
+        stack.storage_connection_string, settings["JOBS_QUEUE_NAME"], message_encode_policy=BinaryBase64EncodePolicy()
+    )
+    queue.create_queue()
+    body = b'{"hello": "not a job", "secret": "BODY-TEXT-7"}'
+    message_id = queue.send_message(body).id
+    (host,) = hosts(1)
+    poison = QueueClient.from_connection_string(
+        stack.storage_connection_string, settings["JOBS_QUEUE_NAME"] + "-poison"
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not _peek(poison):
+        time.sleep(0.3)
+    (poisoned,) = _peek(poison)
+    assert poisoned.dequeue_count in (0, 1)
+    log = host.output()
+    assert log.count(f"Message {message_id} can never be a job") == 1
+    assert "BODY-TEXT-7" not in log and "Traceback" not in log
