@@ -152,7 +152,7 @@ def run_thumbnails(guard: ItemGuard) -> Done:
         )
         content = snapshot.content
         del snapshot
-        deliver_file(guard, entry, "image/jpeg", lambda content=content: iter((content,)))
+        deliver_file(guard, entry, "image/jpeg", lambda content=content: iter((content,)), size_hint=len(content))
     return Done(missing)
 
 

@@ -185,6 +185,14 @@ class _ParallelStager:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
+def first_block(block_size: int, size_hint: int | None) -> int:
+    """A file announced smaller than a block gets a buffer its own size (a thumbnail needs 200 KiB, not
+    4 MiB); if it turns out larger, later blocks are full-sized. Always a multiple of the AES block."""
+    if not size_hint or size_hint >= block_size:
+        return block_size
+    return max(AES_BLOCK, -(-(size_hint + AES_BLOCK) // AES_BLOCK) * AES_BLOCK)
+
+
 def iter_chunks(source: Source, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
     """Chunks from an iterable of bytes or a binary file-like object."""
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -275,7 +283,7 @@ class EncryptedBlobUploader:
         stager = _ParallelStager(blob, self.settings.concurrency)
         content_settings = ContentSettings(content_type=content_type)
         try:
-            block_size = sizer.next_size()
+            block_size = first_block(sizer.next_size(), size_hint)
             buffer = bytearray(block_size + AES_BLOCK)
             filled = 0  # ciphertext bytes in `buffer`
             room = block_size  # plaintext bytes this block still takes; keeps blocks cipher-aligned

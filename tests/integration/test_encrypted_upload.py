@@ -39,6 +39,18 @@ def test_uploads_decrypt_byte_for_byte_with_the_sdks_own_v1_decryption(
     assert sdk_decrypt(blob_name_from_sas(ticket.uri, stack.upload_container), ticket.json_web_key["kid"]) == data
 
 
+@pytest.mark.parametrize(("size", "hint"), [(100, 100), (B // 3, 10), (3 * B + 7, 100), (B - 1, B // 2), (0, 16)])
+def test_a_size_hint_below_the_block_size_still_decrypts_byte_for_byte_whatever_the_real_size(
+    stack, client, uploader, sdk_decrypt, locked_job, size, hint
+):
+    job_id, token = locked_job
+    ticket = client.initialize_upload(job_id, token, f"hinted_{size}_{hint}.jpg", "image/jpeg")
+    source, data, sha = random_file(size)
+    result = uploader.upload(ticket.uri, ticket.json_web_key, source, size_hint=hint)
+    assert (result.size, result.sha256) == (size, sha)
+    assert sdk_decrypt(blob_name_from_sas(ticket.uri, stack.upload_container), ticket.json_web_key["kid"]) == data
+
+
 def test_the_registry_verifies_a_multi_block_upload(stack, client, uploader, locked_job):
     job_id, token = locked_job
     ticket = client.initialize_upload(job_id, token, "cam.mp4", "video/mp4")
