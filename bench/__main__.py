@@ -23,7 +23,7 @@ from azure.storage.blob import BlobClient, BlobSasPermissions, BlobServiceClient
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bench import agent, verkada, vms
+from bench import agent, media_job, verkada, vms
 from bench.null_transport import NullTransport
 from bench.sources import CHUNK, ChunkReader, MiB, chunks
 from devstack.azurite import Azurite
@@ -182,6 +182,11 @@ def main() -> int:
     print("measuring the agent end to end (thumbnail jobs through local Functions hosts, idle poll) ...", flush=True)
     results.update(agent.measure(40 if args.quick else 200))
 
+    print(
+        "measuring a 3-camera media job as work items (serial, parallel, 2 hosts) and thumbnail memory ...", flush=True
+    )
+    results.update(media_job.measure(args.quick))
+
     report(results)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(
@@ -224,6 +229,13 @@ def report(results: dict[str, tuple[float, str]]) -> None:
     row("idle_poll_storage_writes", value["idle_poll_storage_writes"], "== 0", value["idle_poll_storage_writes"] == 0)
     one, two = value["thumbnail_jobs_per_s_1host"], value["thumbnail_jobs_per_s_2hosts"]
     row("thumbnail_jobs_per_s_2hosts / _1host", two / one, "(info)", True)
+    serial, parallel = value["media_job_seconds_serial"], value["media_job_seconds_parallel"]
+    row("media_job_seconds_serial / _parallel", serial / parallel, ">= 3.0", serial / parallel >= 3.0)
+    row("media_job_seconds_serial / _2hosts", serial / value["media_job_seconds_2hosts"], "(info)", True)
+    longest = value["longest_execution_seconds"]
+    row("longest_execution_seconds / (serial / 6)", longest / (serial / 6), "<= 1.0", longest <= serial / 6)
+    rss = value["thumbnail_peak_rss_mib"]
+    row("thumbnail_peak_rss_mib (1,000 cameras, 200 KiB)", rss, "<= 150", rss <= 150)
 
 
 if __name__ == "__main__":

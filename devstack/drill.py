@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import tempfile
 import time
 from collections import Counter
@@ -30,6 +29,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 
 from devstack.agent_env import agent_settings
+from devstack.funchost.logs import invocation_stats
 from devstack.funchost.process import HostProcess
 from devstack.stack import REPO_ROOT, LocalStack
 from shared.agent.ledger import Ledger, generation_of
@@ -40,8 +40,6 @@ from shared.storage import queue_client, table_client
 from shared.vms.base import Interval
 
 FINAL = frozenset({"Completed", "PartiallyCompleted", "Failed", "Canceled"})
-_EXECUTING = re.compile(r"Executing 'Functions\.process_job' \(Reason=.*?, Id=([0-9a-f-]+)")
-_EXECUTED = re.compile(r"Executed 'Functions\.process_job' \((\w[\w ]*), Id=([0-9a-f-]+), Duration=(\d+)ms")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -217,18 +215,8 @@ class Drill:
 
     def invocations(self) -> tuple[int, float]:
         """From the hosts' own logs: most process_job runs at once in one process, longest run."""
-        most, longest = 0, 0.0
-        for slot in self.hosts:
-            for path in slot.logs:
-                running: set[str] = set()
-                for line in path.read_text(errors="replace").splitlines():
-                    if match := _EXECUTING.search(line):
-                        running.add(match.group(1))
-                        most = max(most, len(running))
-                    elif match := _EXECUTED.search(line):
-                        running.discard(match.group(2))
-                        longest = max(longest, int(match.group(3)) / 1000)
-        return most, longest
+        stats = invocation_stats([path for slot in self.hosts for path in slot.logs], "process_job")
+        return stats.most_at_once, stats.longest_seconds
 
     def poison_count(self, storage) -> int:
         poison = queue_client(storage, self.settings["JOBS_QUEUE_NAME"] + "-poison")
