@@ -114,7 +114,6 @@ def _make_plan(message: JobMessage, record: LockRecord, generation: str, service
         missing=tuple(draft.missing),
     )
     plan = services.ledger.create_plan(plan, draft.items)
-    services.records.transition(record.job_id, PROCESSING, last_error="")
     log.info(
         "Job %s planned: %d work item(s)%s",
         record.job_id,
@@ -127,6 +126,8 @@ def _make_plan(message: JobMessage, record: LockRecord, generation: str, service
 
 def _start(plan: Plan, record: LockRecord, services: Services) -> str:
     """Enqueue every unfinished item, then mark the plan Running (a redelivery enqueues again: harmless)."""
+    if record.state != PROCESSING:
+        services.records.transition(record.job_id, PROCESSING, last_error="")
     if plan.items_total == 0:
         running = services.ledger.save_plan(replace(plan, state="Completing"))
         return complete_job(services, record, running)
