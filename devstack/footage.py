@@ -76,6 +76,11 @@ def _doubled_fill() -> bytes:
     return block + block
 
 
+@cache
+def _doubled_fill_view() -> memoryview:
+    return memoryview(_doubled_fill())
+
+
 def _mix(value: int) -> int:
     """splitmix64's finaliser: a cheap, well-spread 64-bit hash."""
     value = (value ^ (value >> 30)) * 0xBF58476D1CE4E5B9 & _MASK64
@@ -83,20 +88,26 @@ def _mix(value: int) -> int:
     return value ^ (value >> 31)
 
 
-def frame_bytes(tag: bytes, start_ms: int, duration_ms: int, length: int, *, filler: bool = False) -> bytes:
-    """One whole frame. The fill depends on the camera and the frame's start only."""
+def frame_views(
+    tag: bytes, start_ms: int, duration_ms: int, length: int, *, filler: bool = False
+) -> list[bytes | memoryview]:
+    """One whole frame as pieces without copying the fill: the header, then views of the fill block."""
     magic = FILLER_MAGIC if filler else FOOTAGE_MAGIC
-    header = HEADER.pack(magic, start_ms, duration_ms, length, tag)
-    body, doubled = length - HEADER_LEN, _doubled_fill()
+    pieces: list[bytes | memoryview] = [HEADER.pack(magic, start_ms, duration_ms, length, tag)]
+    body, doubled = length - HEADER_LEN, _doubled_fill_view()
     seed = _mix(int.from_bytes(tag[:8], "big") ^ start_ms)
-    pieces = [header]
     while body > 0:
         offset = seed % _FILL_BLOCK
         take = min(body, _FILL_BLOCK)
         pieces.append(doubled[offset : offset + take])
         body -= take
         seed = _mix(seed + 1)
-    return b"".join(pieces)
+    return pieces
+
+
+def frame_bytes(tag: bytes, start_ms: int, duration_ms: int, length: int, *, filler: bool = False) -> bytes:
+    """One whole frame. The fill depends on the camera and the frame's start only."""
+    return b"".join(frame_views(tag, start_ms, duration_ms, length, filler=filler))
 
 
 def footage(camera_id: str, start_ms: int, end_ms: int, bitrate_kbps: int, *, filler: bool = False) -> Iterator[bytes]:
@@ -104,6 +115,46 @@ def footage(camera_id: str, start_ms: int, end_ms: int, bitrate_kbps: int, *, fi
     tag = camera_tag(camera_id)
     for frame_start, duration in frame_times(start_ms, end_ms):
         yield frame_bytes(tag, frame_start, duration, frame_length(duration, bitrate_kbps), filler=filler)
+
+
+def footage_range(
+    camera_id: str, start_ms: int, end_ms: int, bitrate_kbps: int, first: int, stop: int, *, filler: bool = False
+) -> Iterator[bytes | memoryview]:
+    """Bytes [first, stop) of the footage of [start, end), as pieces (views where possible), without
+    generating the frames before `first`: a server answers a Range request from the middle at once."""
+    stop = min(stop, footage_size(start_ms, end_ms, bitrate_kbps))
+    if first >= stop:
+        return
+    tag = camera_tag(camera_id)
+    frame_start, offset = _frame_containing(start_ms, end_ms, bitrate_kbps, first)
+    position = first - offset  # bytes of the current frame to skip
+    while offset < stop:
+        duration = min(end_ms, (frame_start // FRAME_MS + 1) * FRAME_MS) - frame_start
+        length = frame_length(duration, bitrate_kbps)
+        wanted = min(length, stop - offset)
+        cursor = 0
+        for piece in frame_views(tag, frame_start, duration, length, filler=filler):
+            lo, hi = max(position - cursor, 0), min(wanted - cursor, len(piece))
+            if lo < hi:
+                yield piece if (lo, hi) == (0, len(piece)) else piece[lo:hi]
+            cursor += len(piece)
+            if cursor >= wanted:
+                break
+        offset += length
+        frame_start += duration
+        position = 0
+
+
+def _frame_containing(start_ms: int, end_ms: int, bitrate_kbps: int, byte: int) -> tuple[int, int]:
+    """(start ms, first byte) of the frame that holds byte `byte` of the footage of [start, end)."""
+    first_end = min(end_ms, (start_ms // FRAME_MS + 1) * FRAME_MS)
+    first_length = frame_length(first_end - start_ms, bitrate_kbps)
+    if byte < first_length or first_end == end_ms:
+        return start_ms, 0
+    whole = frame_length(FRAME_MS, bitrate_kbps)
+    last_start = max(first_end, (end_ms - 1) // FRAME_MS * FRAME_MS)
+    index = min((byte - first_length) // whole, (last_start - first_end) // FRAME_MS)
+    return first_end + index * FRAME_MS, first_length + index * whole
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,8 @@ class Camera:
     gap_minutes: int  # minutes missing at the same place in every hour (0: continuous)
     gap_offset_minutes: int
     explicit_recordings: list[Interval] | None = None
+    local_only: list[Interval] = field(default_factory=list)  # footage kept on the camera only (Rhombus)
+    snapshot_bytes: int | None = None  # snapshots padded to this size (None: the configured default)
 
     @property
     def has_recordings(self) -> bool:
@@ -73,6 +75,8 @@ class Camera:
             "TimeZone": self.time_zone,
             "GapMinutesPerHour": 0 if self.explicit_recordings is not None else self.gap_minutes,
             "ExplicitRecordings": self.explicit_recordings is not None,
+            "LocalOnly": intervals_json(self.local_only),
+            "SnapshotBytes": self.snapshot_bytes,
         }
 
 
@@ -162,8 +166,10 @@ class CameraStore:
 
     def add(self, changes: dict[str, Any]) -> Camera:
         """Adds a camera: online and recording (seeded gap pattern) unless `changes` say otherwise; its
-        position is unknown unless `changes` give one."""
+        position is unknown unless `changes` give one; `changes["id"]` chooses its id (KeyError if taken)."""
         with self._lock:
+            if changes.get("id") in self._cameras:
+                raise KeyError(changes["id"])
             index = self.count + self._added
             self._added += 1
             camera = seed_camera(self.style, self.seed, index, self.anchor_ms, set(self._cameras), plain=True)
@@ -204,6 +210,13 @@ def recorded_intervals(camera: Camera, start_ms: int, end_ms: int, now_ms: int) 
     offset, length = camera.gap_offset_minutes * 60_000, camera.gap_minutes * 60_000
     gaps = [(hour + offset, hour + offset + length) for hour in range(lo - lo % HOUR_MS, hi, HOUR_MS)]
     return subtract([(lo, hi)], gaps)
+
+
+def recording_spans(camera: Camera, start_ms: int, end_ms: int, now_ms: int) -> list[Interval]:
+    """The camera's whole recordings that overlap [start, end), not cut at the window's edges (at most a
+    day beyond them, never beyond `now`): what a VMS that does not clip its interval listing answers."""
+    wide = recorded_intervals(camera, start_ms - DAY_MS, end_ms + DAY_MS, now_ms)
+    return [(s, e) for s, e in wide if s < end_ms and e > start_ms]
 
 
 def intervals_json(intervals: list[Interval]) -> list[list[str]]:

@@ -8,6 +8,8 @@ from typing import Any
 
 JOB_VOCABULARIES = ("spec", "notes")
 NEXT_PAGE_ON_LAST = ("empty", "null")
+ZERO_ALLOWED = frozenset({"ExportDurationSeconds", "DownloadBytesPerSecond", "SnapshotBytes"})
+MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -21,6 +23,9 @@ class VmsConfig:
     job_states: str = "spec"  # EEN job vocabulary: spec (pending|started|success|failure) or notes
     next_page_on_last: str = "empty"  # EEN nextPageToken on the last page: "" (empty) or null
     chunked_downloads: bool = False  # stream without Content-Length
+    download_bytes_per_second: int = 0  # per-connection rate cap of every media download, as a CDN's (0: none)
+    unclipped_media_intervals: bool = False  # EEN /media lists whole recordings, even beyond the query window
+    snapshot_bytes: int = 0  # every snapshot padded to this size (0: natural size); a camera's own wins
     recorded_image_rate_per_second: int = 5  # EEN recordedImage.jpeg?type=main; more → 429
     max_exports: int = 100  # EEN export jobs kept by the account; more → 429
     max_export_seconds: int = 8 * 3600  # EEN export period limit
@@ -86,7 +91,9 @@ def _validate(name: str, default: Any, value: Any) -> Any:
         raise ValueError(f"{name} must be a number")
     if isinstance(default, int) and not isinstance(value, int):
         raise ValueError(f"{name} must be an integer")
-    minimum = 0 if name == "ExportDurationSeconds" else 1
+    minimum = 0 if name in ZERO_ALLOWED else 1
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}")
+    if name == "SnapshotBytes" and value > MAX_SNAPSHOT_BYTES:
+        raise ValueError(f"SnapshotBytes must be at most {MAX_SNAPSHOT_BYTES}")
     return value

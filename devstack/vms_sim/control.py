@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -16,6 +17,11 @@ TimeLike = datetime | str
 
 def _iso(moment: TimeLike) -> str:
     return moment if isinstance(moment, str) else format_een(to_ms(moment))
+
+
+def camera_path(camera_id: str) -> str:
+    """/cameras/<id> with the id percent-encoded whole ("/" and "." too, so "../x" stays one segment)."""
+    return "/cameras/" + quote(camera_id, safe="").replace(".", "%2E")
 
 
 class VmsSimulatorControl(ControlClient):
@@ -34,28 +40,29 @@ class VmsSimulatorControl(ControlClient):
         return self._call("POST", "/cameras/seed", body)
 
     def add_camera(self, **fields: Any) -> dict[str, Any]:
-        """Fields: Name, Online, TimeZone, Latitude, Longitude, Azimuth, GapMinutesPerHour,
-        Recordings ("none" or [[start, end]…]). An added camera is online and recording unless told otherwise;
-        it has a position only if given one."""
+        """Fields: Id (any string: a chosen id, e.g. "../x", "cam/1", unicode), Name, Online, TimeZone,
+        Latitude, Longitude, Azimuth, GapMinutesPerHour, Recordings ("none" or [[start, end]…]), LocalOnly
+        ([[start, end]…] kept on the camera only: Rhombus VideoLocal), SnapshotBytes (pad its snapshots).
+        An added camera is online and recording unless told otherwise; it has a position only if given one."""
         return self._call("POST", "/cameras", fields)
 
     def update_camera(self, camera_id: str, **fields: Any) -> dict[str, Any]:
-        return self._call("PATCH", f"/cameras/{camera_id}", fields)
+        return self._call("PATCH", camera_path(camera_id), fields)
 
     def set_online(self, camera_id: str, online: bool) -> dict[str, Any]:
         return self.update_camera(camera_id, Online=online)
 
     def remove_camera(self, camera_id: str) -> None:
-        self._call("DELETE", f"/cameras/{camera_id}")
+        self._call("DELETE", camera_path(camera_id))
 
     def recordings(self, camera_id: str, start: TimeLike | None = None, end: TimeLike | None = None) -> list[list[str]]:
         params = {name: _iso(v) for name, v in (("start", start), ("end", end)) if v is not None}
-        return self._call("GET", f"/cameras/{camera_id}/recordings", params=params)["Intervals"]
+        return self._call("GET", camera_path(camera_id) + "/recordings", params=params)["Intervals"]
 
     def set_recordings(self, camera_id: str, intervals: list[tuple[TimeLike, TimeLike]] | None) -> None:
         """Explicit recording intervals; None restores the seeded pattern."""
         body = None if intervals is None else [[_iso(s), _iso(e)] for s, e in intervals]
-        self._call("PUT", f"/cameras/{camera_id}/recordings", {"Intervals": body})
+        self._call("PUT", camera_path(camera_id) + "/recordings", {"Intervals": body})
 
     # streams -------------------------------------------------------------------------------
 
@@ -83,6 +90,11 @@ class VmsSimulatorControl(ControlClient):
     def saved_clips(self) -> list[dict[str, Any]]:
         """Rhombus clips not deleted yet (what stays in the customer's console)."""
         return [job for job in self.jobs() if not job["Deleted"]]
+
+    def leftovers(self) -> list[dict[str, Any]]:
+        """Everything a clip or export left in the customer's account: jobs or saved clips not deleted,
+        export files not deleted for good (archive, recycle bin, read-only downloads folder). [] when clean."""
+        return self._call("GET", "/leftovers")
 
     # faults ----------------------------------------------------------------------------------
 
@@ -115,7 +127,8 @@ class VmsSimulatorControl(ControlClient):
     # config and log (clock, faults, reset: see ControlClient) -----------------------------------
 
     def configure(self, **settings: Any) -> dict[str, Any]:
-        """PascalCase settings, e.g. configure(BitrateKbps=4000, JobStates="notes")."""
+        """PascalCase settings, e.g. configure(BitrateKbps=4000, JobStates="notes", DownloadBytesPerSecond=25e6,
+        UnclippedMediaIntervals=True, SnapshotBytes=200 * 1024); see devstack/vms_sim/config.py."""
         return self._call("POST", "/config", settings)
 
     def request_summary(self) -> dict[str, Any]:

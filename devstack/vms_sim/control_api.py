@@ -102,23 +102,27 @@ def control_blueprint(profile: Profile) -> Blueprint:
 
     @bp.post("/cameras")
     def add_camera() -> tuple[Response, int]:
-        camera = engine.cameras.add(_camera_changes(body(), adding=True))
+        try:
+            camera = engine.cameras.add(_camera_changes(body(), adding=True))
+        except KeyError:
+            raise ProblemError(409, "a camera with this Id already exists") from None
         return jsonify(camera.summary()), 201
 
-    @bp.patch("/cameras/<camera_id>")
+    # ids are matched as paths: a chosen id may hold "/" (send it percent-encoded, "." as %2E)
+    @bp.patch("/cameras/<path:camera_id>")
     def update_camera(camera_id: str) -> Response:
         camera_or_404(camera_id)
         camera = engine.cameras.update(camera_id, **_camera_changes(body(), adding=False))
         assert camera is not None
         return jsonify(camera.summary())
 
-    @bp.delete("/cameras/<camera_id>")
+    @bp.delete("/cameras/<path:camera_id>")
     def remove_camera(camera_id: str) -> Response:
         if not engine.cameras.remove(camera_id):
             raise ProblemError(404, f"no camera {camera_id}")
         return Response(status=204)
 
-    @bp.get("/cameras/<camera_id>/recordings")
+    @bp.get("/cameras/<path:camera_id>/recordings")
     def recordings(camera_id: str) -> Response:
         camera = camera_or_404(camera_id)
         now = engine.now_ms()
@@ -126,7 +130,7 @@ def control_blueprint(profile: Profile) -> Blueprint:
         end = time_ms(request.args["end"], "end") if "end" in request.args else now
         return jsonify({"CameraId": camera_id, "Intervals": intervals_json(engine.recordings(camera, start, end))})
 
-    @bp.put("/cameras/<camera_id>/recordings")
+    @bp.put("/cameras/<path:camera_id>/recordings")
     def set_recordings(camera_id: str) -> Response:
         camera_or_404(camera_id)
         given = body().raw("Intervals")
@@ -160,6 +164,12 @@ def control_blueprint(profile: Profile) -> Blueprint:
     @bp.get("/jobs")
     def jobs() -> Response:
         return jsonify([_job_json(profile, job) for job in engine.jobs.all()])
+
+    @bp.get("/leftovers")
+    def leftovers() -> Response:
+        """What would stay in the customer's account: jobs or saved clips not deleted, export files not
+        deleted for good (in the archive, its recycle bin or its read-only downloads folder)."""
+        return jsonify(engine.leftovers())
 
     # faults, clock, config, log, reset ----------------------------------------------------------
 
@@ -233,11 +243,23 @@ def _camera_changes(data: Body, *, adding: bool) -> dict[str, Any]:
         if not valid:
             raise ProblemError(400, f"{name} has the wrong type")
         changes[attr] = float(value) if kind is float else value
+    snapshot_bytes = data.raw("SnapshotBytes")
+    if snapshot_bytes is not None:
+        if isinstance(snapshot_bytes, bool) or not isinstance(snapshot_bytes, int) or snapshot_bytes < 0:
+            raise ProblemError(400, "SnapshotBytes must be a non-negative integer")
+        changes["snapshot_bytes"] = snapshot_bytes
+    if data.raw("LocalOnly") is not None:
+        changes["local_only"] = parse_intervals(data.raw("LocalOnly"))
     gap = data.raw("GapMinutesPerHour")
     if gap is not None:
         if isinstance(gap, bool) or not isinstance(gap, int) or not 0 <= gap <= 50:
             raise ProblemError(400, "GapMinutesPerHour must be an integer from 0 to 50")
         changes["gap_minutes"] = gap
+    camera_id = data.raw("Id")
+    if adding and camera_id is not None:
+        if not isinstance(camera_id, str) or not camera_id:
+            raise ProblemError(400, "Id must be a non-empty string")
+        changes["id"] = camera_id
     if adding and data.raw("Recordings") == "none":
         changes["explicit_recordings"] = []
     elif adding and data.raw("Recordings") is not None:
@@ -278,7 +300,14 @@ def _job_json(profile: Profile, job: Job) -> dict[str, Any]:
         "Size": job.stream.size,
         "Url": profile.job_url(job.id),
         "Files": [
-            {"Id": f.id, "Name": f.name, "Size": f.stream.size, "Deleted": f.deleted, "Url": urls.get(f.id)}
+            {
+                "Id": f.id,
+                "Name": f.name,
+                "Size": f.stream.size,
+                "Folder": f.folder,
+                "State": f.state,
+                "Url": urls.get(f.id),
+            }
             for f in job.files
         ],
     }

@@ -14,6 +14,7 @@ from .een_api import API, MP4_PATH, account_blueprint, global_blueprint, render_
 from .een_auth import EenAuth
 from .engine import VmsEngine
 from .errors import VmsError
+from .jobs import OutputFile
 from .profile import Profile
 from .server import AppServer
 from .streams import Stream
@@ -22,7 +23,7 @@ from .timeutil import format_een, parse_een
 GLOBAL_OPERATIONS = ("token", "client_settings")
 ACCOUNT_OPERATIONS = (
     "list_cameras", "list_media", "media_stream", "live_image", "recorded_image", "create_export", "get_job",
-    "delete_job", "download_file", "delete_file",
+    "delete_job", "download_file", "download_download", "list_files", "delete_file", "delete_trash_file",
 )  # fmt: skip
 
 
@@ -84,8 +85,10 @@ class EenSimulator(Profile):
         query = self.engine.signer.sign(path, params, self.engine.config.media_url_ttl_seconds)
         return f"{self.account_url}{path}?{query}"
 
-    def file_url(self, file_id: str) -> str:
-        return f"{self.account_url}{API}/files/{file_id}:download"
+    def file_url(self, output: OutputFile) -> str:
+        """Where an export file downloads from: the archive, or the downloads folder (`autoDelete`)."""
+        folder = "downloads" if output.folder == "downloads" else "files"
+        return f"{self.account_url}{API}/{folder}/{output.id}:download"
 
     # Profile ------------------------------------------------------------------------------------
 
@@ -100,11 +103,11 @@ class EenSimulator(Profile):
                 camera = None
             if camera is not None:
                 return self.engine.recording_stream(camera.id, start, end)
-        prefix, suffix = f"{API}/files/", ":download"
-        if parts.path.startswith(prefix) and parts.path.endswith(suffix):
-            found = self.engine.jobs.file(parts.path[len(prefix) : -len(suffix)])
-            if found is not None:
-                return found[1].stream
+        for prefix in (f"{API}/files/", f"{API}/downloads/"):
+            if parts.path.startswith(prefix) and parts.path.endswith(":download"):
+                found = self.engine.jobs.file(parts.path[len(prefix) : -len(":download")], self.engine.now_ms())
+                if found is not None:
+                    return found[1].stream
         raise VmsError(404, f"no stream is served at {parts.path}")
 
     def info(self) -> dict[str, Any]:
@@ -119,7 +122,7 @@ class EenSimulator(Profile):
 
     def job_urls(self, job_id: str) -> dict[str, str]:
         job = self.engine.jobs.get(job_id)
-        return {} if job is None else {f.id: self.file_url(f.id) for f in job.files}
+        return {} if job is None else {f.id: self.file_url(f) for f in job.files}
 
     def extend_control(self, bp: Blueprint) -> None:
         @bp.post("/een/grant")

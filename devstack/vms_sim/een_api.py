@@ -20,7 +20,7 @@ from .cameras import Camera
 from .een_auth import oauth_status
 from .errors import VmsError
 from .jobs import Job, OutputFile, Phase
-from .jpeg import grey_jpeg
+from .jpeg import snapshot_jpeg
 from .serving import stream_response
 from .signing import Verdict
 from .timeutil import DAY_MS, format_een, parse_een
@@ -235,7 +235,8 @@ def account_blueprint(sim: EenSimulator) -> Blueprint:
         end = timestamp_arg("endTimestamp__lte", end_text) if end_text else engine.now_ms()
         includes = list_arg("include", MEDIA_INCLUDES)
         camera = camera_or_404(request.args["deviceId"])
-        intervals = engine.recordings(camera, start, end) if end > start else []
+        listed = engine.recording_spans if engine.config.unclipped_media_intervals else engine.recordings
+        intervals = listed(camera, start, end) if end > start else []
         page, next_token, prev_token = paginate(sim, intervals)
         results = []
         for s, e in page:
@@ -257,8 +258,7 @@ def account_blueprint(sim: EenSimulator) -> Blueprint:
         start = parse_een(request.args["startTimestamp"])
         end = parse_een(request.args["endTimestamp"])
         stream = engine.recording_stream(camera.id, start, end)
-        behaviour = engine.faults.take_download_behaviour(engine.config.chunked_downloads)
-        return stream_response(request, stream, behaviour, content_type="video/mp4")
+        return stream_response(request, stream, engine.download_behaviour(), content_type="video/mp4")
 
     @bp.get(API + "/media/liveImage.jpeg", endpoint="live_image")
     def live_image() -> Response:
@@ -268,8 +268,7 @@ def account_blueprint(sim: EenSimulator) -> Blueprint:
         if not camera.online:
             message = "The resource is currently not available, please try later again"
             raise VmsError(503, message, reason="deviceUnavailable")
-        frame = engine.now_ms() // FRAME_MS * FRAME_MS
-        return Response(grey_jpeg(), mimetype="image/jpeg", headers={"X-Een-Timestamp": format_een(frame)})
+        return image_response(sim, camera, engine.now_ms() // FRAME_MS * FRAME_MS)
 
     @bp.get(API + "/media/recordedImage.jpeg", endpoint="recorded_image")
     def recorded_image() -> Response:
@@ -286,7 +285,7 @@ def account_blueprint(sim: EenSimulator) -> Blueprint:
         frame = find_frame(sim, camera, given[0], moment)
         if frame is None:
             raise VmsError(404, "No recorded image was found for the requested time", reason="resourceNotFound")
-        return Response(grey_jpeg(), mimetype="image/jpeg", headers={"X-Een-Timestamp": format_een(frame)})
+        return image_response(sim, camera, frame)
 
     @bp.post(API + "/exports", endpoint="create_export")
     def create_export() -> tuple[Response, int]:
@@ -295,7 +294,8 @@ def account_blueprint(sim: EenSimulator) -> Blueprint:
         if engine.jobs.live_count() >= engine.config.max_exports:
             raise VmsError(429, "Too many export jobs for this account", reason="quotaExceeded")
         start, end = details["_period"]
-        job = engine.create_job(camera, start, end, details)
+        folder = "downloads" if details.get("autoDelete") else "archive"
+        job = engine.create_export(camera, start, end, details, folder=folder, directory=details["info"]["directory"])
         for index, output in enumerate(job.files):
             output.name = file_name(details["info"]["name"], output, index)
         g.job_id = job.id
@@ -316,29 +316,60 @@ def account_blueprint(sim: EenSimulator) -> Blueprint:
 
     @bp.delete(API + "/jobs/<job_id>", endpoint="delete_job")
     def delete_job(job_id: str) -> Response:
-        engine.jobs.delete(job_or_404(job_id).id)
+        engine.jobs.delete(job_or_404(job_id).id, engine.now_ms())
         return Response(status=204)
 
-    def file_or_404(file_id: str) -> tuple[Job, OutputFile]:
-        found = engine.jobs.file(file_id)
-        if found is None or found[0].phase(engine.now_ms())[0] is not Phase.SUCCEEDED:
+    def file_or_404(file_id: str, folder: str, state: str = "present") -> OutputFile:
+        if not _UUID.match(file_id):
+            raise bad_argument("Invalid Argument: id must be a uuid")
+        found = engine.jobs.file(file_id, engine.now_ms())
+        if found is None or found[1].folder != folder or found[1].state != state:
             raise VmsError(404, "The resource was not found", reason="resourceNotFound")
         g.job_id = found[0].id
-        return found
+        return found[1]
+
+    def serve_file(output: OutputFile) -> Response:
+        return stream_response(
+            request, output.stream, engine.download_behaviour(), content_type="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{output.name}"'},
+        )  # fmt: skip
 
     @bp.get(API + "/files/<file_id>:download", endpoint="download_file")
     def download_file(file_id: str) -> Response:
-        _, output = file_or_404(file_id)
-        behaviour = engine.faults.take_download_behaviour(engine.config.chunked_downloads)
-        disposition = f'attachment; filename="{output.name}"'
-        return stream_response(
-            request, output.stream, behaviour, content_type="application/octet-stream",
-            headers={"Content-Disposition": disposition},
-        )  # fmt: skip
+        return serve_file(file_or_404(file_id, "archive"))
+
+    @bp.get(API + "/downloads/<file_id>:download", endpoint="download_download")
+    def download_download(file_id: str) -> Response:
+        return serve_file(file_or_404(file_id, "downloads"))
+
+    @bp.get(API + "/files", endpoint="list_files")
+    def list_files() -> Response:
+        directory, name = request.args.get("directory"), request.args.get("name")
+        contains = request.args.get("name__contains")
+        found = [
+            output for _, output in engine.jobs.files(engine.now_ms())
+            if output.folder == "archive" and output.state == "present"
+            and (directory is None or output.directory == directory) and (name is None or output.name == name)
+            and (contains is None or contains in output.name)
+        ]  # fmt: skip
+        page, next_token, prev_token = paginate(sim, found)
+        return jsonify(
+            {
+                "results": [file_item_json(output) for output in page],
+                "nextPageToken": next_token,
+                "prevPageToken": prev_token,
+                "totalSize": len(found),
+            }
+        )
 
     @bp.delete(API + "/files/<file_id>", endpoint="delete_file")
     def delete_file(file_id: str) -> Response:
-        engine.jobs.delete_file(file_or_404(file_id)[1].id)
+        engine.jobs.set_state(file_or_404(file_id, "archive").id, "recycled")
+        return Response(status=204)
+
+    @bp.delete(API + "/deletedFiles/<file_id>", endpoint="delete_trash_file")
+    def delete_trash_file(file_id: str) -> Response:
+        engine.jobs.set_state(file_or_404(file_id, "archive", "recycled").id, "purged")
         return Response(status=204)
 
     return bp
@@ -437,6 +468,18 @@ def _period_time(period: dict[str, Any], name: str) -> int:
     return timestamp_arg(f"period.{name}", value)
 
 
+def image_response(sim: EenSimulator, camera: Camera, frame_ms: int) -> Response:
+    """A camera's JPEG of the frame at `frame_ms`, which X-Een-Timestamp and the image's comment both name."""
+    size = camera.snapshot_bytes if camera.snapshot_bytes is not None else sim.engine.config.snapshot_bytes
+    image = snapshot_jpeg(camera.id, frame_ms, size)
+    return Response(image, mimetype="image/jpeg", headers={"X-Een-Timestamp": format_een(frame_ms)})
+
+
+def file_item_json(output: OutputFile) -> dict[str, Any]:
+    """ApiFileGetWithIncludes with the default fields."""
+    return {"id": output.id, "directory": output.directory, "mimeType": "video/mp4", "name": output.name}
+
+
 def file_name(export_name: str, output: OutputFile, index: int) -> str:
     stamp = format_een(output.interval[0])[:19].replace("T", " ").replace(":", "-")
     return f"{export_name} {stamp}.mp4" if index == 0 else f"{export_name} {stamp} ({index + 1}).mp4"
@@ -476,7 +519,7 @@ def job_json(sim: EenSimulator, job: Job) -> dict[str, Any]:
                     "name": output.name,
                     "size": output.stream.size,
                     "mimetype": "video/mp4",
-                    "url": sim.file_url(output.id),
+                    "url": sim.file_url(output),
                     "description": f"Video export of {job.camera_id}",
                 }
                 for output in job.files

@@ -13,14 +13,14 @@ from typing import Any
 from devstack.registry_sim.clock import SimClock, utc_now
 from devstack.registry_sim.requestlog import RequestLog
 
-from .cameras import Camera, CameraStore, IdStyle, recorded_intervals
+from .cameras import Camera, CameraStore, IdStyle, recorded_intervals, recording_spans
 from .config import VmsConfig
-from .faults import VmsFaults
-from .intervals import holes, subtract
-from .jobs import Job, JobStore, OutputFile, new_id
+from .faults import DownloadBehaviour, VmsFaults
+from .intervals import Interval, clip, close_seams, holes, normalise, subtract
+from .jobs import Folder, Job, JobStore, OutputFile, new_id
 from .redaction import redact_target
 from .signing import UrlSigner
-from .streams import ConcatStream, DigestCache, Stream, SyntheticStream, recording_stream
+from .streams import ConcatStream, DigestCache, FootageStream, Stream, recording_stream
 from .timeutil import floor_hour, to_ms
 
 
@@ -48,8 +48,11 @@ class RateLimiter:
 
 
 class VmsEngine:
-    def __init__(self, style: IdStyle, *, seed: str, camera_count: int, config: VmsConfig | None = None) -> None:
+    def __init__(
+        self, style: IdStyle, *, seed: str, camera_count: int, config: VmsConfig | None = None, seam_ms: int = 0
+    ) -> None:
         self.style = style
+        self.seam_ms = seam_ms  # recordings closer than this are one (a Rhombus seam is not missing footage)
         self.clock = SimClock()
         self.config = config or VmsConfig()
         self._initial = (seed, camera_count, self.config.copy())
@@ -66,32 +69,84 @@ class VmsEngine:
 
     # recordings and streams ------------------------------------------------------------------
 
-    def recordings(self, camera: Camera, start_ms: int, end_ms: int) -> list[tuple[int, int]]:
-        return recorded_intervals(camera, start_ms, end_ms, self.now_ms())
+    def recordings(self, camera: Camera, start_ms: int, end_ms: int) -> list[Interval]:
+        recorded = recorded_intervals(camera, start_ms, end_ms, self.now_ms())
+        return close_seams(recorded, self.seam_ms) if self.seam_ms else recorded
 
-    def recording_stream(self, camera_id: str, start_ms: int, end_ms: int) -> SyntheticStream:
+    def recording_spans(self, camera: Camera, start_ms: int, end_ms: int) -> list[Interval]:
+        """Whole recordings overlapping [start, end), not cut at its edges."""
+        return recording_spans(camera, start_ms, end_ms, self.now_ms())
+
+    def presence(self, camera: Camera, start_ms: int, end_ms: int) -> tuple[list[Interval], list[Interval]]:
+        """(in the cloud, on the camera only) parts of the recordings within [start, end)."""
+        recorded = self.recordings(camera, start_ms, end_ms)
+        local = normalise(camera.local_only)
+        return subtract(recorded, local), [i for r in recorded for i in clip(local, *r)]
+
+    def fetchable(self, camera: Camera, start_ms: int, end_ms: int) -> list[Interval]:
+        """What a clip can hold: the recordings, less what is on an offline camera only."""
+        cloud, local = self.presence(camera, start_ms, end_ms)
+        return normalise(cloud + local) if camera.online else cloud
+
+    def recording_stream(self, camera_id: str, start_ms: int, end_ms: int) -> FootageStream:
         return recording_stream(camera_id, start_ms, end_ms, self.config.bitrate_kbps)
 
     def recorded_parts_stream(self, camera: Camera, start_ms: int, end_ms: int) -> ConcatStream:
-        """The recorded parts of a window back to back (what a clip of that window contains)."""
+        """The recorded parts of a window back to back (what an EEN export of that window holds)."""
         parts = self.recordings(camera, start_ms, end_ms)
         return ConcatStream(tuple(self.recording_stream(camera.id, s, e) for s, e in parts))
+
+    def spliced_stream(self, camera: Camera, start_ms: int, end_ms: int) -> ConcatStream:
+        """A Rhombus clip of [start, end): footage where it can be fetched, "video not available"
+        placeholder frames for the rest of the time."""
+        real = self.fetchable(camera, start_ms, end_ms)
+        parts = [(s, e, False) for s, e in real] + [(s, e, True) for s, e in holes(real, start_ms, end_ms)]
+        bitrate = self.config.bitrate_kbps
+        return ConcatStream(tuple(FootageStream(camera.id, s, e, bitrate, filler) for s, e, filler in sorted(parts)))
 
     def stream_info(self, stream: Stream) -> dict[str, Any]:
         return {"Size": stream.size, "Sha256": self.digests.sha256(stream)}
 
+    def download_behaviour(self) -> DownloadBehaviour:
+        """How the next media download is served: scripted faults and the configured rate cap."""
+        return self.faults.take_download_behaviour(self.config.chunked_downloads, self.config.download_bytes_per_second)
+
     # exports and clips -----------------------------------------------------------------------
 
-    def create_job(
-        self, camera: Camera, start_ms: int, end_ms: int, details: dict[str, Any], job_id: str | None = None
+    def create_export(
+        self, camera: Camera, start_ms: int, end_ms: int, details: dict[str, Any], *, folder: Folder, directory: str
     ) -> Job:
-        """An export of [start, end): one output per recorded part; gaps (and faults) are missing."""
+        """An EEN export of [start, end): one file per recorded part; gaps (and faults) are missing."""
         recorded = self.recordings(camera, start_ms, end_ms)
         if recorded and self.faults.take_job_fault("ExportPartial"):
             middle = start_ms + (end_ms - start_ms) // 2
             recorded = subtract(recorded, [(middle, end_ms)]) or recorded[:1]
+        files = [
+            OutputFile(new_id(), "", self.recording_stream(camera.id, s, e), (s, e), folder, directory)
+            for s, e in recorded
+        ]
+        reason = "" if recorded else "no recordings in the period"
+        return self._add_job(camera, start_ms, end_ms, details, recorded, files, None, None, reason)
+
+    def create_clip(self, camera: Camera, start_ms: int, end_ms: int, details: dict[str, Any], job_id: str) -> Job:
+        """A Rhombus clip of [start, end): always the whole time, placeholders where there is no footage."""
+        recorded = self.fetchable(camera, start_ms, end_ms)
+        content = self.spliced_stream(camera, start_ms, end_ms)
+        return self._add_job(camera, start_ms, end_ms, details, recorded, [], content, job_id, "")
+
+    def _add_job(
+        self,
+        camera: Camera,
+        start_ms: int,
+        end_ms: int,
+        details: dict[str, Any],
+        recorded: list[Interval],
+        files: list[OutputFile],
+        content: Stream | None,
+        job_id: str | None,
+        reason: str,
+    ) -> Job:
         fails = self.faults.take_job_fault("ExportFailure")
-        files = [OutputFile(new_id(), "", self.recording_stream(camera.id, s, e), (s, e)) for s, e in recorded]
         job = Job(
             id=job_id or new_id(),
             camera_id=camera.id,
@@ -99,14 +154,18 @@ class VmsEngine:
             end_ms=end_ms,
             created_ms=self.now_ms(),
             duration_ms=int(self.config.export_duration_seconds * 1000),
-            fails=fails or not recorded,
+            fails=fails or bool(reason),
             recorded=recorded,
             missing=holes(recorded, start_ms, end_ms),
             files=files,
             details=details,
-            failure_reason="injected export failure" if fails else "" if recorded else "no recordings in the period",
+            failure_reason="injected export failure" if fails else reason,
+            content=content,
         )
         return self.jobs.add(job)
+
+    def leftovers(self) -> list[dict[str, Any]]:
+        return self.jobs.leftovers(self.now_ms())
 
     # request log -------------------------------------------------------------------------------
 

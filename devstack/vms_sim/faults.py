@@ -40,6 +40,7 @@ class DownloadBehaviour:
     chunked: bool = False
     trickle_bytes_per_second: int | None = None
     drop_after_bytes: int | None = None
+    max_bytes_per_second: int | None = None  # the configured per-connection cap (None: unlimited)
 
 
 class VmsFaults:
@@ -69,8 +70,9 @@ class VmsFaults:
         with self._lock:
             self._streams = [f for f in self._streams if f.kind != fault.kind] + [fault]
 
-    def take_download_behaviour(self, chunked_by_config: bool) -> DownloadBehaviour:
-        """The behaviour of the next download; uses up one Count of each fault that applies."""
+    def take_download_behaviour(self, chunked_by_config: bool, rate_cap: int = 0) -> DownloadBehaviour:
+        """The behaviour of the next download; uses up one Count of each fault that applies.
+        `rate_cap` is the configured bytes per second per connection (0: unlimited)."""
         with self._lock:
             active = {fault.kind: fault for fault in self._streams}
             for fault in active.values():
@@ -82,6 +84,7 @@ class VmsFaults:
             chunked=chunked_by_config or "Chunked" in active,
             trickle_bytes_per_second=trickle.value if trickle else None,
             drop_after_bytes=drop.value if drop else None,
+            max_bytes_per_second=rate_cap or None,
         )
 
     # exports and clips --------------------------------------------------------------------

@@ -23,6 +23,17 @@ def normalise(intervals: Iterable[Interval]) -> list[Interval]:
     return merged
 
 
+def close_seams(intervals: Iterable[Interval], seam: int) -> list[Interval]:
+    """Sorted intervals with gaps shorter than `seam` closed (such a gap is a seam, not missing footage)."""
+    merged: list[Interval] = []
+    for s, e in normalise(intervals):
+        if merged and s - merged[-1][1] < seam:
+            merged[-1] = (merged[-1][0], e)
+        else:
+            merged.append((s, e))
+    return merged
+
+
 def subtract(intervals: Iterable[Interval], holes: Iterable[Interval]) -> list[Interval]:
     """`intervals` minus `holes` (both sorted and non-overlapping)."""
     result: list[Interval] = []

@@ -15,9 +15,10 @@ from .rhombus_api import api_blueprint, media_blueprint, render_error
 from .server import AppServer
 from .streams import Stream
 
-API_OPERATIONS = ("get_camera_states", "get_frame_uri", "splice", "get_clip", "delete_clip")
+API_OPERATIONS = ("get_camera_states", "get_presence", "get_frame_uri", "splice", "get_clip", "delete_clip")
 MEDIA_OPERATIONS = ("snapshot", "frame", "download_clip")
 DEFAULT_REGION = "us-west-2"
+SEAM_MS = 2000  # Rhombus records across gaps shorter than this: its presence windows show them as seams
 
 
 class RhombusSimulator(Profile):
@@ -37,7 +38,7 @@ class RhombusSimulator(Profile):
         host: str = "127.0.0.1",
         verbose: bool = False,
     ) -> None:
-        engine = VmsEngine("rhombus", seed=seed, camera_count=camera_count, config=config)
+        engine = VmsEngine("rhombus", seed=seed, camera_count=camera_count, config=config, seam_ms=SEAM_MS)
         super().__init__(engine, host=host, verbose=verbose)
         self.region = region
         self.api_key = secrets.token_urlsafe(24)
@@ -59,8 +60,8 @@ class RhombusSimulator(Profile):
         return self._server(1).url
 
     def frame_url(self, camera_id: str, frame_ms: int) -> str:
-        path = f"/media/frames/{self.region}/{camera_id}/{frame_ms}.jpeg"
-        query = self.engine.signer.sign(path, {}, self.engine.config.media_url_ttl_seconds)
+        path = f"/media/frames/{self.region}/{frame_ms}.jpeg"
+        query = self.engine.signer.sign(path, {"cameraUuid": camera_id}, self.engine.config.media_url_ttl_seconds)
         return f"{self.media_url}{path}?{query}"
 
     def clip_url(self, clip_uuid: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -15,9 +16,10 @@ from flask import Blueprint, Response, g, jsonify, request
 from .cameras import Camera
 from .errors import VmsError
 from .jobs import Job, Phase
-from .jpeg import grey_jpeg
+from .jpeg import snapshot_jpeg
 from .serving import stream_response
 from .signing import Verdict
+from .timeutil import from_ms
 
 if TYPE_CHECKING:
     from .rhombus import RhombusSimulator
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 FRAME_MS = 100
 FACET = ".v0"
 CLIP_STATUS = {
-    Phase.PENDING: "PENDING",
+    Phase.PENDING: "INITIATING",
     Phase.RUNNING: "UPLOADING",
     Phase.SUCCEEDED: "COMPLETE",
     Phase.FAILED: "FAILED",
@@ -33,7 +35,7 @@ CLIP_STATUS = {
 
 
 def ok(**fields: Any) -> Response:
-    return jsonify({"error": False, "errorMsg": None, "warningMsg": None, **fields})
+    return jsonify({"error": False, "errorMsg": None, **fields})
 
 
 def failure(message: str) -> VmsError:
@@ -47,7 +49,7 @@ def render_error(error: VmsError) -> Response:
         response = Response(error.detail or "Too Many Requests", status=429, mimetype="text/plain")
         response.headers["Retry-After"] = seconds if seconds.isdigit() and int(seconds) >= 1 else "1"
         return response
-    response = jsonify({"error": True, "errorMsg": error.detail, "warningMsg": None})
+    response = jsonify({"error": True, "errorMsg": error.detail})
     response.status_code = error.status
     for name, value in error.headers.items():
         response.headers[name] = value
@@ -89,8 +91,10 @@ def api_blueprint(sim: RhombusSimulator) -> Blueprint:
             raise failure(f"Camera not found: {camera_uuid}")
         return camera
 
-    def clip_or_fail(data: dict[str, Any]) -> Job:
-        clip_uuid = data.get("clipUuid")
+    def clip_or_fail(data: dict[str, Any], name: str) -> Job:
+        clip_uuid = data.get(name)
+        if not isinstance(clip_uuid, str) or not clip_uuid:
+            raise failure(f"{name} is required")
         job = engine.jobs.get(clip_uuid) if isinstance(clip_uuid, str) else None
         if job is None:
             raise failure(f"Clip not found: {clip_uuid}")
@@ -102,14 +106,24 @@ def api_blueprint(sim: RhombusSimulator) -> Blueprint:
         json_body()
         return ok(cameraStates=[camera_state(sim, camera) for camera in engine.cameras.all()])
 
+    @bp.post("/camera/getPresenceWindows", endpoint="get_presence")
+    def get_presence() -> Response:
+        data = json_body()
+        camera = camera_or_fail(data.get("cameraUuid"))
+        start, duration = integer(data, "startTimeSec"), integer(data, "durationSec")
+        if duration <= 0:
+            raise failure("durationSec must be positive")
+        cloud, local = engine.presence(camera, start * 1000, (start + duration) * 1000)
+        return ok(presenceWindows={"VideoCloud": seconds_json(cloud), "VideoLocal": seconds_json(local)})
+
     @bp.post("/video/getExactFrameUri", endpoint="get_frame_uri")
     def get_frame_uri() -> Response:
         data = json_body()
         camera = camera_or_fail(data.get("cameraUuid"))
         moment = integer(data, "timestampMs")
-        if not engine.recordings(camera, moment, moment + 1):
+        if not engine.fetchable(camera, moment, moment + 1):
             raise failure("No footage is available for this camera at the requested time")
-        return ok(frameUri=sim.frame_url(camera.id, moment // FRAME_MS * FRAME_MS))
+        return ok(frameUri=sim.frame_url(camera.id, moment))
 
     @bp.post("/video/spliceV3", endpoint="splice")
     def splice() -> Response:
@@ -130,17 +144,17 @@ def api_blueprint(sim: RhombusSimulator) -> Blueprint:
         title = data.get("title") if isinstance(data.get("title"), str) else ""
         details = {"deviceUuids": devices, "startTimeMillis": start, "durationSec": duration, "title": title}
         clip_uuid = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
-        job = engine.create_job(camera, start, start + duration * 1000, details, job_id=clip_uuid)
+        job = engine.create_clip(camera, start, start + duration * 1000, details, clip_uuid)
         g.job_id = job.id
         return ok(clipUuid=job.id)
 
     @bp.post("/event/getClipWithProgress", endpoint="get_clip")
     def get_clip() -> Response:
-        return ok(clip=clip_json(sim, clip_or_fail(json_body())))
+        return ok(clip=clip_json(sim, clip_or_fail(json_body(), "clipUuid")))
 
     @bp.post("/event/deleteSavedClip", endpoint="delete_clip")
     def delete_clip() -> Response:
-        engine.jobs.delete(clip_or_fail(json_body()).id)
+        engine.jobs.delete(clip_or_fail(json_body(), "savedClipUuid").id, engine.now_ms())
         return ok()
 
     return bp
@@ -157,22 +171,26 @@ def media_blueprint(sim: RhombusSimulator) -> Blueprint:
     def not_found() -> VmsError:
         return VmsError(404, "Not Found")
 
-    @bp.get("/<camera_uuid>/<region>/snapshot.jpeg", endpoint="snapshot")
+    @bp.get("/<path:camera_uuid>/<region>/snapshot.jpeg", endpoint="snapshot")
     def snapshot(camera_uuid: str, region: str) -> Response:
         camera = engine.cameras.get(camera_uuid)
         if camera is None or region != sim.region:
             raise not_found()
         if not camera.online:
             raise VmsError(503, "The camera is offline")
-        return Response(grey_jpeg(), mimetype="image/jpeg")
+        captured = engine.now_ms() // 1000 * 1000  # the Date header says when, to the second
+        response = image_response(sim, camera, captured)
+        response.headers["Date"] = format_datetime(from_ms(captured), usegmt=True)
+        return response
 
-    @bp.get("/frames/<region>/<camera_uuid>/<int:frame_ms>.jpeg", endpoint="frame")
-    def frame(region: str, camera_uuid: str, frame_ms: int) -> Response:
+    @bp.get("/frames/<region>/<int:frame_ms>.jpeg", endpoint="frame")
+    def frame(region: str, frame_ms: int) -> Response:
         if engine.signer.verify(request.path, request.args.to_dict()) is not Verdict.VALID:
             raise VmsError(403, "The frame URI has expired or its signature is not valid")
-        if engine.cameras.get(camera_uuid) is None or region != sim.region:
+        camera = engine.cameras.get(request.args.get("cameraUuid", ""))
+        if camera is None or region != sim.region:
             raise not_found()
-        return Response(grey_jpeg(), mimetype="image/jpeg")
+        return image_response(sim, camera, frame_ms)
 
     @bp.get("/metadata/<region>/<clip_uuid>.mp4", endpoint="download_clip")
     def download_clip(region: str, clip_uuid: str) -> Response:
@@ -180,10 +198,24 @@ def media_blueprint(sim: RhombusSimulator) -> Blueprint:
         if job is None or region != sim.region or job.phase(engine.now_ms())[0] is not Phase.SUCCEEDED:
             raise not_found()
         g.job_id = job.id
-        behaviour = engine.faults.take_download_behaviour(engine.config.chunked_downloads)
-        return stream_response(request, job.stream, behaviour, content_type="video/mp4")
+        return stream_response(request, job.stream, engine.download_behaviour(), content_type="video/mp4")
 
     return bp
+
+
+def image_response(sim: RhombusSimulator, camera: Camera, captured_ms: int) -> Response:
+    size = camera.snapshot_bytes if camera.snapshot_bytes is not None else sim.engine.config.snapshot_bytes
+    return Response(snapshot_jpeg(camera.id, captured_ms, size), mimetype="image/jpeg")
+
+
+def seconds_json(intervals: list[tuple[int, int]]) -> list[dict[str, int]]:
+    """TimeWindowSeconds of the whole seconds inside each interval (a partial second is not claimed)."""
+    windows = []
+    for start_ms, end_ms in intervals:
+        first, last = -(-start_ms // 1000), end_ms // 1000
+        if last > first:
+            windows.append({"startSeconds": first, "durationSeconds": last - first})
+    return windows
 
 
 def camera_state(sim: RhombusSimulator, camera: Camera) -> dict[str, Any]:
@@ -204,16 +236,19 @@ def camera_state(sim: RhombusSimulator, camera: Camera) -> dict[str, Any]:
 
 
 def clip_json(sim: RhombusSimulator, job: Job) -> dict[str, Any]:
+    """Event_SavedClipWithProgressType."""
     phase, progress = job.phase(sim.engine.now_ms())
-    return {
-        "clipUuid": job.id,
+    clip: dict[str, Any] = {
+        "uuid": job.id,
         "title": job.details.get("title", ""),
         "status": CLIP_STATUS[phase],
         "percentComplete": {Phase.SUCCEEDED: 100, Phase.FAILED: 0}.get(phase, int(progress * 100)),
         "clipLocation": {"region": sim.region},
         "deviceUuids": job.details.get("deviceUuids", []),
-        "startTimeMillis": job.start_ms,
+        "timestampMs": job.start_ms,
         "durationSec": (job.end_ms - job.start_ms) // 1000,
-        "createdAtMillis": job.created_ms,
-        "failureReason": job.failure_reason or None if phase is Phase.FAILED else None,
+        "createdAtMs": job.created_ms,
     }
+    if phase is Phase.SUCCEEDED:
+        clip["byteCount"] = job.stream.size
+    return clip

@@ -1,4 +1,5 @@
-"""Serving a stream over HTTP: Content-Length or chunked, byte ranges, trickle and mid-stream drops."""
+"""Serving a stream over HTTP: Content-Length or chunked, byte ranges, a per-connection rate cap, trickle and
+mid-stream drops."""
 
 from __future__ import annotations
 
@@ -45,17 +46,23 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 def _body(stream: Stream, start: int, end: int, behaviour: DownloadBehaviour) -> Iterator[bytes]:
     sent = 0
     limit = behaviour.drop_after_bytes
-    rate = behaviour.trickle_bytes_per_second
+    trickle = behaviour.trickle_bytes_per_second
+    cap = behaviour.max_bytes_per_second
+    began = time.monotonic()
     for piece in stream.iter_range(start, end):
         if limit is not None and sent + len(piece) >= limit:
             piece = piece[: limit - sent]
         pieces = [piece]
-        if rate:
-            step = max(int(rate * TRICKLE_TICK_SECONDS), 1)
+        if trickle:
+            step = max(int(trickle * TRICKLE_TICK_SECONDS), 1)
             pieces = [piece[i : i + step] for i in range(0, len(piece), step)]
         for part in pieces:
-            if rate:
-                time.sleep(len(part) / rate)
+            if trickle:
+                time.sleep(len(part) / trickle)
+            if cap:  # a CDN's per-connection rate: never ahead of `cap` bytes per second since the start
+                ahead = began + (sent + len(part)) / cap - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
             if part:
                 yield part
             sent += len(part)

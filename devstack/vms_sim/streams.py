@@ -1,8 +1,10 @@
-"""Deterministic video streams: bytes generated on the fly from (camera, start, end) and a bitrate.
+"""What the simulator serves as video: `devstack.footage` frames, generated on the fly, never materialised.
 
-A stream is never materialised. One 1 MiB pseudo-random block is made once; chunk i of a stream is
-that block rotated by an offset mixed from the stream's key and i, sliced out of a doubled copy (one
-memcpy per MiB, so generation runs at memory speed). The first 24 bytes are an ISO-BMFF `ftyp` box.
+A `FootageStream` is one camera's footage of [start, end) at a bitrate (or "video not available"
+filler for that time); a `ConcatStream` is several back to back (a Rhombus clip: footage where there
+is some, filler where there is none). Pieces are at most CHUNK bytes, joined from views of the
+footage's fill block (one copy per MiB), so serving runs at memory speed and any byte range starts
+at once.
 
 `stream_size()` and `stream_sha256()` give any test the size and digest of what the simulator serves
 for a recording window, without a running simulator.
@@ -11,33 +13,18 @@ for a recording window, without a running simulator.
 from __future__ import annotations
 
 import hashlib
-import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Protocol
+
+from devstack.footage import footage_range, footage_size
 
 from .timeutil import parse_iso, to_ms
 
 CHUNK = 1 << 20
 DEFAULT_BITRATE_KBPS = 2000
-FTYP = struct.pack(">I4s4sI4s4s", 24, b"ftyp", b"isom", 0x200, b"isom", b"mp42")
-_MASK64 = (1 << 64) - 1
-
-
-@cache
-def _doubled_block() -> bytes:
-    block = hashlib.shake_256(b"devstack.vms_sim stream block v1").digest(CHUNK)
-    return block + block
-
-
-def _mix(value: int) -> int:
-    """splitmix64's finaliser: a cheap, well-spread 64-bit hash."""
-    value = (value ^ (value >> 30)) * 0xBF58476D1CE4E5B9 & _MASK64
-    value = (value ^ (value >> 27)) * 0x94D049BB133111EB & _MASK64
-    return value ^ (value >> 31)
 
 
 class Stream(Protocol):
@@ -51,44 +38,48 @@ class Stream(Protocol):
 
 
 @dataclass(frozen=True)
-class SyntheticStream:
-    """`size` bytes determined by `key` alone; pieces never cross a CHUNK boundary."""
+class FootageStream:
+    """A camera's footage of [start_ms, end_ms), or placeholder frames for it (`filler`)."""
 
-    key: str
-    size: int
+    camera_id: str
+    start_ms: int
+    end_ms: int
+    bitrate_kbps: int
+    filler: bool = False
+
+    @property
+    def size(self) -> int:
+        return footage_size(self.start_ms, self.end_ms, self.bitrate_kbps)
 
     @property
     def identity(self) -> tuple[object, ...]:
-        return ("synthetic", self.key, self.size)
-
-    def _rotation(self, seed: int, index: int) -> int:
-        return _mix(seed ^ ((index + 1) * 0x9E3779B97F4A7C15 & _MASK64)) % CHUNK
+        return ("footage", self.camera_id, self.start_ms, self.end_ms, self.bitrate_kbps, self.filler)
 
     def iter_range(self, start: int, end: int) -> Iterator[bytes]:
-        """Bytes [start, end) of the stream, in pieces of at most CHUNK bytes."""
-        end = min(end, self.size)
-        if start >= end:
-            return
-        doubled = _doubled_block()
-        seed = int.from_bytes(hashlib.sha256(self.key.encode()).digest()[:8], "big")
-        position = start
-        while position < end:
-            index, within = divmod(position, CHUNK)
-            length = min(CHUNK - within, end - position)
-            offset = self._rotation(seed, index) + within
-            piece = doubled[offset : offset + length]
-            if position < len(FTYP):
-                head = FTYP[position : min(len(FTYP), position + length)]
-                piece = head + piece[len(head) :]
-            yield piece
-            position += length
+        """Bytes [start, end) in pieces of at most CHUNK bytes."""
+        pending: list[bytes | memoryview] = []
+        held = 0
+        views = footage_range(
+            self.camera_id, self.start_ms, self.end_ms, self.bitrate_kbps, start, end, filler=self.filler
+        )
+        for view in views:
+            while view:
+                take = min(len(view), CHUNK - held)
+                pending.append(view if take == len(view) else view[:take])
+                held += take
+                view = view[take:]
+                if held == CHUNK:
+                    yield b"".join(pending)
+                    pending, held = [], 0
+        if pending:
+            yield b"".join(pending)
 
 
 @dataclass(frozen=True)
 class ConcatStream:
-    """Several streams back to back (a clip of the recorded parts of a window)."""
+    """Several streams back to back."""
 
-    parts: tuple[SyntheticStream, ...]
+    parts: tuple[Stream, ...]
 
     @property
     def size(self) -> int:
@@ -101,22 +92,18 @@ class ConcatStream:
     def iter_range(self, start: int, end: int) -> Iterator[bytes]:
         offset = 0
         for part in self.parts:
-            lo, hi = max(start - offset, 0), min(end - offset, part.size)
+            size = part.size
+            lo, hi = max(start - offset, 0), min(end - offset, size)
             if lo < hi:
                 yield from part.iter_range(lo, hi)
-            offset += part.size
+            offset += size
             if offset >= end:
                 return
 
 
-def byte_count(duration_ms: int, bitrate_kbps: int) -> int:
-    """duration × bitrate: 2000 kbit/s is 250 bytes per millisecond."""
-    return max(duration_ms, 0) * bitrate_kbps // 8
-
-
-def recording_stream(camera_id: str, start_ms: int, end_ms: int, bitrate_kbps: int) -> SyntheticStream:
+def recording_stream(camera_id: str, start_ms: int, end_ms: int, bitrate_kbps: int) -> FootageStream:
     """What the simulator serves for one continuous recorded window of a camera."""
-    return SyntheticStream(f"recording|{camera_id}|{start_ms}|{end_ms}", byte_count(end_ms - start_ms, bitrate_kbps))
+    return FootageStream(camera_id, start_ms, end_ms, bitrate_kbps)
 
 
 def sha256_of(stream: Stream) -> str:
@@ -162,12 +149,12 @@ def _ms(moment: datetime | str | int) -> int:
 def stream_size(
     camera_id: str, start: datetime | str | int, end: datetime | str | int, bitrate_kbps: int = DEFAULT_BITRATE_KBPS
 ) -> int:
-    """Size of the stream served for camera_id's recording [start, end) (datetimes, ISO strings or epoch ms)."""
+    """Size of the footage served for camera_id's recording [start, end) (datetimes, ISO strings or epoch ms)."""
     return recording_stream(camera_id, _ms(start), _ms(end), bitrate_kbps).size
 
 
 def stream_sha256(
     camera_id: str, start: datetime | str | int, end: datetime | str | int, bitrate_kbps: int = DEFAULT_BITRATE_KBPS
 ) -> str:
-    """SHA-256 (hex) of the stream served for camera_id's recording [start, end); generates it (≈2 GB/s)."""
+    """SHA-256 (hex) of the footage served for camera_id's recording [start, end); generates it (≈2 GB/s)."""
     return sha256_of(recording_stream(camera_id, _ms(start), _ms(end), bitrate_kbps))

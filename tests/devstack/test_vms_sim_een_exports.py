@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from devstack.footage import FootageReader
 from tests.devstack.vms_conftest import camera_with, een_time, hour_floor, parse_time, sim_now
 
 pytest_plugins = ["tests.devstack.vms_conftest"]
@@ -17,14 +18,18 @@ VOCABULARIES = {
 }
 
 
-def export_body(camera_id, start, end, name="incident"):
+def export_body(camera_id, start, end, name="incident", auto_delete=False):
     return {
         "deviceId": camera_id,
         "type": "video",
         "period": {"startTimestamp": een_time(start), "endTimestamp": een_time(end)},
         "info": {"name": name, "directory": "/exports"},
-        "autoDelete": True,
+        "autoDelete": auto_delete,
     }
+
+
+def ms(moment):
+    return int(moment.timestamp() * 1000)
 
 
 @pytest.fixture
@@ -94,6 +99,9 @@ def test_export_files_download_with_the_advertised_bytes(een_client, een_sim, re
     assert digest == een_sim.stream_info(camera_id, start, start + timedelta(seconds=30))["Sha256"]
     assert ranged.status_code == 206 and ranged.content == response.content[100:]
     assert by_id.content == response.content
+    reader = FootageReader()
+    reader.feed(response.content)
+    assert reader.result().describes(camera_id, ms(start), ms(start + timedelta(seconds=30))) == ""
 
 
 def test_files_are_not_downloadable_before_the_export_succeeds(een_client, een_sim, recorded):
@@ -217,3 +225,65 @@ def test_job_timestamps_follow_the_simulator_clock(een_client, een_sim, recorded
     assert abs(created - before) < timedelta(seconds=5)
     assert parse_time(body["updateTimestamp"]) == created + timedelta(seconds=20)
     assert parse_time(body["expireTimestamp"]) == created + timedelta(days=28)
+
+
+# -- what an export leaves in the customer's archive ------------------------------------------------
+
+
+def test_a_deleted_job_leaves_its_files_in_the_archive_until_each_is_deleted_for_good(een_client, een_sim, recorded):
+    camera_id, start, end = recorded
+    job_id = create(een_client, export_body(camera_id, start, end))
+    een_sim.advance_clock(21)
+    files = job(een_client, job_id)["result"]["files"]
+    file_ids = [f["url"].rsplit("/", 1)[1].split(":")[0] for f in files]
+
+    assert een_client.delete(f"/jobs/{job_id}").status_code == 204
+    listed = een_client.get("/files", {"directory": "/exports"}).json()
+    assert sorted(item["id"] for item in listed["results"]) == sorted(file_ids)
+    assert {item["Kind"] for item in een_sim.leftovers()} == {"file"}
+
+    for file_id in file_ids:
+        assert een_client.delete(f"/files/{file_id}").status_code == 204  # to the recycle bin
+        assert een_client.get(f"/files/{file_id}:download").status_code == 404
+    assert {item["Where"] for item in een_sim.leftovers()} == {"recycle bin"}
+    for file_id in file_ids:
+        assert een_client.delete(f"/deletedFiles/{file_id}").status_code == 204
+        assert een_client.delete(f"/deletedFiles/{file_id}").status_code == 404
+    assert een_sim.leftovers() == []
+
+
+def test_files_can_be_found_by_directory_and_name(een_client, een_sim, recorded):
+    camera_id, start, end = recorded
+    job_id = create(een_client, export_body(camera_id, start, end, name="Gate"))
+    een_sim.advance_clock(21)
+    first = job(een_client, job_id)["result"]["files"][0]
+
+    found = een_client.get("/files", {"directory": "/exports", "name": first["name"]}).json()["results"]
+    elsewhere = een_client.get("/files", {"directory": "/other"}).json()["results"]
+
+    assert [item["name"] for item in found] == [first["name"]]
+    assert found[0]["mimeType"] == "video/mp4" and first["url"].endswith(f"/files/{found[0]['id']}:download")
+    assert elsewhere == []
+
+
+def test_an_auto_delete_export_sits_in_the_read_only_downloads_folder(een_client, een_sim, recorded):
+    camera_id, start, end = recorded
+    job_id = create(een_client, export_body(camera_id, start, end, auto_delete=True))
+    een_sim.advance_clock(21)
+    first = job(een_client, job_id)["result"]["files"][0]
+    file_id = first["url"].rsplit("/", 1)[1].split(":")[0]
+
+    assert "/downloads/" in first["url"] and een_client.get(first["url"]).status_code == 200
+    een_client.delete(f"/jobs/{job_id}")
+    assert een_client.delete(f"/files/{file_id}").status_code == 404  # not in the archive: cannot be deleted
+    assert [item["Where"] for item in een_sim.leftovers()] == ["downloads", "downloads"]
+
+
+def test_a_job_deleted_before_it_finishes_leaves_nothing(een_client, een_sim, recorded):
+    camera_id, start, end = recorded
+    job_id = create(een_client, export_body(camera_id, start, end))
+
+    een_client.delete(f"/jobs/{job_id}")
+    een_sim.advance_clock(60)
+
+    assert een_sim.leftovers() == []

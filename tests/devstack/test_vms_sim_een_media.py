@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 import requests
 
+from devstack.footage import FootageReader, camera_tag, read_jpeg_comment
 from devstack.vms_sim import stream_sha256, stream_size
 from tests.devstack.vms_conftest import API, camera_with, een_time, hour_floor, parse_time, recent_window, sim_now
 
@@ -35,6 +36,17 @@ def mp4(een_client, een_sim):
     response = een_client.media(camera_id, intervals[0][0], intervals[-1][1])
     assert response.status_code == 200, response.text
     return camera_id, response.json()["results"][0]
+
+
+def ms(moment) -> int:
+    moment = parse_time(moment) if isinstance(moment, str) else moment
+    return int(moment.timestamp() * 1000)
+
+
+def footage_of(data: bytes):
+    reader = FootageReader()
+    reader.feed(data)
+    return reader.result()
 
 
 def download(client, url, **headers):
@@ -131,8 +143,8 @@ def test_mp4_bytes_match_the_advertised_size_and_sha256(een_client, een_sim, mp4
     assert int(response.headers["Content-Length"]) == len(data) == info["Size"] == 20 * 250_000
     assert hashlib.sha256(data).hexdigest() == info["Sha256"] == stream_sha256(camera_id, start, end)
     assert stream_size(camera_id, start, end) == len(data)
-    assert data[4:8] == b"ftyp" and data[8:12] == b"isom" and int.from_bytes(data[:4], "big") == 24
     assert een_sim.stream_info(camera_id, start, end) == info
+    assert footage_of(data).describes(camera_id, ms(start), ms(end)) == ""
 
 
 def test_bitrate_setting_scales_the_stream(een_client, een_sim, mp4):
@@ -314,3 +326,99 @@ def test_injected_faults_answer_in_een_style(een_client, een_sim):
     assert throttled[0].json()["code"] == 429 and "Retry-After" not in throttled[0].headers
     assert settings.status_code == 503 and settings.headers["Retry-After"] == "7"
     assert settings.json()["status"] == "unavailable"
+
+
+# -- unclipped intervals, snapshots that name their camera and time, rate cap, chosen ids ------------
+
+
+def test_unclipped_mode_lists_whole_recordings_and_streams_them_whole(een_client, een_sim, mp4):
+    camera_id, first = mp4  # the first recording lasts 20 s
+    start = parse_time(first["startTimestamp"])
+    window = (start + timedelta(seconds=5), start + timedelta(seconds=10))
+    een_sim.configure(UnclippedMediaIntervals=True)
+
+    items = een_client.media(camera_id, *window).json()["results"]
+    data = download(een_client, items[0]["mp4Url"])[1]
+
+    assert [(i["startTimestamp"], i["endTimestamp"]) for i in items] == [
+        (first["startTimestamp"], first["endTimestamp"])
+    ]
+    assert footage_of(data).describes(camera_id, ms(start), ms(start + timedelta(seconds=20))) == ""
+    een_sim.configure(UnclippedMediaIntervals=False)
+    clipped = een_client.media(camera_id, *window).json()["results"]
+    assert [(i["startTimestamp"], i["endTimestamp"]) for i in clipped] == [(een_time(window[0]), een_time(window[1]))]
+
+
+def live_image(client, camera_id):
+    response = client.get("/media/liveImage.jpeg", {"deviceId": camera_id, "type": "preview"})
+    assert response.status_code == 200, response.text
+    return response
+
+
+def test_snapshots_name_their_camera_and_the_time_the_header_reports(een_client, een_sim):
+    first, second = [c["Id"] for c in een_sim.cameras() if c["Online"]][:2]
+
+    one, other = live_image(een_client, first), live_image(een_client, second)
+    een_sim.advance_clock(60)
+    later = live_image(een_client, first)
+
+    for camera_id, response in ((first, one), (second, other), (first, later)):
+        stamp = ms(response.headers["X-Een-Timestamp"])
+        assert read_jpeg_comment(response.content) == (camera_tag(camera_id), stamp)
+    assert len({one.content, other.content, later.content}) == 3
+
+
+def test_a_recorded_image_names_the_frame_time_it_reports(een_client, een_sim, mp4):
+    camera_id, item = mp4
+    asked = parse_time(item["startTimestamp"]) + timedelta(seconds=3, milliseconds=456)
+
+    response = een_client.get(
+        "/media/recordedImage.jpeg", {"deviceId": camera_id, "type": "main", "timestamp__lte": een_time(asked)}
+    )
+
+    frame = ms(response.headers["X-Een-Timestamp"])
+    assert frame == ms(asked) // 100 * 100
+    assert read_jpeg_comment(response.content) == (camera_tag(camera_id), frame)
+
+
+def test_snapshot_size_is_set_globally_or_per_camera(een_client, een_sim):
+    camera_id = camera_with(een_sim, Online=True)["Id"]
+    big = een_sim.add_camera(Name="Big", SnapshotBytes=300_000)["Id"]
+    een_sim.configure(SnapshotBytes=200 * 1024)
+
+    padded, own = live_image(een_client, camera_id).content, live_image(een_client, big).content
+
+    assert len(padded) == 200 * 1024 and len(own) == 300_000
+    assert padded[:2] == b"\xff\xd8" and padded[-2:] == b"\xff\xd9"
+    assert read_jpeg_comment(padded)[0] == camera_tag(camera_id)
+
+
+def test_the_download_rate_cap_holds_each_connection_to_its_rate(een_client, een_sim, mp4):
+    _, item = mp4
+    een_sim.configure(DownloadBytesPerSecond=2_000_000)
+
+    started = time.monotonic()
+    response, data = download(een_client, item["mp4Url"], Range="bytes=0-999999")
+
+    assert response.status_code == 206 and len(data) == 1_000_000
+    assert time.monotonic() - started >= 0.45  # never faster than 2 MB/s (a lower bound only)
+    assert een_sim.configure(DownloadBytesPerSecond=0)["DownloadBytesPerSecond"] == 0
+
+
+@pytest.mark.parametrize("camera_id", ["../x", "cam/1", "cam\\1", "tab\tand\x01bell", "caméra-东", "x" * 300])
+def test_cameras_with_chosen_ids_are_served_like_any_other(een_client, een_sim, camera_id):
+    start = hour_floor(sim_now(een_sim)) - timedelta(hours=1)
+    end = start + timedelta(seconds=10)
+    added = een_sim.add_camera(Id=camera_id, Name="Odd", Recordings=[[een_time(start), een_time(end)]])
+    een_sim.set_recordings(camera_id, [(start, end)])
+
+    items = een_client.media(camera_id, start, end).json()["results"]
+    data = download(een_client, items[0]["mp4Url"])[1]
+    image = live_image(een_client, camera_id).content
+
+    assert added["Id"] == camera_id and items[0]["deviceId"] == camera_id
+    assert footage_of(data).describes(camera_id, ms(start), ms(end)) == ""
+    assert read_jpeg_comment(image)[0] == camera_tag(camera_id)
+    assert een_sim.recordings(camera_id, start, end) == [[een_time(start), een_time(end)]]
+    een_sim.remove_camera(camera_id)
+    assert een_client.media(camera_id, start, end).status_code == 404

@@ -222,3 +222,20 @@ def test_error_bodies_match_api_v3_error(specs, een, een_client, een_sim):
         assert response.status_code == status
         validate(specs["media"], "ApiV3Error", response.json())
         validate(specs["devices"], "ApiV3Error", response.json())
+
+
+def test_archive_file_listing_matches_api_paginated_file_response(specs, een_client, een_sim):
+    camera_id = camera_with(een_sim, Online=True, HasRecordings=True, GapMinutesPerHour=10)["Id"]
+    start = hour_floor(sim_now(een_sim)) - timedelta(hours=2)
+    body = {
+        "deviceId": camera_id, "type": "video", "autoDelete": False,
+        "period": {"startTimestamp": een_time(start), "endTimestamp": een_time(start + timedelta(hours=1))},
+        "info": {"name": "validation", "directory": "/exports"},
+    }  # fmt: skip
+    assert een_client.post("/exports", body).status_code == 201
+    een_sim.advance_clock(25)
+
+    listing = een_client.get("/files", {"directory": "/exports", "pageSize": 1}).json()
+
+    assert len(listing["results"]) == 1 and listing["nextPageToken"]
+    validate(specs["media"], "ApiPaginatedFileResponse", listing)

@@ -6,10 +6,12 @@ import hashlib
 import json
 import re
 from datetime import timedelta
+from email.utils import parsedate_to_datetime
 
 import pytest
 import requests
 
+from devstack.footage import FootageReader, camera_tag, read_jpeg_comment
 from tests.devstack.vms_conftest import camera_with, hour_floor, sim_now
 
 pytest_plugins = ["tests.devstack.vms_conftest"]
@@ -38,6 +40,21 @@ def splice(client, camera_id, start, seconds):
 
 def clip(client, clip_uuid):
     return client.ok("/event/getClipWithProgress", {"clipUuid": clip_uuid})["clip"]
+
+
+def footage_of(data: bytes):
+    reader = FootageReader()
+    reader.feed(data)
+    return reader.result()
+
+
+def finished_clip(client, sim, camera_id, start, seconds) -> bytes:
+    clip_uuid = splice(client, camera_id, start, seconds).json()["clipUuid"]
+    sim.advance_clock(21)
+    assert clip(client, clip_uuid)["status"] == "COMPLETE"
+    response = client.media(f"/media/metadata/us-west-2/{clip_uuid}.mp4")
+    assert response.status_code == 200
+    return response.content
 
 
 def test_calls_without_the_api_key_headers_are_401(rhombus, rhombus_client):
@@ -120,7 +137,7 @@ def test_invalid_splice_requests_fail_with_http_200_and_error_true(rhombus_clien
     assert response.json()["error"] is True and message in response.json()["errorMsg"]
 
 
-def test_clip_progresses_on_the_clock_and_downloads_the_recorded_parts(rhombus_client, rhombus_sim, gapped):
+def test_clip_progresses_on_the_clock_and_splices_placeholders_over_the_gap(rhombus_client, rhombus_sim, gapped):
     camera_id, start = gapped
     clip_uuid = splice(rhombus_client, camera_id, start, 80).json()["clipUuid"]
 
@@ -133,15 +150,17 @@ def test_clip_progresses_on_the_clock_and_downloads_the_recorded_parts(rhombus_c
     response = rhombus_client.media(url)
     ranged = rhombus_client.media(url, headers={"Range": "bytes=7000000-"})
 
-    assert [s["status"] for s in statuses] == ["PENDING", "UPLOADING", "COMPLETE"]
+    assert [s["status"] for s in statuses] == ["INITIATING", "UPLOADING", "COMPLETE"]
     assert statuses[1]["percentComplete"] in range(1, 100) and done["percentComplete"] == 100
+    assert done["byteCount"] == len(response.content) and done["uuid"] == clip_uuid
     assert response.status_code == 200 and response.headers["Content-Type"] == "video/mp4"
-    assert len(response.content) == 60 * 250_000  # 80 s asked, 60 s recorded
-    expected = rhombus_sim.stream_info(camera_id, start, start + timedelta(seconds=80), recorded_only=True)
-    assert hashlib.sha256(response.content).hexdigest() == expected["Sha256"]
+    assert len(response.content) == 80 * 250_000  # 80 s asked: 60 s of footage, 20 s of placeholders
+    found = footage_of(response.content)
+    assert (found.start_ms, found.end_ms, found.frames, found.filler_frames) == (ms(start), ms(start) + 80_000, 80, 20)
     first = rhombus_sim.stream_info(camera_id, start, start + timedelta(seconds=30))
     assert hashlib.sha256(response.content[: first["Size"]]).hexdigest() == first["Sha256"]
-    assert rhombus_sim.stream_info_for_url(rhombus_client.rhombus.media_url + url) == expected
+    whole = hashlib.sha256(response.content).hexdigest()
+    assert rhombus_sim.stream_info_for_url(rhombus_client.rhombus.media_url + url)["Sha256"] == whole
     assert ranged.status_code == 206 and ranged.content == response.content[7_000_000:]
 
 
@@ -152,13 +171,14 @@ def test_clip_is_not_downloadable_before_it_completes(rhombus_client, gapped):
     assert rhombus_client.media(f"/media/metadata/us-west-2/{clip_uuid}.mp4").status_code == 404
 
 
-def test_clip_of_a_window_without_footage_fails(rhombus_client, rhombus_sim, gapped):
+def test_a_clip_of_time_without_footage_is_all_placeholders(rhombus_client, rhombus_sim, gapped):
     camera_id, start = gapped
-    clip_uuid = splice(rhombus_client, camera_id, start + timedelta(seconds=31), 15).json()["clipUuid"]
 
-    rhombus_sim.advance_clock(21)
+    data = finished_clip(rhombus_client, rhombus_sim, camera_id, start + timedelta(seconds=31), 15)
 
-    assert clip(rhombus_client, clip_uuid)["status"] == "FAILED"
+    found = footage_of(data)
+    assert (found.frames, found.filler_frames) == (15, 15)
+    assert "placeholders" in found.describes(camera_id, ms(start) + 31_000, ms(start) + 46_000)
 
 
 def test_injected_clip_failure(rhombus_client, rhombus_sim, gapped):
@@ -177,12 +197,16 @@ def test_deleted_clips_stop_downloading_and_leave_no_saved_clip(rhombus_client, 
     rhombus_sim.advance_clock(21)
     assert [c["Id"] for c in rhombus_sim.saved_clips()] == [clip_uuid]
 
-    rhombus_client.ok("/event/deleteSavedClip", {"clipUuid": clip_uuid})
+    wrong_name = rhombus_client.call("/event/deleteSavedClip", {"clipUuid": clip_uuid}).json()
+    rhombus_client.ok("/event/deleteSavedClip", {"savedClipUuid": clip_uuid})
 
+    assert wrong_name["error"] is True and "savedClipUuid" in wrong_name["errorMsg"]  # Rhombus's request name
     assert rhombus_client.media(f"/media/metadata/us-west-2/{clip_uuid}.mp4").status_code == 404
-    assert rhombus_sim.saved_clips() == []
+    assert rhombus_sim.saved_clips() == [] and rhombus_sim.leftovers() == []
     again = rhombus_client.call("/event/getClipWithProgress", {"clipUuid": clip_uuid}).json()
     assert again["error"] is True
+    twice = rhombus_client.call("/event/deleteSavedClip", {"savedClipUuid": clip_uuid}).json()
+    assert twice["error"] is True and "not found" in twice["errorMsg"]
 
 
 def test_429_carries_retry_after_and_a_text_body(rhombus_client, rhombus_sim):
@@ -204,7 +228,7 @@ def test_a_scripted_200_with_error_true(rhombus_client, rhombus_sim):
     response = rhombus_client.call("/camera/getMinimalCameraStateList")
 
     assert response.status_code == 200
-    assert response.json() == {"error": True, "errorMsg": "temporarily unavailable", "warningMsg": None}
+    assert response.json() == {"error": True, "errorMsg": "temporarily unavailable"}
 
 
 def test_request_log_keeps_no_api_key(rhombus, rhombus_client, rhombus_sim):
@@ -214,3 +238,99 @@ def test_request_log_keeps_no_api_key(rhombus, rhombus_client, rhombus_sim):
 
     assert [entry["Operation"] for entry in log] == ["get_camera_states"]
     assert rhombus.api_key not in json.dumps(log)
+
+
+# -- coverage, footage kept on the camera, snapshots, chosen ids -----------------------------------------
+
+
+def presence(client, camera_id, start, seconds):
+    body = {"cameraUuid": camera_id, "startTimeSec": ms(start) // 1000, "durationSec": seconds}
+    return client.ok("/camera/getPresenceWindows", body)["presenceWindows"]
+
+
+def windows(start, *spans):
+    base = ms(start) // 1000
+    return [{"startSeconds": base + first, "durationSeconds": last - first} for first, last in spans]
+
+
+def test_presence_windows_list_the_recorded_seconds(rhombus_client, gapped):
+    camera_id, start = gapped
+
+    found = presence(rhombus_client, camera_id, start + timedelta(seconds=10), 60)
+
+    assert found == {"VideoCloud": windows(start, (10, 30), (50, 70)), "VideoLocal": []}
+
+
+def test_a_gap_under_two_seconds_is_a_seam_with_footage_across_it(rhombus_client, rhombus_sim):
+    camera_id = camera_with(rhombus_sim, Online=True, HasRecordings=True)["Id"]
+    start = hour_floor(sim_now(rhombus_sim)) - timedelta(hours=1)
+    rhombus_sim.set_recordings(
+        camera_id,
+        [
+            (start, start + timedelta(seconds=10, milliseconds=500)),
+            (start + timedelta(seconds=12), start + timedelta(seconds=20)),
+        ],
+    )
+
+    data = finished_clip(rhombus_client, rhombus_sim, camera_id, start, 20)
+
+    assert footage_of(data).describes(camera_id, ms(start), ms(start) + 20_000) == ""
+    assert presence(rhombus_client, camera_id, start, 20)["VideoCloud"] == windows(start, (0, 20))
+
+
+def test_footage_kept_on_the_camera_is_video_local_and_fetchable_only_while_online(rhombus_client, rhombus_sim):
+    start = hour_floor(sim_now(rhombus_sim)) - timedelta(hours=1)
+    span = [[start.isoformat(), (start + timedelta(seconds=30)).isoformat()]]
+    local = [[(start + timedelta(seconds=10)).isoformat(), (start + timedelta(seconds=20)).isoformat()]]
+    camera_id = rhombus_sim.add_camera(Name="Edge", Recordings=span, LocalOnly=local)["Id"]
+
+    found = presence(rhombus_client, camera_id, start, 30)
+    online = footage_of(finished_clip(rhombus_client, rhombus_sim, camera_id, start, 30))
+    rhombus_sim.set_online(camera_id, False)
+    offline = footage_of(finished_clip(rhombus_client, rhombus_sim, camera_id, start, 30))
+
+    assert found == {"VideoCloud": windows(start, (0, 10), (20, 30)), "VideoLocal": windows(start, (10, 20))}
+    assert online.describes(camera_id, ms(start), ms(start) + 30_000) == ""
+    assert offline.filler_frames == 10  # the camera's own footage cannot be fetched while it is offline
+    assert presence(rhombus_client, camera_id, start, 30) == found
+
+
+def test_a_live_snapshot_names_its_camera_and_the_second_in_its_date_header(rhombus_client, rhombus_sim):
+    first, second = [c["Id"] for c in rhombus_sim.cameras() if c["Online"]][:2]
+
+    one = rhombus_client.media(f"/media/{first}/us-west-2/snapshot.jpeg")
+    other = rhombus_client.media(f"/media/{second}/us-west-2/snapshot.jpeg")
+
+    for camera_id, response in ((first, one), (second, other)):
+        captured = int(parsedate_to_datetime(response.headers["Date"]).timestamp() * 1000)
+        assert read_jpeg_comment(response.content) == (camera_tag(camera_id), captured)
+    assert one.content != other.content
+
+
+def test_an_exact_frame_is_the_frame_at_exactly_that_millisecond(rhombus_client, gapped):
+    camera_id, start = gapped
+    moment = ms(start) + 1234
+
+    frame_uri = rhombus_client.ok("/video/getExactFrameUri", {"cameraUuid": camera_id, "timestampMs": moment})
+    image = rhombus_client.media(frame_uri["frameUri"]).content
+
+    assert read_jpeg_comment(image) == (camera_tag(camera_id), moment)
+
+
+@pytest.mark.parametrize("camera_id", ["../x", "cam/1", "cam\\1", "tab\tand\x01bell", "caméra-东", "x" * 300])
+def test_cameras_with_chosen_ids_have_snapshots_and_clips(rhombus_client, rhombus_sim, camera_id):
+    from urllib.parse import quote
+
+    start = hour_floor(sim_now(rhombus_sim)) - timedelta(hours=1)
+    rhombus_sim.add_camera(
+        Id=camera_id, Name="Odd", Recordings=[[start.isoformat(), (start + timedelta(seconds=5)).isoformat()]]
+    )
+
+    path = quote(camera_id, safe="").replace(".", "%2E")
+    snapshot = rhombus_client.media(f"/media/{path}/us-west-2/snapshot.jpeg")
+    data = finished_clip(rhombus_client, rhombus_sim, camera_id, start, 5)
+
+    assert snapshot.status_code == 200 and read_jpeg_comment(snapshot.content)[0] == camera_tag(camera_id)
+    assert footage_of(data).describes(camera_id, ms(start), ms(start) + 5000) == ""
+    states = rhombus_client.ok("/camera/getMinimalCameraStateList")["cameraStates"]
+    assert camera_id in {state["uuid"] for state in states}

@@ -1,4 +1,4 @@
-"""Deterministic streams: bytes, sizes and digests, generation speed, and serving speed over HTTP."""
+"""Served video is footage: bytes, sizes and digests, any range, generation and serving speed."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 
+from devstack.footage import FootageReader, footage, footage_size
 from devstack.vms_sim import stream_sha256, stream_size
-from devstack.vms_sim.streams import CHUNK, FTYP, ConcatStream, SyntheticStream, recording_stream
+from devstack.vms_sim.streams import CHUNK, ConcatStream, FootageStream, recording_stream
 from tests.devstack.vms_conftest import camera_with, hour_floor, sim_now
 
 pytest_plugins = ["tests.devstack.vms_conftest"]
 
 GIB = 1 << 30
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 
 def best_rate(action, size: int, tries: int = 3) -> float:
@@ -25,54 +27,73 @@ def best_rate(action, size: int, tries: int = 3) -> float:
     return best
 
 
-def test_streams_start_with_an_ftyp_box_and_are_deterministic():
-    stream = SyntheticStream("camera|1|2", 3 * CHUNK + 777)
-    data = b"".join(stream.iter_range(0, stream.size))
+def whole(stream) -> bytes:
+    return b"".join(stream.iter_range(0, stream.size))
 
-    assert data[:24] == FTYP and data[4:8] == b"ftyp" and data[8:12] == b"isom"
-    assert len(data) == stream.size
-    assert data == b"".join(SyntheticStream("camera|1|2", 3 * CHUNK + 777).iter_range(0, stream.size))
-    assert data[24:4096] != b"".join(SyntheticStream("camera|1|3", 4096).iter_range(24, 4096))
-    assert data[CHUNK : CHUNK + 4096] != data[2 * CHUNK : 2 * CHUNK + 4096]  # chunks vary
+
+def identity(data: bytes):
+    reader = FootageReader()
+    reader.feed(data)
+    return reader.result()
+
+
+def test_a_stream_is_exactly_the_footage_of_its_camera_and_window_in_bounded_pieces():
+    stream = FootageStream("cam-1", T0 + 250, T0 + 9_900, 9000)
+    pieces = list(stream.iter_range(0, stream.size))
+
+    assert b"".join(pieces) == b"".join(footage("cam-1", T0 + 250, T0 + 9_900, 9000))
+    assert len(b"".join(pieces)) == stream.size == footage_size(T0 + 250, T0 + 9_900, 9000)
+    assert max(len(p) for p in pieces) <= CHUNK
+    assert identity(b"".join(pieces)).describes("cam-1", T0 + 250, T0 + 9_900) == ""
 
 
 def test_any_range_equals_the_slice_of_the_whole():
-    stream = SyntheticStream("k", 2 * CHUNK + 50)
-    data = b"".join(stream.iter_range(0, stream.size))
+    stream = FootageStream("k", T0, T0 + 5_500, 4000)  # ~2.7 MB: frames of 500 kB, pieces of 1 MiB
+    data = whole(stream)
 
-    for start, end in [(0, 1), (3, 30), (23, 25), (CHUNK - 5, CHUNK + 5), (CHUNK, 2 * CHUNK + 50), (100, 99)]:
+    for start, end in [(0, 1), (3, 30), (39, 41), (CHUNK - 5, CHUNK + 5), (CHUNK, stream.size), (100, 99)]:
         assert b"".join(stream.iter_range(start, end)) == data[start:end]
 
 
-def test_concatenated_streams_are_their_parts_back_to_back():
-    first, second = SyntheticStream("a", CHUNK + 10), SyntheticStream("b", 5000)
-    both = ConcatStream((first, second))
-    whole = b"".join(both.iter_range(0, both.size))
+def test_filler_is_placeholder_frames_for_the_same_time():
+    filler = FootageStream("cam", T0, T0 + 3000, 100, filler=True)
 
-    assert whole == b"".join(first.iter_range(0, first.size)) + b"".join(second.iter_range(0, second.size))
-    assert b"".join(both.iter_range(CHUNK, CHUNK + 100)) == whole[CHUNK : CHUNK + 100]
+    found = identity(whole(filler))
+
+    assert (found.start_ms, found.end_ms, found.filler_frames) == (T0, T0 + 3000, 3)
+    assert "placeholders" in found.describes("cam", T0, T0 + 3000)
+
+
+def test_concatenated_streams_are_their_parts_back_to_back():
+    first, second = FootageStream("a", T0, T0 + 5000, 2000), FootageStream("a", T0 + 5000, T0 + 5100, 2000)
+    both = ConcatStream((first, second))
+    data = whole(both)
+
+    assert data == whole(first) + whole(second)
+    assert b"".join(both.iter_range(CHUNK, CHUNK + 100)) == data[CHUNK : CHUNK + 100]
+    assert identity(data).describes("a", T0, T0 + 5100) == ""
 
 
 def test_size_and_sha256_functions_take_datetimes_strings_or_milliseconds():
     start = datetime(2026, 1, 1, tzinfo=UTC)
     end = start + timedelta(seconds=4)
-    stream = recording_stream("1000a1b2", int(start.timestamp() * 1000), int(end.timestamp() * 1000), 2000)
+    stream = recording_stream("1000a1b2", T0, T0 + 4000, 2000)
 
     assert stream_size("1000a1b2", start, end) == 4 * 250_000 == stream.size
     assert stream_size("1000a1b2", start, end, bitrate_kbps=8000) == 4 * 1_000_000
-    digest = hashlib.sha256(b"".join(stream.iter_range(0, stream.size))).hexdigest()
+    digest = hashlib.sha256(whole(stream)).hexdigest()
     assert stream_sha256("1000a1b2", start, end) == digest
     assert stream_sha256("1000a1b2", "2026-01-01T00:00:00Z", "2026-01-01T00:00:04.000+00:00") == digest
 
 
 def test_generation_runs_faster_than_1_5_gb_per_second():
-    stream = SyntheticStream("speed", GIB)
+    stream = FootageStream("speed", T0, T0 + 3_600_000, 2386)  # ~1 GiB
 
     def generate() -> None:
         for _ in stream.iter_range(0, stream.size):
             pass
 
-    assert best_rate(generate, GIB) >= 1.5e9
+    assert best_rate(generate, stream.size) >= 1.5e9
 
 
 def test_a_multi_gigabyte_window_is_never_materialised(een_sim):
