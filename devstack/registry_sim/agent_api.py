@@ -7,7 +7,7 @@ that a client bug cannot hide behind a shared constant.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -15,6 +15,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from .auth import OAuthError
 from .bodies import Body
 from .clock import format_utc, parse_utc, utc_now
+from .content import expected_content
 from .problems import ProblemError
 from .simulator import AGENT_SERVICE_PATH, STS_PATH, RegistrySimulator
 from .store import JOB_TYPES
@@ -178,11 +179,8 @@ def agent_blueprint(sim: RegistrySimulator) -> Blueprint:
             g.detail = "already completed (repeated call)"
             return no_content()
         # no store lock held here: the blob may be gigabytes
-        media = None
-        if kind == "media":
-            start_ms, end_ms = (_epoch_ms(parse_utc(fields[n])) for n in ("StartTimeUtc", "EndTimeUtc"))
-            media = (fields["CameraId"], start_ms, end_ms)
-        result = verify_upload(sim.storage.blob_client(blob_name), sim.identity.file_key, size, sha256, media)
+        content = expected_content(kind, fields) if sim.store.verifies_content(job_id) else None
+        result = verify_upload(sim.storage.blob_client(blob_name), sim.identity.file_key, size, sha256, content)
         sim.store.finish_file_completion(
             job_id, file_id, token, kind, {**fields, "Size": size, "Sha256": sha256}, result
         )
@@ -232,7 +230,3 @@ def _camera_ids(job_type: str, parameters: Any) -> set[str] | None:
     except (KeyError, TypeError):
         return None
     return None
-
-
-def _epoch_ms(moment: datetime) -> int:
-    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)

@@ -64,16 +64,21 @@ class SimulatorControl(ControlClient):
         parameters: Any = None,
         count: int = 1,
         camera_ids: list[str] | None = None,
+        *,
+        verify_content: bool = True,
     ) -> list[dict[str, Any]]:
-        body: dict[str, Any] = {"Type": job_type, "Count": count}
+        """With verify_content=False the Registry checks only decryption, size and SHA-256 of the job's files
+        (for tests that upload arbitrary bytes); by default it also checks that each file is exactly what its
+        Complete* call reported (camera, window, capture time, device count)."""
+        body: dict[str, Any] = {"Type": job_type, "Count": count, "VerifyContent": verify_content}
         if parameters is not None:
             body["Parameters"] = parameters
         if camera_ids is not None:
             body["CameraIds"] = camera_ids
         return self._call("POST", "/jobs", body)
 
-    def create_job(self, job_type: str, parameters: Any = None) -> dict[str, Any]:
-        return self.create_jobs(job_type, parameters)[0]
+    def create_job(self, job_type: str, parameters: Any = None, *, verify_content: bool = True) -> dict[str, Any]:
+        return self.create_jobs(job_type, parameters, verify_content=verify_content)[0]
 
     def jobs(self) -> list[dict[str, Any]]:
         return self._call("GET", "/jobs")

@@ -65,12 +65,18 @@ def control_blueprint(sim: RegistrySimulator) -> Blueprint:
         ):
             raise ProblemError(400, "CameraIds must be a non-empty list of strings")
         given = body.raw("Parameters")
+        verify_content = body.raw("VerifyContent")
+        if verify_content is None:
+            verify_content = True
+        if not isinstance(verify_content, bool):
+            raise ProblemError(400, "VerifyContent must be true or false")
         jobs = [
             sim.store.create(
                 job_type,
                 given
                 if given is not None
                 else generate_parameters(job_type, sim.clock.now(), camera_ids or sim.default_camera_ids),
+                verify_content=verify_content,
             )
             for _ in range(count)
         ]

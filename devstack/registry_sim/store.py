@@ -126,6 +126,7 @@ class Job:
     evidence: dict[tuple[Any, ...], str] = field(default_factory=dict)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     """(file id, file id it duplicates): a second file completed for the same evidence under one lock."""
+    verify_content: bool = True  # False: Complete* checks decryption, size and hash only (arbitrary bytes)
 
     def to_json(self) -> dict[str, Any]:
         """The agent-facing Job model."""
@@ -148,11 +149,12 @@ class JobStore:
 
     # -- agent operations --------------------------------------------------------------------
 
-    def create(self, job_type: str, parameters: Any) -> dict[str, Any]:
+    def create(self, job_type: str, parameters: Any, *, verify_content: bool = True) -> dict[str, Any]:
         if job_type not in JOB_TYPES:
             raise ProblemError(400, f"Type must be one of {', '.join(JOB_TYPES)}")
         with self._lock:
             job = Job(str(uuid.uuid4()), job_type, parameters, self._clock.now(), next(self._seq))
+            job.verify_content = verify_content
             self._jobs[job.id] = job
             return job.to_json()
 
@@ -270,6 +272,10 @@ class JobStore:
         with self._lock:
             return self._get_file(self._get(job_id), file_id).blob_name
 
+    def verifies_content(self, job_id: str) -> bool:
+        with self._lock:
+            return self._get(job_id).verify_content
+
     def job_parameters(self, job_id: str) -> tuple[str, Any]:
         with self._lock:
             job = self._get(job_id)
@@ -345,6 +351,7 @@ class JobStore:
                     "LockAgentId": job.lock.agent_id if job.lock else None,
                     "FileCount": len(job.files),
                     "CompletionState": job.completion_state,
+                    "VerifyContent": job.verify_content,
                 }
                 for job in jobs
             ]
@@ -363,6 +370,7 @@ class JobStore:
                     "TaskProgress": job.progress[0], "TaskTotal": job.progress[1],
                 },
                 "CompletionState": job.completion_state,
+                "VerifyContent": job.verify_content,
                 "CompletionMessage": job.message,
                 "CancelReason": job.cancel_reason,
                 "FinishedUtc": format_utc(job.finished) if job.finished else None,

@@ -1,7 +1,9 @@
 """Verifies an uploaded file as Clearance would: Azure client-side encryption v1, streamed.
 
 The blob is read in bounded chunks (never whole in memory) and decrypted with AES-256-CBC; the
-plaintext's size and SHA-256 must match what the agent declared in its Complete* call.
+plaintext's size and SHA-256 must match what the agent declared in its Complete* call, and then its
+content must be what the call reported (`content.py`: the camera, the window, the capture time, the
+device count), unless the job was created with `VerifyContent: false`.
 """
 
 from __future__ import annotations
@@ -18,9 +20,7 @@ from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from devstack.footage import FILLER_MAGIC, FOOTAGE_MAGIC, FootageReader
-from devstack.footage_mp4 import Mp4FootageReader, is_mp4
-
+from .content import ContentCheck
 from .identity import KeyPair
 from .store import Verification
 
@@ -46,10 +46,10 @@ def verify_upload(
     file_key: KeyPair,
     expected_size: int,
     expected_sha256: str,
-    media: tuple[str, int, int] | None = None,
+    content: ContentCheck | None = None,
 ) -> Verification:
-    """Returns the outcome; storage errors other than a missing blob propagate. `media` (camera id, start
-    and end ms) is what a media file was reported as: simulated footage is checked against it."""
+    """Returns the outcome; storage errors other than a missing blob propagate. `content` (None: not
+    checked) is fed the plaintext as it is decrypted."""
     try:
         headers, properties = _properties(blob)
         metadata = _encryption_metadata(headers)
@@ -60,15 +60,16 @@ def verify_upload(
             raise VerificationFailed(
                 f"ciphertext length {properties.size} is not a positive multiple of 16 (AES-CBC with PKCS7)"
             )
-        size, sha256, problem = _decrypt_and_hash(blob, content_key, iv, media)
+        size, sha256, problem = _decrypt_and_hash(blob, content_key, iv, content)
     except VerificationFailed as failure:
         return Verification(False, str(failure))
-    if problem:
-        return Verification(False, f"the content is not the footage it was reported as: {problem}", size, sha256)
     if size != expected_size:
         return Verification(False, f"decrypted size {size} does not match Size {expected_size}", size, sha256)
     if sha256 != expected_sha256.lower():
         return Verification(False, "SHA-256 of the decrypted content does not match Sha256", size, sha256)
+    if problem:
+        assert content is not None
+        return Verification(False, f"the content is not {content.subject} it was reported as: {problem}", size, sha256)
     return Verification(True, "ok", size, sha256)
 
 
@@ -165,22 +166,19 @@ def _content_key_and_iv(document: dict[str, Any], file_key: KeyPair) -> tuple[by
 
 
 def _decrypt_and_hash(
-    blob: BlobClient, content_key: bytes, iv: bytes, media: tuple[str, int, int] | None
+    blob: BlobClient, content_key: bytes, iv: bytes, content: ContentCheck | None
 ) -> tuple[int, str, str]:
-    """(size, SHA-256, why the content is not the reported footage or "")."""
+    """(size, SHA-256, why the content is not what was reported or "")."""
     decryptor = Cipher(algorithms.AES(content_key), modes.CBC(iv)).decryptor()
     unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
     digest, size = hashlib.sha256(), 0
-    reader: FootageReader | Mp4FootageReader | None = None
 
     def take(plain: bytes) -> None:
-        nonlocal size, reader
-        if media and size == 0 and plain:
-            reader = _content_reader(plain)
+        nonlocal size
         digest.update(plain)
         size += len(plain)
-        if reader:
-            reader.feed(plain)
+        if content is not None and plain:
+            content.feed(plain)
 
     try:
         for chunk in blob.download_blob().chunks():
@@ -191,13 +189,5 @@ def _decrypt_and_hash(
             "the content does not decrypt to valid PKCS7 padding (wrong key, IV or data)"
         ) from None
     finally:
-        identity = reader.result() if reader else None  # also ends the MP4 reader's helper thread
-    problem = identity.describes(*media) if identity and media else ""
+        problem = content.problem() if content is not None else ""  # also ends a reader's helper thread
     return size, digest.hexdigest(), problem
-
-
-def _content_reader(head: bytes) -> FootageReader | Mp4FootageReader | None:
-    """Simulated footage, raw or inside a real MP4 (sniffed from the first bytes); None for anything else."""
-    if head[:8] in (FOOTAGE_MAGIC, FILLER_MAGIC):
-        return FootageReader()
-    return Mp4FootageReader() if is_mp4(head[:64]) else None

@@ -1,4 +1,8 @@
-"""InitializeUpload, SAS links and the simulator's verification of encrypted uploads (docs/protocol.md §3–§4)."""
+"""InitializeUpload, SAS links and the simulator's verification of encrypted uploads (docs/protocol.md §3–§4).
+
+These tests are about the encryption, so they upload arbitrary bytes: their jobs opt out of the
+content check (`VerifyContent: false`); test_sim_content_checks.py covers that check.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ class Ticket:
 
 
 def open_ticket(agent, stack: LocalStack, job_type: str = "mediarequest", file_name: str = "clip.mp4") -> Ticket:
-    job = stack.sim.create_jobs(job_type)[0]
+    job = stack.sim.create_jobs(job_type, verify_content=False)[0]
     token = agent.lock_token(job["Id"])
     response = agent.initialize_upload(job["Id"], token, file_name)
     assert response.status_code == 200, response.text
