@@ -1,7 +1,16 @@
 """The vendor-neutral adapter interface and the values that cross it.
 
 Everything here is synchronous and streaming. Tickets and downloads are JSON-serialisable so that a
-function restarted on another instance can resume polling an export instead of starting it again.
+function restarted on another instance can resume polling an export instead of starting it again;
+they are stored and shown to operators, so they never hold a credential or a signed URL (a download is
+resolved to a fresh URL when it is opened).
+
+The contract every adapter keeps, whatever the vendor:
+- `find_recordings` returns exactly the covered intervals, clipped to the window;
+- every `Download`'s `start`/`end` are the exact times of the footage inside that file, and no file
+  ever holds footage outside the window given to `start_clip`;
+- `ClipStatus.missing` lists every part of that window no download holds (gaps, failed exports);
+- `cleanup` leaves nothing behind in the customer's account (exports, exported files, saved clips).
 """
 
 from __future__ import annotations
@@ -63,15 +72,20 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class Download:
-    """One file to stream from the VMS: a ready URL plus what we know of its content."""
+    """One file to stream from the VMS, and exactly what it holds."""
 
     url: str = field(repr=False)
+    """Where it downloads from when that is a stable address without signature or credentials; empty when
+    only `open_download` can tell (it resolves a fresh, possibly signed, URL each time)."""
     start: datetime
+    """The time of the first footage in the file."""
     end: datetime
+    """The end of the last footage in the file: the file holds exactly [start, end) of one camera."""
     name: str
+    """A suggestion only: the caller names files itself and keeps them unique."""
     size: int | None = None
     source: dict[str, Any] = field(default_factory=dict)
-    """Vendor details needed to re-request an expired URL (e.g. the media interval it came from)."""
+    """Vendor details needed to resolve the URL (e.g. the media interval or export file it came from)."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -135,23 +149,26 @@ class VmsAdapter(abc.ABC):
 
     @abc.abstractmethod
     def find_recordings(self, camera_id: str, start: datetime, end: datetime) -> list[Interval]:
-        """The recorded intervals within [start, end], sorted; empty when nothing was recorded."""
+        """The covered intervals within [start, end], clipped to it, sorted; empty when nothing was recorded."""
 
     @abc.abstractmethod
     def start_clip(self, camera_id: str, start: datetime, end: datetime) -> dict[str, Any]:
-        """Begin retrieving video for the window; returns a JSON-serialisable ticket."""
+        """Begin retrieving video for the window; returns a JSON-serialisable ticket (no secrets, no signed
+        URLs, a few KB at most)."""
 
     @abc.abstractmethod
     def poll_clip(self, ticket: dict[str, Any]) -> ClipStatus:
-        """Where the clip stands; `ready` carries the downloads."""
+        """Where the clip stands; `ready` carries the downloads (each with its true times) and `missing`."""
 
     @abc.abstractmethod
     def open_download(self, download: Download) -> DownloadStream:
-        """Stream one download; resumes with Range after a drop where the server allows."""
+        """Stream one download (resolving a fresh URL); resumes with Range after a drop where possible."""
 
     @abc.abstractmethod
     def cleanup(self, ticket: dict[str, Any]) -> None:
-        """Delete server-side artefacts (exports, saved clips). Never raises for already-gone ones."""
+        """Delete every server-side artefact of the ticket (exports, exported files, saved clips), whatever
+        state it reached. Idempotent: already-gone things are fine. Raises VmsError only when something
+        could not be removed (after trying everything), so the caller can try again later."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release pooled connections."""

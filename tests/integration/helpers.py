@@ -8,6 +8,8 @@ import os
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
+from devstack.footage import footage
+
 
 def blob_name_from_sas(uri: str, container: str) -> str:
     path = unquote(urlsplit(uri).path)
@@ -16,6 +18,15 @@ def blob_name_from_sas(uri: str, container: str) -> str:
 
 def random_file(size: int) -> tuple[io.BytesIO, bytes, str]:
     data = os.urandom(size)
+    return io.BytesIO(data), data, hashlib.sha256(data).hexdigest()
+
+
+def footage_file(camera: dict, bitrate_kbps: int = 8) -> tuple[io.BytesIO, bytes, str]:
+    """The exact simulated footage of a simulator job's camera window (its `Parameters.Cameras[i]` dict)."""
+    start, end = (
+        int(datetime.fromisoformat(camera[name]).timestamp() * 1000) for name in ("StartTimeUtc", "EndTimeUtc")
+    )
+    data = b"".join(footage(camera["CameraId"], start, end, bitrate_kbps))
     return io.BytesIO(data), data, hashlib.sha256(data).hexdigest()
 
 

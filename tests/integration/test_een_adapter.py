@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from devstack.footage import FootageReader, camera_tag, read_jpeg_comment
 from shared.vms.errors import CameraNotFound, NoFootage, VmsAuthRevoked, VmsTransient
 from tests.integration.vms_helpers import (
     JPEG_MAGIC,
@@ -14,7 +17,10 @@ from tests.integration.vms_helpers import (
     een_adapter,
     fetch,
     fresh_token_table,
+    ms,
+    not_exactly,
     recent_window,
+    spans,
     wait_for_clip,
 )
 
@@ -65,6 +71,20 @@ def test_a_live_snapshot_is_a_jpeg_with_the_frames_own_time(stack, een):
     snapshot = een_adapter(stack).get_snapshot(camera["Id"])
     assert snapshot.content.startswith(JPEG_MAGIC) and snapshot.content_type == "image/jpeg"
     assert abs(snapshot.captured_at - datetime.now(UTC)) < timedelta(minutes=5)
+    assert read_jpeg_comment(snapshot.content) == (camera_tag(camera["Id"]), ms(snapshot.captured_at))
+
+
+def test_snapshots_differ_per_camera_and_time_and_name_them(stack, een):
+    start, end = recent_window(hours_ago=3, minutes=30)
+    cameras = [een.add_camera(Name=f"Cam {n}", Recordings=[[start.isoformat(), end.isoformat()]])["Id"] for n in (1, 2)]
+    adapter = een_adapter(stack)
+    moments = (start + timedelta(minutes=1), start + timedelta(minutes=2))
+
+    shots = {(c, at): adapter.get_snapshot(c, at=at) for c in cameras for at in moments}
+
+    assert len({shot.content for shot in shots.values()}) == 4
+    for (camera_id, _), shot in shots.items():
+        assert read_jpeg_comment(shot.content) == (camera_tag(camera_id), ms(shot.captured_at))
 
 
 def test_a_snapshot_at_a_time_is_the_recorded_frame_at_or_before_it(stack, een):
@@ -99,24 +119,138 @@ def test_an_unknown_camera_is_camera_not_found(stack, een):
         adapter.find_recordings("deadbeef", *recent_window(2, 10))
 
 
-# ---- video, route A (direct MP4) ---------------------------------------------------------------------
+# ---- video: every file is exactly the footage it claims ------------------------------------------------
+
+ROUTES = ["direct", "export"]
 
 
-def test_coverage_reports_the_gaps_and_each_segment_streams_exactly(stack, een):
-    t0, _ = recent_window(hours_ago=5, minutes=0)
+def gappy_camera(een, t0):
+    """Recorded [t0, t0+4 min) and [t0+10 min, t0+13 min)."""
     recorded = [(t0, t0 + timedelta(minutes=4)), (t0 + timedelta(minutes=10), t0 + timedelta(minutes=13))]
     camera = een.add_camera(Name="Gaps", Recordings=[[s.isoformat(), e.isoformat()] for s, e in recorded])
-    adapter = een_adapter(stack)
+    return camera["Id"], recorded
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_window_with_a_gap_gives_one_file_per_recording_each_exactly_its_footage(stack, een, route):
+    een.configure(BitrateKbps=64)
+    t0, _ = recent_window(hours_ago=5, minutes=0)
+    camera_id, recorded = gappy_camera(een, t0)
+    adapter = een_adapter(stack, een_video_route=route)
     window = (t0 - timedelta(minutes=5), t0 + timedelta(minutes=20))
-    assert [(i.start, i.end) for i in adapter.find_recordings(camera["Id"], *window)] == recorded
-    ticket = adapter.start_clip(camera["Id"], *window)
-    status = adapter.poll_clip(ticket)
-    assert status.state == "ready" and len(status.downloads) == 2
+
+    assert spans(adapter.find_recordings(camera_id, *window)) == recorded
+    ticket = adapter.start_clip(camera_id, *window)
+    status = wait_for_clip(adapter, ticket, een)
+
+    assert status.state == "ready" and spans(status.downloads) == recorded  # distinct, true times
+    assert spans(status.missing) == [(window[0], t0), (recorded[0][1], recorded[1][0]), (recorded[1][1], window[1])]
     for download in status.downloads:
-        expected = een.stream_info_for_url(download.url)
-        size, sha, largest = fetch(adapter, download)
-        assert (size, sha) == (expected["Size"], expected["Sha256"])
-        assert largest <= 1024 * 1024  # streamed in bounded chunks
+        assert not_exactly(adapter, download, camera_id) == ""
+    adapter.cleanup(ticket)
+    assert een.leftovers() == []
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_recordings_listed_beyond_the_window_never_leak_footage_outside_it(stack, een, route):
+    een.configure(UnclippedMediaIntervals=True, BitrateKbps=64)
+    t0, _ = recent_window(hours_ago=5, minutes=0)
+    camera_id, recorded = gappy_camera(een, t0)
+    adapter = een_adapter(stack, een_video_route=route)
+    window = (t0 + timedelta(minutes=2, seconds=30), t0 + timedelta(minutes=11, milliseconds=250))
+
+    covered = [(window[0], recorded[0][1]), (recorded[1][0], window[1])]
+    assert spans(adapter.find_recordings(camera_id, *window)) == covered
+    ticket = adapter.start_clip(camera_id, *window)
+    status = wait_for_clip(adapter, ticket, een)
+
+    assert spans(status.downloads) == covered
+    for download in status.downloads:
+        assert not_exactly(adapter, download, camera_id) == ""  # cut exactly: nothing before or after
+    adapter.cleanup(ticket)
+    assert een.leftovers() == []
+
+
+def test_a_recording_wholly_inside_the_window_streams_directly_without_an_export(stack, een):
+    een.configure(UnclippedMediaIntervals=True, BitrateKbps=64)
+    t0, _ = recent_window(hours_ago=5, minutes=0)
+    camera_id, recorded = gappy_camera(een, t0)
+    adapter = een_adapter(stack)
+
+    ticket = adapter.start_clip(camera_id, t0 - timedelta(minutes=1), t0 + timedelta(minutes=12))
+
+    assert [(d["start"], d["end"]) for d in ticket["downloads"]] == [
+        (s.isoformat(), e.isoformat()) for s, e in recorded[:1]
+    ]
+    assert [(e["start"], e["end"]) for e in ticket["exports"]] == [
+        (recorded[1][0].isoformat(), (t0 + timedelta(minutes=12)).isoformat())
+    ]
+    wait_for_clip(adapter, ticket, een)
+    adapter.cleanup(ticket)
+
+
+def test_an_export_that_loses_part_of_its_period_reports_the_true_times_and_the_hole(stack, een):
+    start, end = recent_window(hours_ago=3, minutes=30)
+    camera = een.add_camera(Name="Partial", Recordings=[[start.isoformat(), end.isoformat()]])
+    adapter = een_adapter(stack, een_video_route="export")
+    een.configure(BitrateKbps=64)
+    een.partial_exports()
+    ticket = adapter.start_clip(camera["Id"], start, end)
+    status = wait_for_clip(adapter, ticket, een)
+    middle = start + (end - start) / 2
+    assert status.state == "ready" and spans(status.downloads) == [(start, middle)]
+    assert spans(status.missing) == [(middle, end)]
+    assert not_exactly(adapter, status.downloads[0], camera["Id"]) == ""
+    adapter.cleanup(ticket)
+
+
+def test_tickets_hold_no_signed_url_or_secret_and_stay_small(stack, een):
+    camera_id = next(c["Id"] for c in een.cameras() if c["HasRecordings"] and c["GapMinutesPerHour"])
+    table = fresh_token_table(stack)
+    adapter = een_adapter(stack, table=table)
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    ticket = adapter.start_clip(camera_id, end - timedelta(hours=2), end)
+    status = adapter.poll_clip(ticket)
+    stored = json.dumps(ticket) + json.dumps([d.to_json() for d in status.downloads])
+
+    grant = table.get_entity("een", stack.een.client_id)
+    for secret in ("signature", "expires=", grant["AccessToken"], grant["RefreshToken"], stack.een.client_secret):
+        assert secret not in stored
+    assert len(json.dumps(ticket)) < 8 * 1024 and len(status.downloads) == 3
+
+
+@pytest.mark.parametrize("moment", ["after success", "while exporting", "after a failure"])
+def test_cleanup_leaves_nothing_in_the_account_and_can_be_repeated(stack, een, moment):
+    start, end = recent_window(hours_ago=3, minutes=10)
+    camera = een.add_camera(Name="Clean", Recordings=[[start.isoformat(), end.isoformat()]])
+    adapter = een_adapter(stack, een_video_route="export")
+    if moment == "after a failure":
+        een.fail_exports()
+    ticket = adapter.start_clip(camera["Id"], start, end)
+    if moment != "while exporting":
+        wait_for_clip(adapter, ticket, een)
+
+    adapter.cleanup(ticket)
+    een.advance_clock(3600)  # an export interrupted by the cleanup never produces files later
+
+    assert een.leftovers() == []
+    adapter.cleanup(ticket)  # already gone: fine
+
+
+def test_a_cleanup_that_cannot_delete_raises_and_a_later_one_finishes(stack, een):
+    start, end = recent_window(hours_ago=3, minutes=10)
+    camera = een.add_camera(Name="Stuck", Recordings=[[start.isoformat(), end.isoformat()]])
+    adapter = een_adapter(stack, een_video_route="export")
+    ticket = adapter.start_clip(camera["Id"], start, end)
+    wait_for_clip(adapter, ticket, een)
+    een.inject_fault("delete_trash_file", 500, count=4)
+
+    with pytest.raises(VmsTransient, match="left artefacts behind"):
+        adapter.cleanup(ticket)
+    left = {(item["Kind"], item.get("Where")) for item in een.leftovers()}
+    assert left == {("file", "recycle bin"), ("job", None)}  # the job is kept until its files are gone
+    adapter.cleanup(ticket)
+    assert een.leftovers() == []
 
 
 def test_a_dropped_download_resumes_with_range_and_is_never_truncated(stack, een):
@@ -124,7 +258,7 @@ def test_a_dropped_download_resumes_with_range_and_is_never_truncated(stack, een
     camera = een.add_camera(Name="Drop", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = een_adapter(stack)
     download = adapter.poll_clip(adapter.start_clip(camera["Id"], start, end)).downloads[0]
-    expected = een.stream_info_for_url(download.url)
+    expected = een.stream_info(camera["Id"], download.start, download.end)
     een.drop_downloads(after_bytes=300_000, count=2)
     assert fetch(adapter, download)[:2] == (expected["Size"], expected["Sha256"])
     assert count(een, "media_stream") == 3
@@ -135,21 +269,25 @@ def test_a_dropped_chunked_download_also_resumes(stack, een):
     camera = een.add_camera(Name="Chunked", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = een_adapter(stack)
     download = adapter.poll_clip(adapter.start_clip(camera["Id"], start, end)).downloads[0]
-    expected = een.stream_info_for_url(download.url)
     een.chunked_downloads(count=None)
     een.drop_downloads(after_bytes=200_000, count=1)
-    assert fetch(adapter, download)[:2] == (expected["Size"], expected["Sha256"])
+    assert not_exactly(adapter, download, camera["Id"]) == ""
 
 
-def test_an_expired_media_url_is_requested_again(stack, een):
+def test_a_media_url_that_expires_mid_download_is_requested_again(stack, een):
     start, end = recent_window(hours_ago=2, minutes=2)
     camera = een.add_camera(Name="Expiring", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = een_adapter(stack)
     download = adapter.poll_clip(adapter.start_clip(camera["Id"], start, end)).downloads[0]
-    expected = een.stream_info_for_url(download.url)
-    een.expire_media_urls()
-    assert fetch(adapter, download)[:2] == (expected["Size"], expected["Sha256"])
-    assert count(een, "list_media") == 2  # the second one fetched a fresh URL
+    een.drop_downloads(after_bytes=200_000, count=1)
+    reader = FootageReader()
+    with adapter.open_download(download) as stream:
+        een.expire_media_urls()  # the URL in use is now refused: the resume must ask for a fresh one
+        for chunk in stream:
+            reader.feed(chunk)
+    assert reader.result().describes(camera["Id"], ms(start), ms(end)) == ""
+    assert count(een, "media_stream", 403) == 1
+    assert count(een, "list_media") == 3  # start_clip, open, and the fresh URL
 
 
 # ---- video, route B (export jobs) --------------------------------------------------------------------
@@ -165,12 +303,12 @@ def test_an_export_longer_than_8_hours_is_split_polled_downloaded_and_deleted(st
     ticket = adapter.start_clip(camera["Id"], start, end)
     assert len(ticket["exports"]) == 2
     status = wait_for_clip(adapter, ticket, een)
-    assert status.state == "ready" and status.missing == [] and len(status.downloads) >= 2
+    assert status.state == "ready" and status.missing == []
+    assert spans(status.downloads) == [(start, start + timedelta(hours=8)), (start + timedelta(hours=8), end)]
     for download in status.downloads:
-        expected = een.stream_info_for_url(download.url)
-        assert fetch(adapter, download)[:2] == (expected["Size"], expected["Sha256"])
+        assert not_exactly(adapter, download, camera["Id"]) == ""
     adapter.cleanup(ticket)
-    assert all(job["Deleted"] for job in een.jobs())
+    assert een.leftovers() == []
 
 
 def test_a_failed_export_is_reported_failed(stack, een):
@@ -179,23 +317,31 @@ def test_a_failed_export_is_reported_failed(stack, een):
     adapter = een_adapter(stack, een_video_route="export")
     een.fail_exports()
     status = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end), een)
-    assert status.state == "failed" and status.detail
+    assert status.state == "failed" and status.detail and spans(status.missing) == [(start, end)]
 
 
-def test_a_partial_export_lists_what_is_missing(stack, een):
-    start, end = recent_window(hours_ago=3, minutes=30)
-    camera = een.add_camera(Name="Partial", Recordings=[[start.isoformat(), end.isoformat()]])
-    adapter = een_adapter(stack, een_video_route="export")
-    een.partial_exports()
-    status = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end), een)
-    assert status.state == "ready" and status.missing
-
-
-def test_route_a_with_nothing_to_download_falls_back_to_an_export(stack, een):
+def test_a_window_without_recordings_needs_no_export_and_is_all_missing(stack, een):
     camera = een.add_camera(Name="Empty", Recordings="none")
     adapter = een_adapter(stack)
-    ticket = adapter.start_clip(camera["Id"], *recent_window(3, 10))
-    assert ticket["route"] == "export"
+    window = recent_window(3, 10)
+    ticket = adapter.start_clip(camera["Id"], *window)
+    status = adapter.poll_clip(ticket)
+    assert (ticket["downloads"], ticket["exports"]) == ([], [])
+    assert status.state == "ready" and status.downloads == [] and spans(status.missing) == [window]
+
+
+@pytest.mark.parametrize("camera_id", ["../x", "cam/1", "cam\\1", "tab\tand\x01bell", "caméra-东", "x" * 300])
+def test_cameras_with_unusual_ids_deliver_their_own_footage(stack, een, camera_id):
+    start, end = recent_window(hours_ago=2, minutes=1)
+    een.add_camera(Id=camera_id, Name="Odd", Recordings=[[start.isoformat(), end.isoformat()]])
+    adapter = een_adapter(stack, een_video_route="export")
+    snapshot = adapter.get_snapshot(camera_id)
+    ticket = adapter.start_clip(camera_id, start, end)
+    status = wait_for_clip(adapter, ticket, een)
+    assert read_jpeg_comment(snapshot.content)[0] == camera_tag(camera_id)
+    assert [not_exactly(adapter, d, camera_id) for d in status.downloads] == [""]
+    adapter.cleanup(ticket)
+    assert een.leftovers() == []
 
 
 # ---- errors and retries --------------------------------------------------------------------------------
@@ -286,14 +432,9 @@ def test_no_token_client_secret_or_url_signature_reaches_the_logs(stack, een, ca
         een.drop_downloads(after_bytes=100_000, count=1)
         fetch(adapter, download)
     grant = table.get_entity("een", stack.een.client_id)
-    signature = download.url.split("signature=", 1)[1].split("&", 1)[0]
-    secrets = [
-        grant["AccessToken"],
-        grant["RefreshToken"],
-        stack.een.client_secret,
-        stack.een.initial_refresh_token,
-        signature,
-    ]
+    secrets = [grant["AccessToken"], grant["RefreshToken"], stack.een.client_secret, stack.een.initial_refresh_token]
     assert caplog.records
     for secret in secrets:
         assert secret not in caplog.text
+    assert "signature=" in adapter.resolve_url(download)
+    assert re.search(r"signature=(?!REDACTED)", caplog.text) is None

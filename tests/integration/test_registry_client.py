@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from azure.storage.blob import BlobClient
 
+from devstack.vms_sim.jpeg import snapshot_jpeg
 from shared.http.retry import RetryPolicy
 from shared.registry.errors import (
     JobGone,
@@ -23,7 +24,7 @@ from shared.registry.errors import (
     RegistryUnauthorized,
     UploadRejected,
 )
-from tests.integration.helpers import complete_media_for, random_file
+from tests.integration.helpers import complete_media_for, footage_file, random_file
 
 
 def lock_new(stack, client, job_type="mediarequest", parameters=None):
@@ -43,7 +44,7 @@ def test_a_media_job_is_locked_uploaded_verified_and_completed(stack, client, up
     assert [j.id for j in client.list_jobs()] == []  # locked jobs are not offered
     for camera in job["Parameters"]["Cameras"]:
         ticket = client.initialize_upload(job["Id"], lock.lock_token, f"{camera['CameraId']}.mp4", "video/mp4")
-        source, _, _ = random_file(200_000)
+        source, _, _ = footage_file(camera)  # the Registry checks it is exactly that camera's window
         result = uploader.upload(ticket.uri, ticket.json_web_key, source, content_type="video/mp4")
         complete_media_for(client, job["Id"], lock.lock_token, ticket.file_id, camera, result.size, result.sha256)
     client.report_progress(job["Id"], lock.lock_token, 3, 3)
@@ -69,7 +70,8 @@ def test_a_discovery_job_completes_with_its_document(stack, client, uploader):
 def test_a_thumbnail_job_completes(stack, client, uploader):
     job, lock = lock_new(stack, client, "thumbnail")
     camera_id = job["Parameters"]["CameraIds"][0]
-    jpeg = b"\xff\xd8\xff\xe0" + bytes(1000) + b"\xff\xd9"
+    captured = datetime(2026, 11, 24, 5, tzinfo=UTC)
+    jpeg = snapshot_jpeg(camera_id, int(captured.timestamp() * 1000))
     ticket = client.initialize_upload(job["Id"], lock.lock_token, f"{camera_id}.jpg", "image/jpeg")
     result = uploader.upload(ticket.uri, ticket.json_web_key, io.BytesIO(jpeg), content_type="image/jpeg")
     client.complete_thumbnail(
@@ -77,7 +79,7 @@ def test_a_thumbnail_job_completes(stack, client, uploader):
         lock.lock_token,
         ticket.file_id,
         camera_id=camera_id,
-        captured=datetime(2026, 11, 24, 5, tzinfo=UTC),
+        captured=captured,
         size=result.size,
         sha256=result.sha256,
     )
@@ -338,7 +340,8 @@ def test_no_token_assertion_or_sas_signature_reaches_the_logs(stack, client, upl
         job, lock = lock_new(stack, client, "discovery")
         ticket = client.initialize_upload(job["Id"], lock.lock_token, "d.json", "application/json")
         stack.sim.inject_fault("complete_discovery", 503, count=1)
-        result = uploader.upload(ticket.uri, ticket.json_web_key, io.BytesIO(b"{}"))
+        document = b'{"GeneratedUtc": "2026-11-24T05:00:00Z", "Vendor": "test", "Devices": []}'
+        result = uploader.upload(ticket.uri, ticket.json_web_key, io.BytesIO(document))
         client.complete_discovery(
             job["Id"], lock.lock_token, ticket.file_id, device_count=0, size=result.size, sha256=result.sha256
         )

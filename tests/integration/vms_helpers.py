@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from azure.data.tables import TableServiceClient
 
+from devstack.footage import FootageReader
 from shared.http.retry import RetryPolicy
 from shared.vms.base import ClipStatus, Download, VmsAdapter
 from shared.vms.settings import VmsSettings, build_adapter
@@ -69,6 +70,25 @@ def fetch(adapter: VmsAdapter, download: Download) -> tuple[int, str, int]:
             size += len(chunk)
             largest = max(largest, len(chunk))
     return size, digest.hexdigest(), largest
+
+
+def ms(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def not_exactly(adapter: VmsAdapter, download: Download, camera_id: str) -> str:
+    """Why the download is not exactly camera_id's footage of [download.start, download.end) ("" when it is),
+    read as it streams."""
+    reader = FootageReader()
+    with adapter.open_download(download) as stream:
+        for chunk in stream:
+            reader.feed(chunk)
+    return reader.result().describes(camera_id, ms(download.start), ms(download.end))
+
+
+def spans(intervals) -> list[tuple[datetime, datetime]]:
+    """(start, end) pairs of Intervals or Downloads, sorted."""
+    return sorted((i.start, i.end) for i in intervals)
 
 
 def recent_window(hours_ago: float, minutes: float) -> tuple[datetime, datetime]:

@@ -1,8 +1,10 @@
 """Eagle Eye Networks API v3: cameras, snapshots and recorded video.
 
-Video route A (default) lists recording intervals with `include=mp4Url` and streams each MP4; route B
-creates an export job, polls it, downloads its files and deletes the job. Route B is used when
-configured, or when route A offers nothing to download. The account's API host is discovered from
+Video route A (`direct`, default) lists recording intervals with `include=mp4Url` and streams each
+interval that lies wholly inside the window; an interval reaching beyond it is exported for exactly its
+part inside. Route B (`export`) exports each covered interval. Every export is polled, its files
+downloaded, then deleted for good with the job (`cleanup`). Media URLs are signed, so they are never
+kept in a ticket: `open_download` asks for a fresh one. The account's API host is discovered from
 `clientSettings`, never hard-coded.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +25,7 @@ from shared.redact import redact_url, scrub
 from shared.vms.base import (
     Camera,
     Capabilities,
+    ClipState,
     ClipStatus,
     Download,
     DownloadStream,
@@ -29,11 +33,18 @@ from shared.vms.base import (
     Snapshot,
     VmsAdapter,
     clip_to_window,
-    combine_pieces,
+    gaps,
     split_window,
 )
 from shared.vms.download import ResumableDownload
 from shared.vms.een.auth import EenTokens
+from shared.vms.een.exports import (
+    EXPORT_DIRECTORY,
+    archive_file_id,
+    export_downloads,
+    media_interval,
+    parse_een_time,
+)
 from shared.vms.errors import (
     CameraNotFound,
     DeviceUnavailable,
@@ -72,11 +83,6 @@ FINAL_STATUSES = {"live_image": frozenset({503})}
 def een_timestamp(moment: datetime) -> str:
     """ISO-8601 with an explicit `+00:00` offset and milliseconds (some EEN endpoints reject `Z`)."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
-def parse_een_time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class EenAdapter(VmsAdapter):
@@ -244,6 +250,7 @@ class EenAdapter(VmsAdapter):
     # ---- recordings and video -----------------------------------------------------------------------
 
     def _media(self, camera_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Recording intervals overlapping [start, end]; EEN may list them whole, reaching beyond it."""
         params = {
             "deviceId": camera_id,
             "type": "main",
@@ -255,83 +262,103 @@ class EenAdapter(VmsAdapter):
         return list(self._pages("/media", params, operation="media", camera_id=camera_id))
 
     def find_recordings(self, camera_id: str, start: datetime, end: datetime) -> list[Interval]:
-        intervals = [
-            Interval(parse_een_time(m["startTimestamp"]), parse_een_time(m["endTimestamp"]))
-            for m in self._media(camera_id, start, end)
-        ]
-        return clip_to_window(intervals, start, end)
+        return clip_to_window([media_interval(m) for m in self._media(camera_id, start, end)], start, end)
 
     def start_clip(self, camera_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """Direct route: every recording interval that lies wholly inside the window is streamed from its
+        mp4Url; one that reaches beyond it (EEN does not promise to clip the intervals it lists) is
+        exported for exactly its part inside the window. Export route: one export per covered interval,
+        so that each export yields one file whose times are known."""
         ticket: dict[str, Any] = {
             "vendor": VENDOR,
+            "route": self._video_route,
             "camera_id": camera_id,
             "start": start.isoformat(),
             "end": end.isoformat(),
+            "downloads": [],
+            "exports": [],
         }
-        if self._video_route == "direct":
-            downloads = [
-                self._media_download(camera_id, m) for m in self._media(camera_id, start, end) if m.get("mp4Url")
-            ]
-            if downloads:
-                return {**ticket, "route": "direct", "downloads": [d.to_json() for d in downloads]}
-            log.info("EEN: no direct MP4 for %s in the window; falling back to an export job", camera_id)
-        exports = []
-        for piece in split_window(start, end, EXPORT_MAX):
-            body = {
-                "deviceId": camera_id,
-                "type": "video",
-                "period": {"startTimestamp": een_timestamp(piece.start), "endTimestamp": een_timestamp(piece.end)},
-                "info": {"name": f"clearance_{camera_id}_{piece.start:%Y%m%dT%H%M%SZ}", "directory": "/clearance"},
-                "autoDelete": True,
-            }
-            created = self._json(self._api("POST", "/exports", operation="export", camera_id=camera_id, json=body))
-            exports.append({"job_id": created["id"], "start": piece.start.isoformat(), "end": piece.end.isoformat()})
-        return {**ticket, "route": "export", "exports": exports}
+        media = self._media(camera_id, start, end)
+        to_export = []
+        for item in media:
+            interval = media_interval(item)
+            inside = start <= interval.start and interval.end <= end
+            if self._video_route == "direct" and inside and item.get("mp4Url"):
+                ticket["downloads"].append(self._media_download(camera_id, interval).to_json())
+            else:
+                to_export.append(interval)
+        for covered in clip_to_window(to_export, start, end):
+            for piece in split_window(covered.start, covered.end, EXPORT_MAX):
+                ticket["exports"].append(self._create_export(camera_id, piece))
+        return ticket
 
-    def _media_download(self, camera_id: str, media: dict[str, Any]) -> Download:
-        start, end = parse_een_time(media["startTimestamp"]), parse_een_time(media["endTimestamp"])
+    def _create_export(self, camera_id: str, piece: Interval) -> dict[str, Any]:
+        """An export of exactly `piece` into the archive's EXPORT_DIRECTORY. Not `autoDelete`: that would
+        put the file in the read-only downloads folder for two weeks, where the API cannot delete it."""
+        name = f"Clearance {piece.start:%Y-%m-%d %H-%M-%S}Z {uuid.uuid4().hex[:8]}"
+        body = {
+            "deviceId": camera_id,
+            "type": "video",
+            "period": {"startTimestamp": een_timestamp(piece.start), "endTimestamp": een_timestamp(piece.end)},
+            "info": {"name": name, "directory": EXPORT_DIRECTORY},
+            "autoDelete": False,
+        }
+        created = self._json(self._api("POST", "/exports", operation="export", camera_id=camera_id, json=body))
+        return {"job_id": created["id"], "start": piece.start.isoformat(), "end": piece.end.isoformat()}
+
+    def _media_download(self, camera_id: str, interval: Interval) -> Download:
+        """A recording interval streamed from its mp4Url, which is signed: resolved when opened, never stored."""
         return Download(
-            url=media["mp4Url"],
-            start=start,
-            end=end,
-            name=f"{camera_id}_{start:%Y%m%dT%H%M%SZ}_{end:%Y%m%dT%H%M%SZ}.mp4",
-            source={"kind": "media", "camera_id": camera_id, "start": media["startTimestamp"]},
+            url="",
+            start=interval.start,
+            end=interval.end,
+            name=f"{interval.start:%Y%m%dT%H%M%S.%fZ}_{interval.end:%Y%m%dT%H%M%S.%fZ}.mp4",
+            source={"kind": "media", "camera_id": camera_id},
         )
 
     def poll_clip(self, ticket: dict[str, Any]) -> ClipStatus:
-        if ticket["route"] == "direct":
-            return ClipStatus("ready", 1.0, [Download.from_json(d) for d in ticket["downloads"]])
-        states, progress, downloads, missing, details = [], [], [], [], []
-        for export in ticket["exports"]:
+        downloads = [Download.from_json(d) for d in ticket.get("downloads", [])]
+        states, progress, details = [], [], []
+        for export in ticket.get("exports", []):
             job = self._json(self._api("GET", f"/jobs/{export['job_id']}", operation="job"))
             state = JOB_STATES.get(str(job.get("state", "")).lower(), "running")
-            states.append(state)
             progress.append(1.0 if state in ("ready", "failed") else float(job.get("progress") or 0))
-            if state == "failed":
-                details.append(_job_error(job))
-                missing.append(Interval(datetime.fromisoformat(export["start"]), datetime.fromisoformat(export["end"])))
             if state == "ready":
-                downloads += self._export_downloads(ticket, export, job)
-                missing += _missing_intervals(job)
-        return combine_pieces(states, progress, downloads, missing, details)
+                found, problem = export_downloads(export, job, self._account_base())
+                downloads += found
+                details += [problem] if problem else []
+            elif state == "failed":
+                details.append(_job_error(job))
+            states.append(state)
+        detail = "; ".join(details)
+        if any(state in ("pending", "running") for state in states):
+            overall: ClipState = "pending" if all(state == "pending" for state in states) else "running"
+            return ClipStatus(overall, sum(progress) / len(progress), detail=detail)
+        overall = "failed" if states and not downloads and all(s == "failed" for s in states) else "ready"
+        return ClipStatus(overall, 1.0, downloads, self._missing(ticket, downloads), detail)
 
-    def _export_downloads(self, ticket: dict[str, Any], export: dict[str, Any], job: dict[str, Any]) -> list[Download]:
-        files = ((job.get("result") or {}).get("files")) or []
-        start, end = datetime.fromisoformat(export["start"]), datetime.fromisoformat(export["end"])
-        return [
-            Download(
-                url=urljoin(self._account_base() + "/", f["url"]),
-                start=start,
-                end=end,
-                name=f.get("name") or f"{ticket['camera_id']}_{start:%Y%m%dT%H%M%SZ}.mp4",
-                size=f.get("size"),
-                source={"kind": "export", "job_id": export["job_id"], "name": f.get("name")},
-            )
-            for f in files
-        ]
+    @staticmethod
+    def _missing(ticket: dict[str, Any], downloads: list[Download]) -> list[Interval]:
+        start, end = datetime.fromisoformat(ticket["start"]), datetime.fromisoformat(ticket["end"])
+        return gaps(clip_to_window([Interval(d.start, d.end) for d in downloads], start, end), start, end)
+
+    def resolve_url(self, download: Download) -> str:
+        """A fresh URL for a download: EEN's media URLs are signed and expire (cache them 2 h at most)."""
+        source = download.source
+        if source.get("kind") == "media":
+            for item in self._media(source["camera_id"], download.start, download.end):
+                if item.get("mp4Url") and media_interval(item) == Interval(download.start, download.end):
+                    return item["mp4Url"]
+        elif source.get("kind") == "export":
+            job = self._json(self._api("GET", f"/jobs/{source['job_id']}", operation="job"))
+            files = (job.get("result") or {}).get("files") or []
+            index = source.get("index", -1)
+            if 0 <= index < len(files) and files[index].get("url"):
+                return urljoin(self._account_base() + "/", files[index]["url"])
+        raise VmsTransient(f"EEN: no URL for {download.name} any more; fetch it again", vendor=VENDOR)
 
     def open_download(self, download: Download) -> DownloadStream:
-        current = {"url": download.url}
+        current = {"url": download.url or self.resolve_url(download)}
 
         def open_at(offset: int) -> requests.Response:
             headers = {"Accept": "*/*"}
@@ -346,33 +373,54 @@ class EenAdapter(VmsAdapter):
                     log.info(
                         "EEN: download URL for %s rejected (%s); asking for a fresh one", download.name, exc.status
                     )
-                    current["url"] = self._fresh_url(download)
+                    current["url"] = self.resolve_url(download)
             raise AssertionError("unreachable")
 
         return ResumableDownload(open_at, vendor=VENDOR, what=f"EEN download {download.name}")
 
-    def _fresh_url(self, download: Download) -> str:
-        """Media URLs expire (EEN: cache them 2 h at most); ask again for the same recording."""
-        source = download.source
-        if source.get("kind") == "media":
-            for media in self._media(source["camera_id"], download.start, download.end):
-                if media.get("startTimestamp") == source["start"] and media.get("mp4Url"):
-                    return media["mp4Url"]
-        elif source.get("kind") == "export":
-            job = self._json(self._api("GET", f"/jobs/{source['job_id']}", operation="job"))
-            for f in ((job.get("result") or {}).get("files")) or []:
-                if f.get("name") == source.get("name"):
-                    return urljoin(self._account_base() + "/", f["url"])
-        raise VmsTransient(f"EEN: no fresh URL for {download.name}", vendor=VENDOR)
-
     def cleanup(self, ticket: dict[str, Any]) -> None:
+        """Deletes each export's files for good (archive, then recycle bin), then the export job: deleting
+        only the job would leave the files in the customer's archive. Files go first, so a cleanup that
+        stops half-way is finished by the next call; a job already gone had its files deleted before it."""
+        failures = []
         for export in ticket.get("exports", []):
             try:
-                self._api("DELETE", f"/jobs/{export['job_id']}", operation="delete_job").close()
+                self._delete_export(export["job_id"])
             except VmsError as exc:
-                if exc.status == 404:
-                    continue  # already gone
-                log.warning("EEN: could not delete export job %s: %s", export["job_id"], exc)
+                failures.append(f"export {export['job_id']}: {exc}")
+        if failures:
+            raise VmsTransient("EEN cleanup left artefacts behind: " + "; ".join(failures)[:500], vendor=VENDOR)
+
+    def _delete_export(self, job_id: str) -> None:
+        try:
+            job = self._json(self._api("GET", f"/jobs/{job_id}", operation="job"))
+        except VmsError as exc:
+            if exc.status == 404:
+                return
+            raise
+        for item in (job.get("result") or {}).get("files") or []:
+            file_id = archive_file_id(item) or self._find_file(item)
+            if file_id is None:
+                log.warning("EEN: export %s file %r not found in the archive; nothing to delete", job_id, item)
+                continue
+            self._delete_gone_ok(f"/files/{file_id}", "delete_file")
+            self._delete_gone_ok(f"/deletedFiles/{file_id}", "purge_file")
+        self._delete_gone_ok(f"/jobs/{job_id}", "delete_job")
+
+    def _find_file(self, item: dict[str, Any]) -> str | None:
+        """The archive id of an export file whose URL does not name it: looked up by directory and name."""
+        params = {"directory": EXPORT_DIRECTORY, "name": item.get("name") or ""}
+        for found in self._pages("/files", params, operation="list_files"):
+            if found.get("name") == item.get("name") and found.get("id"):
+                return str(found["id"])
+        return None
+
+    def _delete_gone_ok(self, path: str, operation: str) -> None:
+        try:
+            self._api("DELETE", path, operation=operation).close()
+        except VmsError as exc:
+            if exc.status != 404:
+                raise
 
     def close(self) -> None:
         self._sender.session.close()
@@ -382,18 +430,6 @@ def _job_error(job: dict[str, Any]) -> str:
     error = job.get("error") or {}
     message = error.get("message") if isinstance(error, dict) else str(error)
     return scrub(f"export {job.get('id')} failed: {message or job.get('state')}")[:300]
-
-
-def _missing_intervals(job: dict[str, Any]) -> list[Interval]:
-    detailed = job.get("detailedState") or {}
-    intervals = (detailed.get("intervals") or {}) if isinstance(detailed, dict) else {}
-    missing = []
-    for item in intervals.get("missingIntervals") or []:
-        try:
-            missing.append(Interval(parse_een_time(item["startTimestamp"]), parse_een_time(item["endTimestamp"])))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return missing
 
 
 def _error_for(response: requests.Response, operation: str, camera_id: str | None) -> VmsError:

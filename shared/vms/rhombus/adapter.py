@@ -1,11 +1,13 @@
 """Rhombus: cameras, snapshots and recorded video through saved clips.
 
 Every API call is a POST with a JSON body and two API-key headers; an HTTP 200 whose body says
-`error: true` is a failure. Video: `spliceV3` creates a clip (at most 60 minutes, so longer windows are
-split) → `getClipWithProgress` until COMPLETE → MP4 download from the media host → `deleteSavedClip`,
-otherwise the clip stays in the customer's console. The API we use lists no recording intervals, so
-`find_recordings` cannot see gaps (capabilities.reports_coverage is False); a clip over a window with
-no footage at all fails, and that piece is reported missing.
+`error: true` is a failure. Coverage: `getPresenceWindows` lists the footage in the cloud (`VideoCloud`)
+and the footage kept only on the camera (`VideoLocal`, which can be fetched only while the camera is
+online); seams under 2 s are merged and the last 120 s are unknown (still uploading). Rhombus splices
+"video not available" placeholder frames over time without footage, so a clip is only ever asked for
+covered time: one `spliceV3` per covered interval (at most 60 minutes) → `getClipWithProgress` until
+COMPLETE → MP4 download from the media host → `deleteSavedClip`, otherwise the clip stays in the
+customer's console.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -24,13 +27,15 @@ from shared.redact import scrub
 from shared.vms.base import (
     Camera,
     Capabilities,
+    ClipState,
     ClipStatus,
     Download,
     DownloadStream,
     Interval,
     Snapshot,
     VmsAdapter,
-    combine_pieces,
+    clip_to_window,
+    gaps,
     split_window,
 )
 from shared.vms.download import ResumableDownload
@@ -55,7 +60,10 @@ REGIONS = {
 }
 CLIP_MAX = timedelta(minutes=60)
 CLIP_READY = frozenset({"COMPLETE", "COMPLETED", "DONE", "SUCCESS"})
-CLIP_FAILED = frozenset({"FAILED", "FAILURE", "ERROR", "CANCELLED", "CANCELED"})
+CLIP_FAILED = frozenset({"FAILED", "FAILURE", "ERROR", "CANCELLED", "CANCELED", "OFFLINE"})
+SEAM = timedelta(seconds=2)  # presence windows closer than this are one recording (Rhombus's own SDK does so)
+UNSETTLED = timedelta(seconds=120)  # the most recent footage may still be uploading: not known yet
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class RhombusAdapter(VmsAdapter):
@@ -67,13 +75,14 @@ class RhombusAdapter(VmsAdapter):
         self._api_url = api_url.rstrip("/")
         self._media_url = media_url.rstrip("/")
         self._regions: dict[str, str] = {}
+        self._online: dict[str, bool | None] = {}
         self._regions_lock = threading.Lock()
         self.capabilities = Capabilities(
             max_window=CLIP_MAX,
             live_snapshot=True,
             snapshot_at_time=True,
             async_export=True,
-            reports_coverage=False,
+            reports_coverage=True,
             min_poll_interval=2.0,
         )
 
@@ -116,21 +125,23 @@ class RhombusAdapter(VmsAdapter):
 
     def list_cameras(self) -> Iterator[Camera]:
         states = self._post("/api/camera/getMinimalCameraStateList", {}, operation="cameras").get("cameraStates")
-        regions = {}
+        regions, online = {}, {}
         for item in states or []:
             uuid = str(item["uuid"])
             regions[uuid] = item.get("mediaRegion") or ""
             status = item.get("connectionStatus")
+            online[uuid] = None if status is None else str(status).upper() == "GREEN"
             yield Camera(
                 id=uuid,
                 name=item.get("name"),
                 latitude=item.get("latitude"),
                 longitude=item.get("longitude"),
-                online=None if status is None else str(status).upper() == "GREEN",
+                online=online[uuid],
                 raw=item,
             )
         with self._regions_lock:
             self._regions.update(regions)
+            self._online.update(online)
 
     def _region(self, camera_id: str) -> str:
         with self._regions_lock:
@@ -144,44 +155,83 @@ class RhombusAdapter(VmsAdapter):
             raise CameraNotFound(f"Rhombus: camera {camera_id} is not in the account", vendor=VENDOR)
         return known
 
+    def _is_online(self, camera_id: str) -> bool:
+        """The camera's connection status now (one camera-state list call)."""
+        for _ in self.list_cameras():
+            pass
+        with self._regions_lock:
+            if camera_id not in self._regions:
+                raise CameraNotFound(f"Rhombus: camera {camera_id} is not in the account", vendor=VENDOR)
+            return self._online.get(camera_id) is True
+
     # ---- snapshots ----------------------------------------------------------------------------------
 
     def get_snapshot(self, camera_id: str, at: datetime | None = None) -> Snapshot:
+        """A live image (its time is the response's Date, to the second), or the exact frame at `at`."""
         if at is None:
-            url = f"{self._media_url}/media/{camera_id}/{self._region(camera_id)}/snapshot.jpeg"
+            url = f"{self._media_url}/media/{_path_segment(camera_id)}/{self._region(camera_id)}/snapshot.jpeg"
             response = self._send("GET", url, operation="live_image", camera_id=camera_id)
             return Snapshot(response.content, response.headers.get("Content-Type", "image/jpeg"), _date(response))
-        body = {"cameraUuid": camera_id, "timestampMs": int(at.timestamp() * 1000)}
+        millis = (at.astimezone(UTC) - EPOCH) // timedelta(milliseconds=1)
+        body = {"cameraUuid": camera_id, "timestampMs": millis}
         frame_uri = self._post("/api/video/getExactFrameUri", body, operation="frame", camera_id=camera_id).get(
             "frameUri"
         )
         if not frame_uri:
             raise NoFootage(f"Rhombus: no frame for camera {camera_id} at {at.isoformat()}", vendor=VENDOR)
         response = self._send("GET", frame_uri, operation="recorded_image", camera_id=camera_id)
-        return Snapshot(response.content, response.headers.get("Content-Type", "image/jpeg"), at)
+        captured = EPOCH + timedelta(milliseconds=millis)
+        return Snapshot(response.content, response.headers.get("Content-Type", "image/jpeg"), captured)
 
     # ---- video --------------------------------------------------------------------------------------
 
     def find_recordings(self, camera_id: str, start: datetime, end: datetime) -> list[Interval]:
-        """Coverage is not visible through this API: the whole window is assumed; gaps show as failed clips."""
-        self._region(camera_id)  # unknown cameras fail here, as they would for EEN
-        return [Interval(start, end)] if end > start else []
+        """What a clip can hold: cloud footage, and footage kept on the camera only if the camera is online
+        (an offline camera's local footage cannot be fetched: it is reported missing, to request again
+        once the camera is back). Never the last UNSETTLED seconds, which may still be uploading."""
+        self._region(camera_id)  # unknown cameras fail here, before anything is asked
+        end = min(end, datetime.now(UTC) - UNSETTLED)
+        if end <= start:
+            return []
+        first = (start.astimezone(UTC) - EPOCH) // timedelta(seconds=1)
+        last = -(-(end.astimezone(UTC) - EPOCH) // timedelta(seconds=1))
+        body = {"cameraUuid": camera_id, "startTimeSec": first, "durationSec": last - first}
+        windows = self._post("/api/camera/getPresenceWindows", body, operation="presence", camera_id=camera_id)
+        presence = windows.get("presenceWindows") or {}
+        covered = _intervals(presence.get("VideoCloud"))
+        local = _intervals(presence.get("VideoLocal"))
+        if local and clip_to_window(local, start, end):
+            if self._is_online(camera_id):
+                covered += local
+            else:
+                log.warning(
+                    "Rhombus: camera %s is offline; its footage kept on the camera cannot be fetched now", camera_id
+                )
+        return clip_to_window(_merge_seams(covered), start, end)
 
     def start_clip(self, camera_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """One clip per covered interval (split at 60 minutes), never over time without footage: Rhombus
+        would fill that with placeholder frames. A clip lasts whole seconds, so a fraction of a second at
+        the end of an interval is left out (and reported missing) rather than overshot."""
         clips = []
-        for piece in split_window(start, end, CLIP_MAX):
-            body = {
-                "deviceUuids": [f"{camera_id}.v0"],
-                "startTimeMillis": int(piece.start.timestamp() * 1000),
-                "durationSec": int(piece.duration.total_seconds()),
-                "title": f"Clearance {camera_id} {piece.start:%Y-%m-%d %H:%M:%S}Z",
-            }
-            created = self._post("/api/video/spliceV3", body, operation="splice", camera_id=camera_id)
-            if not created.get("clipUuid"):
-                raise VmsVendorError("Rhombus spliceV3 returned no clipUuid", vendor=VENDOR)
-            clips.append(
-                {"clip_uuid": created["clipUuid"], "start": piece.start.isoformat(), "end": piece.end.isoformat()}
-            )
+        for covered in self.find_recordings(camera_id, start, end):
+            for piece in split_window(covered.start, covered.end, CLIP_MAX):
+                seconds = int(piece.duration.total_seconds())
+                if seconds < 1:
+                    continue
+                body = {
+                    "deviceUuids": [f"{camera_id}.v0"],
+                    "startTimeMillis": (piece.start.astimezone(UTC) - EPOCH) // timedelta(milliseconds=1),
+                    "durationSec": seconds,
+                    "title": f"Clearance {piece.start:%Y-%m-%d %H:%M:%S}Z",
+                }
+                created = self._post("/api/video/spliceV3", body, operation="splice", camera_id=camera_id)
+                if not created.get("clipUuid"):
+                    raise VmsVendorError("Rhombus spliceV3 returned no clipUuid", vendor=VENDOR)
+                clip_end = piece.start + timedelta(seconds=seconds)
+                clips.append(
+                    {"clip_uuid": created["clipUuid"], "start": piece.start.isoformat(), "end": clip_end.isoformat()}
+                )
         return {
             "vendor": VENDOR,
             "route": "clip",
@@ -192,7 +242,7 @@ class RhombusAdapter(VmsAdapter):
         }
 
     def poll_clip(self, ticket: dict[str, Any]) -> ClipStatus:
-        states, progress, downloads, missing, details = [], [], [], [], []
+        states, progress, downloads, details = [], [], [], []
         for clip in ticket["clips"]:
             body = self._post("/api/event/getClipWithProgress", {"clipUuid": clip["clip_uuid"]}, operation="clip")
             info = body.get("clip") or {}
@@ -204,22 +254,30 @@ class RhombusAdapter(VmsAdapter):
                 region = (info.get("clipLocation") or {}).get("region") or ""
                 downloads.append(
                     Download(
-                        url=f"{self._media_url}/media/metadata/{region}/{clip['clip_uuid']}.mp4",
+                        url=f"{self._media_url}/media/metadata/{quote(region, safe='')}/{clip['clip_uuid']}.mp4",
                         start=start,
                         end=end,
-                        name=f"{ticket['camera_id']}_{start:%Y%m%dT%H%M%SZ}_{end:%Y%m%dT%H%M%SZ}.mp4",
+                        name=f"{start:%Y%m%dT%H%M%SZ}_{end:%Y%m%dT%H%M%SZ}.mp4",
+                        size=info.get("byteCount") if isinstance(info.get("byteCount"), int) else None,
                         source={"kind": "clip", "clip_uuid": clip["clip_uuid"]},
                     )
                 )
             elif status in CLIP_FAILED:
                 states.append("failed")
                 progress.append(1.0)
-                missing.append(Interval(start, end))
                 details.append(f"clip {clip['clip_uuid']} {status.lower()}")
             else:
-                states.append("running")
+                states.append("pending" if status in ("", "INITIATING") else "running")
                 progress.append(min(1.0, float(info.get("percentComplete") or 0) / 100))
-        return combine_pieces(states, progress, downloads, missing, details)
+        detail = "; ".join(details)
+        if any(state in ("pending", "running") for state in states):
+            overall: ClipState = "pending" if all(state == "pending" for state in states) else "running"
+            return ClipStatus(overall, sum(progress) / len(progress), detail=detail)
+        window_start, window_end = datetime.fromisoformat(ticket["start"]), datetime.fromisoformat(ticket["end"])
+        covered = clip_to_window([Interval(d.start, d.end) for d in downloads], window_start, window_end)
+        missing = gaps(covered, window_start, window_end)
+        overall = "failed" if states and not downloads else "ready"
+        return ClipStatus(overall, 1.0, downloads, missing, detail)
 
     def open_download(self, download: Download) -> DownloadStream:
         def open_at(offset: int) -> requests.Response:
@@ -229,14 +287,47 @@ class RhombusAdapter(VmsAdapter):
         return ResumableDownload(open_at, vendor=VENDOR, what=f"Rhombus download {download.name}")
 
     def cleanup(self, ticket: dict[str, Any]) -> None:
+        """Deletes every saved clip of the ticket; a clip already gone is fine."""
+        failures = []
         for clip in ticket.get("clips", []):
             try:
-                self._post("/api/event/deleteSavedClip", {"clipUuid": clip["clip_uuid"]}, operation="delete_clip")
+                self._post("/api/event/deleteSavedClip", {"savedClipUuid": clip["clip_uuid"]}, operation="delete_clip")
             except VmsError as exc:
-                log.warning("Rhombus: could not delete saved clip %s: %s", clip["clip_uuid"], exc)
+                if "not found" in str(exc).lower():
+                    continue
+                failures.append(f"clip {clip['clip_uuid']}: {exc}")
+        if failures:
+            raise VmsTransient("Rhombus cleanup left saved clips behind: " + "; ".join(failures)[:500], vendor=VENDOR)
 
     def close(self) -> None:
         self._sender.session.close()
+
+
+def _path_segment(value: str) -> str:
+    """A camera id as one URL path segment, whatever it holds ("/", "..", control characters, unicode)."""
+    return quote(value, safe="").replace(".", "%2E")
+
+
+def _intervals(windows: Any) -> list[Interval]:
+    """TimeWindowSeconds → intervals; malformed entries are skipped."""
+    found = []
+    for window in windows or []:
+        try:
+            start = EPOCH + timedelta(seconds=int(window["startSeconds"]))
+            found.append(Interval(start, start + timedelta(seconds=int(window["durationSeconds"]))))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
+
+
+def _merge_seams(intervals: list[Interval]) -> list[Interval]:
+    merged: list[Interval] = []
+    for interval in sorted(intervals):
+        if merged and interval.start - merged[-1].end < SEAM:
+            merged[-1] = Interval(merged[-1].start, max(merged[-1].end, interval.end))
+        else:
+            merged.append(interval)
+    return merged
 
 
 def _date(response: requests.Response) -> datetime:
