@@ -36,7 +36,8 @@ def measure(runs: int, size: int = TARGET_BYTES) -> dict[str, tuple[float, str]]
         ticket = adapter.start_clip(camera["Id"], start, start + timedelta(minutes=minutes))
         download = adapter.poll_clip(ticket).downloads[0]
         token = adapter._tokens.access_token()  # the raw baseline needs the same bearer token
-        total = control.stream_info_for_url(download.url)["Size"]
+        url = adapter.resolve_url(download)  # the same signed mp4Url the adapter resolves when it opens
+        total = control.stream_info_for_url(url)["Size"]
 
         def through_adapter() -> None:
             with adapter.open_download(download) as stream:
@@ -45,7 +46,7 @@ def measure(runs: int, size: int = TARGET_BYTES) -> dict[str, tuple[float, str]]
 
         def raw_requests() -> None:
             with requests.get(
-                download.url, headers={"Authorization": f"Bearer {token}"}, stream=True, timeout=(10, 120)
+                url, headers={"Authorization": f"Bearer {token}"}, stream=True, timeout=(10, 120)
             ) as response:
                 response.raise_for_status()
                 for _ in response.iter_content(MiB):
