@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.devstack.openapi_schemas import assert_valid
 from tests.devstack.vms_conftest import API, camera_with, een_time, hour_floor, sim_now
 
 pytest_plugins = ["tests.devstack.vms_conftest"]
@@ -68,65 +69,8 @@ def specs() -> dict[str, dict[str, Any]]:
     return loaded
 
 
-def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        node: Any = spec
-        for part in schema["$ref"].removeprefix("#/").split("/"):
-            node = node[part]
-        schema = node
-    return schema
-
-
-def _properties(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, list[Any]] | None:
-    """Declared properties (name -> candidate schemas) across allOf/oneOf/anyOf; None for a free-form object."""
-    schema = _resolve(spec, schema)
-    found: dict[str, list[Any]] = {name: [sub] for name, sub in schema.get("properties", {}).items()}
-    free = not found
-    for key in ("allOf", "oneOf", "anyOf"):
-        for part in schema.get(key, []):
-            nested = _properties(spec, part)
-            if nested is not None:
-                free = False
-                for name, candidates in nested.items():
-                    found.setdefault(name, []).extend(candidates)
-    return None if free else found
-
-
-def _discriminated(spec: dict[str, Any], schema: dict[str, Any], instance: dict[str, Any]) -> dict[str, Any]:
-    """The oneOf branch a discriminator picks for this instance (the schema itself if none applies)."""
-    discriminator = schema.get("discriminator", {})
-    target = discriminator.get("mapping", {}).get(instance.get(discriminator.get("propertyName", "")))
-    return _resolve(spec, {"$ref": target}) if target else schema
-
-
-def undeclared(spec: dict[str, Any], schema: dict[str, Any], instance: Any, path: str = "$") -> list[str]:
-    """Paths of object members the schema does not declare."""
-    schema = _resolve(spec, schema)
-    if isinstance(instance, list):
-        items = schema.get("items")
-        for part in schema.get("allOf", []):
-            items = items or _resolve(spec, part).get("items")
-        return [p for i, item in enumerate(instance) for p in undeclared(spec, items or {}, item, f"{path}[{i}]")]
-    if not isinstance(instance, dict):
-        return []
-    declared = _properties(spec, _discriminated(spec, schema, instance))
-    if declared is None:
-        return []
-    problems = [f"{path}.{name}" for name in instance if name not in declared]
-    for name, value in instance.items():
-        found = [undeclared(spec, candidate, value, f"{path}.{name}") for candidate in declared.get(name, [])]
-        if found and all(found):
-            problems += min(found, key=len)
-    return problems
-
-
 def validate(spec: dict[str, Any], component: str, instance: Any) -> None:
-    from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
-
-    schema = {"$ref": f"#/components/schemas/{component}", "components": spec["components"]}
-    errors = sorted(OAS30ReadValidator(schema, format_checker=oas30_format_checker).iter_errors(instance), key=str)
-    assert not errors, f"{component}: " + "; ".join(f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors)
-    assert not undeclared(spec, {"$ref": f"#/components/schemas/{component}"}, instance), component
+    assert_valid(spec, {"$ref": f"#/components/schemas/{component}"}, instance, component)
 
 
 def test_camera_pages_match_api_paginated_camera_response(specs, een_client, een_sim):
