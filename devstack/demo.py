@@ -1,6 +1,7 @@
 """`make demo`: the whole agent, unattended, on the local stack.
 
-Starts Azurite, the Registry simulator and the VMS simulator (EEN by default, `--vms rhombus|verkada`), then
+Starts Azurite, the Registry simulator and the VMS simulator (EEN's direct route by default,
+`--vms een-export` for its export route, `--vms rhombus`, `--vms verkada`), then
 one or more local Functions hosts running poll_jobs, process_job and renew_locks exactly as deployed.
 Posts a realistic mix of jobs (discovery; thumbnails; media requests of one to three cameras with
 windows up to 2 h, a recording gap, a camera without footage, an unknown camera), shows live progress
@@ -20,7 +21,7 @@ from pathlib import Path
 from devstack.agent_env import agent_settings
 from devstack.funchost.process import HostProcess
 from devstack.progress_view import ProgressView
-from devstack.scenario import PlannedJob, create_cameras, plan
+from devstack.scenario import VMS_CHOICES, PlannedJob, configure_vms, create_cameras, plan
 from devstack.stack import DEFAULT_STATE_DIR, REPO_ROOT, LocalStack
 from shared.agent.ledger import Ledger
 from shared.agent.records import LockRecords
@@ -32,9 +33,7 @@ MiB = 1024 * 1024
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--vms", choices=("een", "rhombus", "verkada"), default="een", help="VMS simulator profile (een)"
-    )
+    parser.add_argument("--vms", choices=tuple(VMS_CHOICES), default="een", help="VMS and video route (een: direct)")
     parser.add_argument("--media", type=int, default=6, help="media request jobs (6)")
     parser.add_argument("--thumbnails", type=int, default=4, help="thumbnail jobs (4)")
     parser.add_argument("--discovery", type=int, default=1, help="discovery jobs (1)")
@@ -50,19 +49,20 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     state_dir = None if args.no_state else Path(args.state_dir)
     log_dir = state_dir or Path(tempfile.mkdtemp(prefix="demo-"))
+    profile, route_settings = VMS_CHOICES[args.vms]
     with LocalStack(state_dir) as stack:
-        vms = {"een": stack.een, "rhombus": stack.rhombus, "verkada": stack.verkada}[args.vms].control
-        vms.configure(BitrateKbps=args.bitrate_kbps)
+        vms = {"een": stack.een, "rhombus": stack.rhombus, "verkada": stack.verkada}[profile].control
+        configure_vms(vms, profile, args.bitrate_kbps)
         cameras = create_cameras(vms)
         jobs = plan(
             cameras,
-            args.vms,
+            profile,
             media=args.media,
             thumbnails=args.thumbnails,
             discovery=args.discovery,
             max_window_minutes=args.max_window_minutes,
         )
-        settings = agent_settings(stack, vms=args.vms)
+        settings = agent_settings(stack, vms=profile, **route_settings)
         print(f"Local stack up: Registry {stack.registry_url}, VMS {args.vms}, Azurite {stack.blob_endpoint}")
         hosts = [
             HostProcess(

@@ -1,7 +1,8 @@
 """A realistic mix of jobs for the demo and end-to-end tests, each with the outcome it must reach.
 
 Cameras are created in the VMS simulator with known recordings, so every job's expected state is
-certain: full coverage → Completed; a gap, or a camera without footage next to one with footage →
+certain: full coverage → Completed (also when the recording reaches beyond the window: only the
+window is delivered); a gap, or a camera without footage next to one with footage →
 PartiallyCompleted; a camera the VMS does not know → Canceled.
 """
 
@@ -17,11 +18,23 @@ UNKNOWN_CAMERA = {
     "rhombus": "AAAAAAAAAAAAAAAAAAAAAA",
     "verkada": "00000000-0000-4000-8000-000000000000",
 }
-# Vendors whose API lists the recorded intervals, so a gap shows (Rhombus clips hide it).
-REPORTS_GAPS = ("een", "verkada")
 # Vendors that still give a thumbnail of an offline camera: EEN its latest recorded frame, Verkada its
 # cloud thumbnail cache; Rhombus has no such fallback.
 OFFLINE_THUMBNAIL = ("een", "verkada")
+VMS_CHOICES = {  # --vms: (simulator profile, agent settings)
+    "een": ("een", {"EEN_VIDEO_ROUTE": "direct"}),
+    "een-export": ("een", {"EEN_VIDEO_ROUTE": "export"}),
+    "rhombus": ("rhombus", {}),
+    "verkada": ("verkada", {}),
+}
+
+
+def configure_vms(control, profile: str, bitrate_kbps: int) -> None:
+    """The simulator as the mix needs it: exports and clips finish in a few seconds, and EEN lists whole
+    recordings (reaching beyond the windows asked for, which must never leak into a file)."""
+    control.configure(BitrateKbps=bitrate_kbps, ExportDurationSeconds=3)
+    if profile == "een":
+        control.configure(UnclippedMediaIntervals=True)
 
 
 @dataclass
@@ -88,12 +101,8 @@ def plan(
             expected = "Completed" if vendor in OFFLINE_THUMBNAIL else "PartiallyCompleted"
         jobs.append(PlannedJob("thumbnail", {"CameraIds": ids}, expected, f"{len(ids)} camera(s)"))
     special = [
-        # Rhombus clips hold only the recorded parts and its API lists no intervals: the gap is invisible
-        (
-            "PartiallyCompleted" if vendor in REPORTS_GAPS else "Completed",
-            "recording gap",
-            lambda: [_gap_window(cameras)],
-        ),
+        ("PartiallyCompleted", "recording gap", lambda: [_gap_window(cameras)]),
+        ("Completed", "recording beyond the window", lambda: [_inside_window(cameras)]),
         (
             "PartiallyCompleted",
             "one camera without footage",
@@ -117,6 +126,12 @@ def _gap_window(cameras: DemoCameras) -> dict[str, str]:
     middle = cameras.recorded_from + (cameras.recorded_to - cameras.recorded_from) / 2
     start = middle - timedelta(minutes=15)
     return {"CameraId": cameras.gappy, "StartTimeUtc": _z(start), "EndTimeUtc": _z(start + timedelta(minutes=40))}
+
+
+def _inside_window(cameras: DemoCameras) -> dict[str, str]:
+    """20 minutes in the middle of a continuous recording, which begins before and ends after it."""
+    start = cameras.recorded_from + timedelta(hours=1, seconds=7)
+    return {"CameraId": cameras.full[0], "StartTimeUtc": _z(start), "EndTimeUtc": _z(start + timedelta(minutes=20))}
 
 
 def _z(moment: datetime) -> str:
