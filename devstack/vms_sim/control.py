@@ -73,8 +73,8 @@ class VmsSimulatorControl(ControlClient):
     def stream_info(
         self, camera_id: str, start: TimeLike, end: TimeLike, *, recorded_only: bool = False
     ) -> dict[str, Any]:
-        """{"Size", "Sha256"} of a camera's recording stream for exactly [start, end); with recorded_only,
-        of the recorded parts of the window back to back (what a clip of that window contains)."""
+        """{"Size", "Sha256"} of a camera's footage of exactly [start, end); with recorded_only, of the
+        recorded parts of the window back to back (an EEN export's files of that window, concatenated)."""
         body = {"CameraId": camera_id, "Start": _iso(start), "End": _iso(end), "RecordedOnly": recorded_only}
         return self._call("POST", "/streams/info", body)
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from devstack.footage import FootageReader, camera_tag, read_jpeg_comment
-from shared.vms.errors import CameraNotFound, NoFootage, VmsAuthRevoked, VmsTransient
+from shared.vms.errors import CameraNotFound, NoFootage, VmsAuthRevoked, VmsRateLimited, VmsTransient
 from tests.integration.vms_helpers import (
     JPEG_MAGIC,
     count,
@@ -235,6 +235,17 @@ def test_cleanup_leaves_nothing_in_the_account_and_can_be_repeated(stack, een, m
 
     assert een.leftovers() == []
     adapter.cleanup(ticket)  # already gone: fine
+
+
+def test_a_clip_request_that_fails_half_way_leaves_no_export_behind(stack, een):
+    t0, _ = recent_window(hours_ago=5, minutes=0)
+    camera_id, _ = gappy_camera(een, t0)
+    een.configure(MaxExports=1)  # the second export is refused (429 quotaExceeded)
+
+    with pytest.raises(VmsRateLimited):
+        een_adapter(stack, een_video_route="export").start_clip(camera_id, t0, t0 + timedelta(minutes=20))
+
+    assert len(een.jobs()) == 1 and een.leftovers() == []
 
 
 def test_a_cleanup_that_cannot_delete_raises_and_a_later_one_finishes(stack, een):

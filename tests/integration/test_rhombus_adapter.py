@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -100,6 +101,7 @@ def test_coverage_reports_the_gaps_and_clips_hold_only_footage(stack, rhombus):
 
     assert status.state == "ready" and spans(status.downloads) == recorded
     assert spans(status.missing) == [(window[0], t0), (recorded[0][1], recorded[1][0]), (recorded[1][1], window[1])]
+    assert stack.rhombus.api_key not in json.dumps(ticket) + json.dumps([d.to_json() for d in status.downloads])
     for download in status.downloads:
         assert not_exactly(adapter, download, camera_id) == ""  # no placeholder frame anywhere
     adapter.cleanup(ticket)
@@ -264,3 +266,16 @@ def test_5xx_is_retried_then_given_up_with_a_typed_error(stack, rhombus):
     with pytest.raises(VmsTransient, match="HTTP 502"):
         list(rhombus_adapter(stack).list_cameras())
     assert count(rhombus, "get_camera_states", 502) == 4
+
+
+def test_a_clip_request_that_fails_half_way_leaves_no_clip_behind(stack, rhombus):
+    t0, _ = recent_window(hours_ago=5, minutes=0)
+    recorded = [[t0.isoformat(), (t0 + timedelta(minutes=4)).isoformat()]]
+    recorded.append([(t0 + timedelta(minutes=10)).isoformat(), (t0 + timedelta(minutes=20)).isoformat()])
+    camera_id = rhombus.add_camera(Name="Half", Recordings=recorded)["Id"]
+    rhombus.configure(MaxClipSeconds=300)  # the second clip (10 min) is refused
+
+    with pytest.raises(VmsVendorError, match="300 seconds"):
+        rhombus_adapter(stack).start_clip(camera_id, t0, t0 + timedelta(minutes=20))
+
+    assert len(rhombus.jobs()) == 1 and rhombus.leftovers() == []

@@ -110,7 +110,7 @@ class EenAdapter(VmsAdapter):
             max_window=EXPORT_MAX,
             live_snapshot=True,
             snapshot_at_time=True,
-            async_export=video_route == "export",
+            async_export=True,  # the direct route exports the parts of recordings that reach beyond a window
             reports_coverage=True,
             min_poll_interval=5.0,
         )
@@ -287,10 +287,20 @@ class EenAdapter(VmsAdapter):
                 ticket["downloads"].append(self._media_download(camera_id, interval).to_json())
             else:
                 to_export.append(interval)
-        for covered in clip_to_window(to_export, start, end):
-            for piece in split_window(covered.start, covered.end, EXPORT_MAX):
-                ticket["exports"].append(self._create_export(camera_id, piece))
+        try:
+            for covered in clip_to_window(to_export, start, end):
+                for piece in split_window(covered.start, covered.end, EXPORT_MAX):
+                    ticket["exports"].append(self._create_export(camera_id, piece))
+        except Exception:
+            self._abandon(ticket)  # the caller never sees this ticket: nothing it started may stay behind
+            raise
         return ticket
+
+    def _abandon(self, ticket: dict[str, Any]) -> None:
+        try:
+            self.cleanup(ticket)
+        except VmsError as exc:
+            log.warning("EEN: could not remove the exports of an abandoned clip: %s", exc)
 
     def _create_export(self, camera_id: str, piece: Interval) -> dict[str, Any]:
         """An export of exactly `piece` into the archive's EXPORT_DIRECTORY. Not `autoDelete`: that would

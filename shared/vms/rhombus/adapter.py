@@ -213,33 +213,46 @@ class RhombusAdapter(VmsAdapter):
         """One clip per covered interval (split at 60 minutes), never over time without footage: Rhombus
         would fill that with placeholder frames. A clip lasts whole seconds, so a fraction of a second at
         the end of an interval is left out (and reported missing) rather than overshot."""
-        clips = []
-        for covered in self.find_recordings(camera_id, start, end):
-            for piece in split_window(covered.start, covered.end, CLIP_MAX):
-                seconds = int(piece.duration.total_seconds())
-                if seconds < 1:
-                    continue
-                body = {
-                    "deviceUuids": [f"{camera_id}.v0"],
-                    "startTimeMillis": (piece.start.astimezone(UTC) - EPOCH) // timedelta(milliseconds=1),
-                    "durationSec": seconds,
-                    "title": f"Clearance {piece.start:%Y-%m-%d %H:%M:%S}Z",
-                }
-                created = self._post("/api/video/spliceV3", body, operation="splice", camera_id=camera_id)
-                if not created.get("clipUuid"):
-                    raise VmsVendorError("Rhombus spliceV3 returned no clipUuid", vendor=VENDOR)
-                clip_end = piece.start + timedelta(seconds=seconds)
-                clips.append(
-                    {"clip_uuid": created["clipUuid"], "start": piece.start.isoformat(), "end": clip_end.isoformat()}
-                )
-        return {
+        ticket: dict[str, Any] = {
             "vendor": VENDOR,
             "route": "clip",
             "camera_id": camera_id,
             "start": start.isoformat(),
             "end": end.isoformat(),
-            "clips": clips,
+            "clips": [],
         }
+        try:
+            for covered in self.find_recordings(camera_id, start, end):
+                for piece in split_window(covered.start, covered.end, CLIP_MAX):
+                    clip = self._splice(camera_id, piece)
+                    if clip is not None:
+                        ticket["clips"].append(clip)
+        except Exception:
+            self._abandon(ticket)  # the caller never sees this ticket: nothing it started may stay behind
+            raise
+        return ticket
+
+    def _splice(self, camera_id: str, piece: Interval) -> dict[str, str] | None:
+        seconds = int(piece.duration.total_seconds())
+        if seconds < 1:
+            return None
+        body = {
+            "deviceUuids": [f"{camera_id}.v0"],
+            "startTimeMillis": (piece.start.astimezone(UTC) - EPOCH) // timedelta(milliseconds=1),
+            "durationSec": seconds,
+            "title": f"Clearance {piece.start:%Y-%m-%d %H:%M:%S}Z",
+        }
+        created = self._post("/api/video/spliceV3", body, operation="splice", camera_id=camera_id)
+        if not created.get("clipUuid"):
+            raise VmsVendorError("Rhombus spliceV3 returned no clipUuid", vendor=VENDOR)
+        end = piece.start + timedelta(seconds=seconds)
+        return {"clip_uuid": created["clipUuid"], "start": piece.start.isoformat(), "end": end.isoformat()}
+
+    def _abandon(self, ticket: dict[str, Any]) -> None:
+        try:
+            self.cleanup(ticket)
+        except VmsError as exc:
+            log.warning("Rhombus: could not delete the clips of an abandoned clip request: %s", exc)
 
     def poll_clip(self, ticket: dict[str, Any]) -> ClipStatus:
         states, progress, downloads, details = [], [], [], []
