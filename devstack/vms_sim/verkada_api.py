@@ -19,14 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from devstack.footage import jpeg_comment
-
 from .cameras import Camera
 from .errors import VmsError
-from .jpeg import grey_jpeg
+from .jpeg import snapshot_jpeg
 from .serving import stream_response
 from .timeutil import HOUR_MS, from_ms
-from .verkada_media import BytesStream, segment_spans, ts_segment, with_jpeg_comment
+from .verkada_media import BytesStream, segment_spans, ts_segment
 
 if TYPE_CHECKING:
     from .verkada import VerkadaSimulator
@@ -218,7 +216,8 @@ def api_blueprint(sim: VerkadaSimulator) -> Blueprint:
         captured = sim.thumbnail_time(camera, asked)
         if captured is None:
             raise VmsError(404, "No thumbnail found for this camera near the requested time")
-        image = with_jpeg_comment(grey_jpeg(), jpeg_comment(camera.id, captured))
+        size = camera.snapshot_bytes if camera.snapshot_bytes is not None else engine.config.snapshot_bytes
+        image = snapshot_jpeg(camera.id, captured, size)
         return Response(image, mimetype="image/jpeg", headers={"X-Verkada-Timestamp": str(captured // 1000)})
 
     @bp.get(f"{STREAM_PREFIX}/<key>", endpoint="stream")
@@ -263,9 +262,11 @@ def api_blueprint(sim: VerkadaSimulator) -> Blueprint:
         if not camera.online or recorded != [(start, end)] or not on_grid:
             raise VmsError(404, "No such segment")
         data = ts_segment(camera.id, start, end, engine.config.bitrate_kbps)
-        behaviour = engine.faults.take_download_behaviour(engine.config.chunked_downloads)
         return stream_response(
-            request, BytesStream(data, f"{camera.id}|{start}|{end}"), behaviour, content_type="video/mp2t"
+            request,
+            BytesStream(data, f"{camera.id}|{start}|{end}"),
+            engine.download_behaviour(),
+            content_type="video/mp2t",
         )
 
     return bp

@@ -113,8 +113,3 @@ class BytesStream:
         view = memoryview(self.data)
         for offset in range(start, min(end, len(self.data)), 1 << 20):
             yield bytes(view[offset : min(end, offset + (1 << 20))])
-
-
-def with_jpeg_comment(jpeg: bytes, comment: bytes) -> bytes:
-    """The JPEG with a COM segment right after its SOI marker."""
-    return jpeg[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + jpeg[2:]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from devstack.footage import FootageReader, footage
+from devstack.footage import footage
 from devstack.footage_mp4 import Mp4FootageReader, is_mp4
-from devstack.registry_sim.verify import _content_reader
-from devstack.vms_sim.streams import recording_stream
+from devstack.registry_sim.content import MediaCheck
 from devstack.vms_sim.verkada_media import segment_spans, ts_segment
 from shared.vms.verkada import media
 from shared.vms.verkada.hls import Run, Segment
@@ -52,13 +51,17 @@ def test_a_truncated_mp4_is_refused():
     assert identity.describes(CAMERA, T0, T0 + 20_000) != ""
 
 
-def test_files_are_sniffed_by_their_first_bytes():
+def verdict(data: bytes) -> str:
+    content = MediaCheck(CAMERA, T0, T0 + 8_000)
+    for offset in range(0, len(data), 4096):
+        content.feed(data[offset : offset + 4096])
+    return content.problem()  # also ends the MP4 reader's helper thread
+
+
+def test_the_registry_tells_the_format_from_the_first_bytes_and_checks_either():
     mp4 = remuxed(T0, T0 + 8_000)
-    raw_footage = next(footage(CAMERA, T0, T0 + 1_000, 64))
-    placeholder = next(recording_stream(CAMERA, T0, T0 + 60_000, 2000).iter_range(0, 64))  # EEN/Rhombus stand-in
-    assert is_mp4(mp4[:64]) and not is_mp4(placeholder) and not is_mp4(raw_footage[:64])
-    mp4_reader = _content_reader(mp4[:64])
-    assert isinstance(mp4_reader, Mp4FootageReader)
-    mp4_reader.result()  # ends its helper thread
-    assert isinstance(_content_reader(raw_footage), FootageReader)
-    assert _content_reader(placeholder) is None  # no footage to check in the EEN/Rhombus placeholder streams
+    raw = b"".join(footage(CAMERA, T0, T0 + 8_000, 64))
+
+    assert is_mp4(mp4[:64]) and not is_mp4(raw[:64])
+    assert verdict(mp4) == "" and verdict(raw) == ""
+    assert "not in a media format" in verdict(b"\x00" * 100)
