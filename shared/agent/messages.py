@@ -35,6 +35,8 @@ class ItemMessage(CaseInsensitiveModel):
     item_id: str = Field(alias="ItemId", min_length=1, max_length=200)
     previous: str = Field(default="", alias="Previous", max_length=200)
     """The message this one replaces (see processor.refresh): its run, if any, is dead or abandoned."""
+    cleanup: int = Field(default=0, alias="Cleanup", ge=0, le=100)
+    """How many times the VMS artefacts of this (finished) item failed to be removed so far."""
 
 
 def encode_job(job: Job) -> bytes:
@@ -44,10 +46,12 @@ def encode_job(job: Job) -> bytes:
     return _dumps(document)
 
 
-def encode_item(job_id: str, generation: str, item_id: str, *, previous: str = "") -> bytes:
-    document = {"JobId": job_id, "Generation": generation, "ItemId": item_id}
+def encode_item(job_id: str, generation: str, item_id: str, *, previous: str = "", cleanup: int = 0) -> bytes:
+    document: dict[str, Any] = {"JobId": job_id, "Generation": generation, "ItemId": item_id}
     if previous:
         document["Previous"] = previous
+    if cleanup:
+        document["Cleanup"] = cleanup
     return _dumps(document)
 
 

@@ -58,6 +58,8 @@ CRASH_ALLOWANCE = 4
 """Runs that never finished (worker recycled or killed) count less than failures: an item may start
 max_attempts × 4 times before it is given up, but may fail (an error we caught) only max_attempts times."""
 MAX_RETRY_DELAY = 300.0
+CLEANUP_ATTEMPTS = 4
+CLEANUP_RETRY_SECONDS = 60
 LOST = (LockLostError, LockLost, JobGone)
 MISCONFIGURED = (AgentMisconfigured, UploadTargetRefused, VmsAuthError, RegistryUnauthorized)
 PERMANENT = (RecipientKeyRejected, UploadLimitExceeded, RegistryBadRequest, VmsInvalidRequest, VmsVendorError)
@@ -70,12 +72,13 @@ def run_item(message: ItemMessage, *, message_id: str, services: Services) -> st
         log.warning("Item %s of job %s: no such lock record or item; ignoring", message.item_id, message.job_id)
         return "Unknown"
     if record.terminal or generation_of(record.lock_token) != message.generation:
-        _clean_up(services, item)
+        clean_up(services, item, attempt=message.cleanup)
         return "Stale"
     if item.final:
         plan = services.ledger.get_plan(item.job_id, item.generation)
         if plan is not None and plan.state == COMPLETING:
             complete_job(services, record, plan)  # the item that finished last died before completing
+        clean_up(services, item, attempt=message.cleanup)  # in case its run died before cleaning up
         return "Duplicate"
     owner = message_id
     held_elsewhere = item.state == RUNNING and item.owner not in (message_id, message.previous)
@@ -119,7 +122,6 @@ def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> str:
             bytes_in_flight=0,
             last_error="",
         )
-        _clean_up(services, final)
         return _finish(services, record, final)
     except TakenOver:
         guard.stop_heartbeat()
@@ -135,7 +137,6 @@ def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> str:
         guard.stop_heartbeat()
         reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
         log.error("Item %s of job %s failed permanently: %s", item.item_id, item.job_id, reason)
-        _clean_up(services, guard.item)
         return _finish(services, record, replace(guard.item, state=FAILED, failure="permanent", last_error=reason))
     except Exception as exc:  # noqa: BLE001 - anything else is transient: the item runs again later
         guard.stop_heartbeat()
@@ -157,13 +158,16 @@ def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> str:
 
 
 def _finish(services: Services, record: LockRecord, item: WorkItem) -> str:
+    """Count the final item on its plan (maybe completing the job), then remove its VMS artefacts: only
+    once the ledger says it is done, so a retry never polls an export that was already deleted."""
     try:
-        finish_item(services, record, item)
+        finished = finish_item(services, record, item)
     except StaleEntry:
         log.warning("Item %s of job %s changed while finishing; another run has it", item.item_id, item.job_id)
         return "TakenOver"
     except LOST as exc:
         return _lost(services, record, item, exc)
+    clean_up(services, finished)
     return item.state
 
 
@@ -172,7 +176,7 @@ def _lost(services: Services, record: LockRecord, item: WorkItem, exc: Exception
     moved = services.records.transition(record.job_id, "Lost", last_error=str(exc)[:500])
     if moved is not None:
         log_job_end(record, "Lost", str(exc))
-    _clean_up(services, item)
+    clean_up(services, item)
     return "Lost"
 
 
@@ -180,7 +184,7 @@ def _release_misconfigured(services: Services, record: LockRecord, guard: ItemGu
     """Our configuration is wrong: the investigator's request is not at fault, so release it for later."""
     reason = scrub(f"{exc}")[:500]
     log.error("Job %s released: the agent's configuration must be fixed: %s", record.job_id, reason)
-    _clean_up(services, guard.item)
+    clean_up(services, guard.item)
     with contextlib.suppress(TakenOver):
         guard.save(state=PENDING, owner="", heartbeat=None, last_error=reason)
     try:
@@ -203,11 +207,27 @@ def retry_delay(services: Services, attempts: int) -> float:
     return min(MAX_RETRY_DELAY, base) * random.uniform(0.8, 1.0)  # noqa: S311 - jitter, not security
 
 
-def _clean_up(services: Services, item: WorkItem) -> None:
-    """Delete the item's VMS artefacts (exports, clips, archive copies); never fails the run."""
+def clean_up(services: Services, item: WorkItem, *, attempt: int = 0) -> None:
+    """Delete the item's VMS artefacts (exports, clips, archive copies), then forget its ticket. A failure
+    never fails the run: the item's message comes back later to try again (at most CLEANUP_ATTEMPTS)."""
     if item.ticket is None:
         return
     try:
         services.vms.cleanup(item.ticket)
-    except Exception as exc:  # noqa: BLE001 - cleanup is best effort; the adapter logs specifics
-        log.warning("Cleaning up the VMS export of item %s failed: %s", item.item_id, type(exc).__name__)
+    except Exception as exc:  # noqa: BLE001 - retried through the queue below; the adapter logs specifics
+        if attempt + 1 >= CLEANUP_ATTEMPTS:
+            log.error(
+                "Could not remove the VMS export of item %s of job %s after %d tries (%s): remove it by hand "
+                "(ticket in the ledger)",
+                item.item_id,
+                item.job_id,
+                attempt + 1,
+                type(exc).__name__,
+            )
+            return
+        log.warning("Removing the VMS export of item %s failed (%s); trying again later", item.item_id, exc)
+        body = encode_item(item.job_id, item.generation, item.item_id, cleanup=attempt + 1)
+        send_message(services.queue, body, visibility_timeout=CLEANUP_RETRY_SECONDS)
+        return
+    with contextlib.suppress(StaleEntry):  # someone else is writing it: the next delivery cleans up again
+        services.ledger.save_item(replace(item, ticket=None))
