@@ -34,7 +34,9 @@ CDN_BYTES_PER_SECOND = 25_000_000
 
 
 def _hosts(stack: LocalStack, count: int, label: str, workdir: Path, **overrides: str) -> list[HostProcess]:
-    settings = agent_settings(stack, unique=True, POLL_SCHEDULE="*/1 * * * * *", **overrides)
+    # fresh tables each run, and EEN refresh tokens are single-use: each run gets a new consent
+    grant = stack.een.control.new_grant()
+    settings = agent_settings(stack, unique=True, POLL_SCHEDULE="*/1 * * * * *", EEN_REFRESH_TOKEN=grant, **overrides)
     return [
         HostProcess(
             REPO_ROOT,
