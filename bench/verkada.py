@@ -1,5 +1,9 @@
 """Verkada footage throughput: the adapter's HLS → MP4 remux vs plain `requests` fetching the same segments.
 
+Measured twice: with each segment download capped at 25 MB/s as a CDN serves one connection (what the
+agent meets in production: the target, ≥ 0.9×), and uncapped (the remux's own cost, for information:
+here the simulator generating the segments shares the same two cores).
+
 Both read the same playlist of the Verkada simulator (MPEG-TS segments of real H.264 samples) and
 count the segment bytes they consumed per second; the adapter also demuxes every segment and writes the
 fragmented MP4 (PyAV), the baseline only downloads. Interleaved, best of the runs. (No heap figure: the
@@ -24,10 +28,12 @@ MiB = 1024 * 1024
 BITRATE_KBPS = 8000  # 4 MB per 4-second segment
 
 
-def measure(runs: int, size: int) -> dict[str, tuple[float, str]]:
+def measure(runs: int, size: int, cdn_bytes_per_second: int = 0) -> dict[str, tuple[float, str]]:
+    """`cdn_bytes_per_second` caps each segment download like a CDN does (0: as fast as this machine goes,
+    which measures the remux's own cost against a simulator sharing the same two cores)."""
     with LocalStack(state_dir=None) as stack:
         control = stack.verkada.control
-        control.configure(BitrateKbps=BITRATE_KBPS)
+        control.configure(BitrateKbps=BITRATE_KBPS, DownloadBytesPerSecond=cdn_bytes_per_second)
         seconds = min(3600, max(8, round(size * 8 / 1000 / BITRATE_KBPS)))
         start = (datetime.now(UTC) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
         end = start + timedelta(seconds=seconds)
@@ -70,9 +76,10 @@ def measure(runs: int, size: int) -> dict[str, tuple[float, str]]:
                 work()
                 rates.append(total / (time.perf_counter() - started) / 1e6)
         adapter.close()
+    suffix = "_cdn" if cdn_bytes_per_second else ""
     return {
-        "verkada_remux_mbps": (max(ours), "MB/s"),
-        "verkada_raw_hls_mbps": (max(raw), "MB/s"),
+        f"verkada_remux{suffix}_mbps": (max(ours), "MB/s"),
+        f"verkada_raw_hls{suffix}_mbps": (max(raw), "MB/s"),
     }
 
 
