@@ -35,7 +35,7 @@ def measure(runs: int, size: int) -> dict[str, tuple[float, str]]:
         settings = AgentSettings.from_env(agent_settings(stack, vms="verkada", unique=True))
         adapter = build_adapter(settings.vms, token_table=table_client(settings.storage, settings.vms.een_token_table))
         download = adapter.poll_clip(adapter.start_clip(camera, start, end)).downloads[0]
-        jwt = adapter.stream_token.get()  # the raw baseline needs the same streaming token
+        jwt = adapter.stream_token.token()  # the raw baseline needs the same streaming token
         session = requests.Session()
 
         def with_jwt(url: str) -> str:

@@ -35,7 +35,7 @@ def measure(runs: int, size: int = TARGET_BYTES) -> dict[str, tuple[float, str]]
         adapter = build_adapter(settings.vms, token_table=table_client(settings.storage, settings.vms.een_token_table))
         ticket = adapter.start_clip(camera["Id"], start, start + timedelta(minutes=minutes))
         download = adapter.poll_clip(ticket).downloads[0]
-        token = adapter._tokens.access_token()  # the raw baseline needs the same bearer token
+        token = adapter._tokens.token()  # the raw baseline needs the same bearer token
         url = adapter.resolve_url(download)  # the same signed mp4Url the adapter resolves when it opens
         total = control.stream_info_for_url(url)["Size"]
 

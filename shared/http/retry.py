@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from shared.redact import redact_url
 
@@ -129,8 +130,7 @@ class RetryingSender:
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 reason = _describe_transport_error(exc)
                 delay = self.policy.backoff(attempt)
-                maybe_sent = not isinstance(exc, requests.ConnectTimeout) and "refused" not in str(exc).lower()
-                if (maybe_sent and not idempotent) or not self._may_retry(attempt, started, delay):
+                if (may_have_been_sent(exc) and not idempotent) or not self._may_retry(attempt, started, delay):
                     raise TransportFailure(
                         operation, f"{reason} after {attempt} attempt(s) to {redact_url(url)}"
                     ) from None
@@ -178,6 +178,17 @@ class RetryingSender:
         if attempt >= self.policy.max_attempts:
             return False
         return self._clock() + delay - started <= self.policy.deadline
+
+
+def may_have_been_sent(exc: requests.RequestException) -> bool:
+    """False only when the connection itself was never made (refused, unresolvable host, connect timeout):
+    then the server cannot have seen the request. Told by the exception's type, never by its message."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    # requests wraps urllib3's MaxRetryError, whose `reason` says what failed; NewConnectionError (refused,
+    # name resolution) is a ConnectTimeoutError in urllib3.
+    wrapped = exc.args[0] if exc.args else None
+    return not (isinstance(wrapped, MaxRetryError) and isinstance(wrapped.reason, ConnectTimeoutError))
 
 
 def _describe_transport_error(exc: Exception) -> str:

@@ -178,7 +178,7 @@ def test_tickets_and_downloads_hold_no_credentials(stack, verkada):
     ticket = adapter.start_clip(camera, start, end)
     status = adapter.poll_clip(ticket)
     stored = json.dumps(ticket) + json.dumps([d.to_json() for d in status.downloads])
-    secrets = [stack.verkada.api_key, adapter.api_token.get(), adapter.stream_token.get()]
+    secrets = [stack.verkada.api_key, adapter.api_token.token(), adapter.stream_token.token()]
     assert not any(secret in stored for secret in secrets) and "jwt" not in stored
     assert len(json.dumps(ticket)) < 400
 

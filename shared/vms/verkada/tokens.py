@@ -117,7 +117,8 @@ class SharedCredential:
         self._cached: Credential | None = None
         self.minted = 0
 
-    def get(self) -> str:
+    def token(self) -> str:
+        """A credential that is valid now: ours, the shared one, or a fresh mint (one instance at a time)."""
         with self._lock:
             if self._usable(self._cached):
                 assert self._cached is not None
@@ -126,7 +127,7 @@ class SharedCredential:
             return self._cached.value
 
     def invalidate(self, rejected: str) -> None:
-        """The API refused `rejected` (401): nobody may use it again; the next get() mints once."""
+        """The API refused `rejected` (401): nobody may use it again; the next token() mints once."""
         with self._lock:
             if self._cached and self._cached.value == rejected:
                 self._cached = None
