@@ -63,3 +63,23 @@ def test_rhombus_region_selects_the_eu_hosts_and_secrets_stay_out_of_repr():
     settings = VmsSettings.from_env({"VMS_KIND": "rhombus", "RHOMBUS_API_KEY": "secret-key", "RHOMBUS_REGION": "eu"})
     assert settings.rhombus_api_url == "https://api2.eu.rhombussystems.com"
     assert "secret-key" not in repr(settings)
+
+
+def test_every_vms_problem_is_named_at_once_and_no_value_is_echoed():
+    env = {"VMS_KIND": "een", "EEN_CLIENT_ID": "id", "EEN_VIDEO_ROUTE": "route-x1", "EEN_API_URL": "host-x2"}
+    with pytest.raises(VmsConfigError) as raised:
+        VmsSettings.from_env(env)
+    message = str(raised.value)
+    assert "VMS_KIND=een needs EEN_CLIENT_SECRET, EEN_REFRESH_TOKEN" in message
+    assert "EEN_VIDEO_ROUTE must be one of direct, export" in message
+    assert "EEN_API_URL must be an absolute http(s) URL" in message
+    assert "x1" not in message and "x2" not in message
+    with pytest.raises(VmsConfigError) as raised:
+        VmsSettings.from_env({"VMS_KIND": "milestone-x3"})
+    assert "x3" not in str(raised.value)
+
+
+def test_values_are_stripped_and_another_vendors_settings_are_not_read():
+    env = {"VMS_KIND": " Rhombus ", "RHOMBUS_API_KEY": " key \n", "EEN_VIDEO_ROUTE": "sideways", "VERKADA_REGION": "x"}
+    settings = VmsSettings.from_env(env)
+    assert (settings.kind, settings.rhombus_api_key, settings.een_video_route) == ("rhombus", "key", "direct")
