@@ -19,7 +19,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -235,7 +235,7 @@ def _record_view(record: LockRecord, progress: JobProgress) -> dict[str, str]:
     }
 
 
-def _age(delta) -> str:
+def _age(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     if seconds < 120:
         return f"{seconds}s"

@@ -28,7 +28,7 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from azure.data.tables import TableClient, TableEntity, TableTransactionError, UpdateMode
 
 PENDING, RUNNING, DELIVERED, MISSING, FAILED = "Pending", "Running", "Delivered", "Missing", "Failed"
 FINAL_ITEM_STATES = frozenset({DELIVERED, MISSING, FAILED})
@@ -241,7 +241,10 @@ class Ledger:
         try:
             results = self._table.submit_transaction(operations)
         except TableTransactionError as exc:
-            if exc.status_code in (404, 412) or exc.error_code in ("UpdateConditionNotSatisfied", "ResourceNotFound"):
+            if exc.status_code in (404, 412) or getattr(exc, "error_code", None) in (
+                "UpdateConditionNotSatisfied",
+                "ResourceNotFound",
+            ):
                 raise StaleEntry(f"job {item.job_id}: item {item.item_id} or its plan changed meanwhile") from None
             raise
         return replace(item, etag=results[0]["etag"]), replace(plan, etag=results[1]["etag"])
@@ -262,7 +265,7 @@ class Ledger:
             metadata = self._table.update_entity(entity, **_if_match(etag))
         except (ResourceModifiedError, ResourceNotFoundError):
             raise StaleEntry(f"job {entity['PartitionKey']}: {entity['RowKey']} changed meanwhile") from None
-        return metadata["etag"]
+        return str(metadata["etag"])
 
 
 def _if_match(etag: str | None) -> dict[str, Any]:
@@ -319,7 +322,7 @@ def _plan_entity(plan: Plan) -> dict[str, Any]:
     return entity
 
 
-def _plan_from(entity: dict[str, Any]) -> Plan:
+def _plan_from(entity: TableEntity) -> Plan:
     return Plan(
         job_id=entity["PartitionKey"],
         generation=entity["Generation"],
@@ -375,7 +378,7 @@ def _item_entity(item: WorkItem) -> dict[str, Any]:
     return entity
 
 
-def _item_from(entity: dict[str, Any]) -> WorkItem:
+def _item_from(entity: TableEntity) -> WorkItem:
     ticket = entity.get("Ticket") or ""
     return WorkItem(
         job_id=entity["PartitionKey"],

@@ -21,7 +21,7 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient, TableEntity, UpdateMode
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def _to_entity(record: LockRecord) -> dict[str, Any]:
     return entity
 
 
-def _from_entity(entity: dict[str, Any]) -> LockRecord:
+def _from_entity(entity: TableEntity) -> LockRecord:
     return LockRecord(
         job_id=entity["RowKey"],
         job_type=entity.get("JobType", ""),

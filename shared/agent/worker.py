@@ -218,7 +218,7 @@ def requeue(services: Services, item: WorkItem, delay: float) -> None:
 
 
 def retry_delay(services: Services, attempts: int) -> float:
-    base = services.retry_delay * 2 ** max(0, attempts - 1)
+    base = services.retry_delay * 2.0 ** max(0, attempts - 1)
     return min(MAX_RETRY_DELAY, base) * random.uniform(0.8, 1.0)  # noqa: S311 - jitter, not security
 
 

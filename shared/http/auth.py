@@ -35,8 +35,10 @@ class OutgoingRequest:
 
 
 class Auth(Protocol):
-    renew_on: frozenset[int]
-    """Statuses that mean "this credential was refused": it is renewed, and the request sent once more."""
+    @property
+    def renew_on(self) -> frozenset[int]:
+        """Statuses that mean "this credential was refused": it is renewed, and the request sent once more."""
+        ...
 
     def attach(self, request: OutgoingRequest) -> str | None:
         """Attach the credential; returns the credential used (handed back to `refused`)."""

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
+from typing import Any
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
@@ -54,7 +55,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Delay after failed attempt number `attempt` (1-based): exponential, capped, 50-100 % jitter."""
-        ceiling = min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1)))
+        ceiling = min(self.backoff_max, self.backoff_initial * 2.0 ** (attempt - 1))
         return ceiling * (0.5 + rand() / 2)
 
 
@@ -116,7 +117,7 @@ class RetryingSender:
         operation: str,
         idempotent: bool = True,
         final_statuses: frozenset[int] = frozenset(),
-        **kwargs: object,
+        **kwargs: Any,
     ) -> requests.Response:
         """Send with retries. `idempotent=False` (e.g. a rotating-token refresh) retries only what cannot
         have been processed: connect failures, and 429/503 (the server said it did not act).
@@ -146,9 +147,10 @@ class RetryingSender:
                 self._sleep(delay)
                 continue
 
-            delay = None if response.status_code in final_statuses else self._delay_for(response, attempt)
-            if delay is None or (not idempotent and response.status_code not in RETRY_AFTER_STATUSES):
+            wait = None if response.status_code in final_statuses else self._delay_for(response, attempt)
+            if wait is None or (not idempotent and response.status_code not in RETRY_AFTER_STATUSES):
                 return response
+            delay = wait
             if not self._may_retry(attempt, started, delay):
                 return response
             response.close()

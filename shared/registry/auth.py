@@ -41,8 +41,8 @@ def _b64url_json(value: dict[str, object]) -> bytes:
 def build_assertion(connection: ConnectionFile, *, now: float | None = None) -> str:
     """A signed JWT (RS512) proving possession of the service principal key, valid for 5 minutes."""
     issued = int(now if now is not None else time.time())
-    header = {"alg": contract.ASSERTION_ALGORITHM, "typ": "JWT", "kid": connection.key_id}
-    claims = {
+    header: dict[str, object] = {"alg": contract.ASSERTION_ALGORITHM, "typ": "JWT", "kid": connection.key_id}
+    claims: dict[str, object] = {
         "iss": connection.client_id,
         "sub": connection.client_id,
         "aud": connection.token_endpoint,

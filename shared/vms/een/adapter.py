@@ -172,7 +172,9 @@ class EenAdapter(VmsAdapter):
             **kwargs,
         )
 
-    def _api(self, method: str, path: str, *, operation: str, camera_id: str | None = None, **kwargs: Any):
+    def _api(
+        self, method: str, path: str, *, operation: str, camera_id: str | None = None, **kwargs: Any
+    ) -> requests.Response:
         return self._request(method, self._account_base() + path, operation=operation, camera_id=camera_id, **kwargs)
 
     @staticmethod
@@ -182,7 +184,9 @@ class EenAdapter(VmsAdapter):
         except ValueError:
             raise VmsVendorError("EEN returned a body that is not JSON", vendor=VENDOR) from None
 
-    def _pages(self, path: str, params: dict[str, Any], *, operation: str, camera_id: str | None = None):
+    def _pages(
+        self, path: str, params: dict[str, Any], *, operation: str, camera_id: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every result of a cursor-paginated list; the last page has no or an empty nextPageToken."""
         params = {**params, "pageSize": self._page_size}
         seen_tokens: set[str] = set()
@@ -356,13 +360,13 @@ class EenAdapter(VmsAdapter):
         if source.get("kind") == "media":
             for item in self._media(source["camera_id"], download.start, download.end):
                 if item.get("mp4Url") and media_interval(item) == Interval(download.start, download.end):
-                    return item["mp4Url"]
+                    return str(item["mp4Url"])
         elif source.get("kind") == "export":
             job = self._json(self._api("GET", f"/jobs/{source['job_id']}", operation="job"))
             files = (job.get("result") or {}).get("files") or []
             index = source.get("index", -1)
             if 0 <= index < len(files) and files[index].get("url"):
-                return urljoin(self._account_base() + "/", files[index]["url"])
+                return urljoin(self._account_base() + "/", str(files[index]["url"]))
         raise VmsTransient(f"EEN: no URL for {download.name} any more; fetch it again", vendor=VENDOR)
 
     def open_download(self, download: Download) -> DownloadStream:

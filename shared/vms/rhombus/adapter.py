@@ -103,7 +103,7 @@ class RhombusAdapter(VmsAdapter):
         final = frozenset({503}) if operation == "live_image" else frozenset()
         return self._sender.send(method, url, Call(operation, camera_id), final_statuses=final, **kwargs)
 
-    def _post(self, path: str, body: dict[str, Any], *, operation: str, camera_id: str | None = None) -> dict:
+    def _post(self, path: str, body: dict[str, Any], *, operation: str, camera_id: str | None = None) -> dict[str, Any]:
         response = self._send("POST", self._api_url + path, operation=operation, camera_id=camera_id, json=body)
         try:
             document = response.json()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
@@ -417,7 +417,7 @@ class VerkadaAdapter(VmsAdapter):
     def open_download(self, download: Download) -> DownloadStream:
         return _Mp4Download(self, download)
 
-    def _mp4_chunks(self, download: Download) -> Iterator[bytes]:
+    def _mp4_chunks(self, download: Download) -> Generator[bytes]:
         source = download.source
         camera_id = source["camera_id"]
         expected = media.Bounds(Fraction(source["start_us"]) / 10**6, Fraction(source["end_us"]) / 10**6)

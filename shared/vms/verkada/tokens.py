@@ -78,10 +78,11 @@ class SharedCredentialStore:
             entity["ClaimedUntil"] = claimed_until
         try:
             if etag is None:
-                return self._table.create_entity(entity)["etag"]
-            return self._table.update_entity(
+                return str(self._table.create_entity(entity)["etag"])
+            replaced = self._table.update_entity(
                 entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
-            )["etag"]
+            )
+            return str(replaced["etag"])
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
             return None
         except HttpResponseError as exc:
