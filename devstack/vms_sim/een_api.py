@@ -10,7 +10,7 @@ import base64
 import binascii
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from flask import Blueprint, Response, g, jsonify, request
 
@@ -294,7 +294,7 @@ def account_blueprint(sim: EenSimulator) -> Blueprint:
         if engine.jobs.live_count() >= engine.config.max_exports:
             raise VmsError(429, "Too many export jobs for this account", reason="quotaExceeded")
         start, end = details["_period"]
-        folder = "downloads" if details.get("autoDelete") else "archive"
+        folder: Literal["archive", "downloads"] = "downloads" if details.get("autoDelete") else "archive"
         job = engine.create_export(camera, start, end, details, folder=folder, directory=details["info"]["directory"])
         for index, output in enumerate(job.files):
             output.name = file_name(details["info"]["name"], output, index)

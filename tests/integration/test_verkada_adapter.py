@@ -65,9 +65,10 @@ def assert_exact_footage(data: bytes, camera_id: str, download, tmp_path) -> Non
         video = container.streams.video[0]
         assert container.duration == (download.end - download.start) // timedelta(microseconds=1)
         packets = [p for p in container.demux(video) if p.size]
-        assert float(packets[0].pts * video.time_base) == 0.0
-        end = packets[-1].pts + packets[-1].duration
-        assert float(end * video.time_base) == (download.end - download.start).total_seconds()
+        first, last, time_base = packets[0], packets[-1], video.time_base
+        assert first.pts is not None and last.pts is not None and last.duration and time_base is not None
+        assert float(first.pts * time_base) == 0.0
+        assert float((last.pts + last.duration) * time_base) == (download.end - download.start).total_seconds()
     with av.open(str(path)) as container:
         assert sum(1 for _ in container.decode(video=0)) == len(packets)  # every sample decodes
 

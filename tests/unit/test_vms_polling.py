@@ -1,5 +1,7 @@
 """Waiting for exports: vendor pacing, a bounded wait, and a prompt stop."""
 
+from datetime import timedelta
+
 import pytest
 
 from shared.vms.base import Capabilities, ClipStatus
@@ -16,7 +18,7 @@ class ScriptedExport:
         self.states = list(states)
         self.polls = 0
         self.capabilities = Capabilities(
-            max_window=None,
+            max_window=timedelta(hours=1),
             live_snapshot=True,
             snapshot_at_time=True,
             async_export=True,
@@ -32,7 +34,8 @@ class ScriptedExport:
 
 class FakeTime:
     def __init__(self) -> None:
-        self.now, self.sleeps = 0.0, []
+        self.now = 0.0
+        self.sleeps: list[float] = []
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
