@@ -66,11 +66,6 @@ class ItemGuard:
                 raise TakenOver(f"job {self.job_id}: item {self._item.item_id} was taken over by another run") from None
             return self._item
 
-    def adopt(self, item: WorkItem) -> None:
-        """After a transaction written elsewhere (finishing the item), continue from its result."""
-        with self._mutex:
-            self._item = item
-
     # ---- checks ------------------------------------------------------------------------------------
 
     def check(self, *, force: bool = False) -> None:

@@ -18,10 +18,8 @@ storage, exactly once.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -209,11 +207,6 @@ class Ledger:
     def save_plan(self, plan: Plan) -> Plan:
         return replace(plan, etag=self._replace(_plan_entity(plan), plan.etag))
 
-    def plans(self, job_id: str) -> Iterator[Plan]:
-        query = "PartitionKey eq @pk and RowKey ge 'plan-' and RowKey lt 'plan.'"
-        for entity in self._table.query_entities(query, parameters={"pk": job_id}):
-            yield _plan_from(entity)
-
     # ---- items --------------------------------------------------------------------------------------
 
     def get_item(self, job_id: str, generation: str, item_id: str) -> WorkItem | None:
@@ -248,15 +241,6 @@ class Ledger:
                 raise StaleEntry(f"job {item.job_id}: item {item.item_id} or its plan changed meanwhile") from None
             raise
         return replace(item, etag=results[0]["etag"]), replace(plan, etag=results[1]["etag"])
-
-    def delete_job(self, job_id: str) -> int:
-        """Removes every plan and item of a job (housekeeping); returns how many rows went."""
-        count = 0
-        for entity in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": job_id}):
-            with contextlib.suppress(ResourceNotFoundError):
-                self._table.delete_entity(job_id, entity["RowKey"])
-                count += 1
-        return count
 
     # ---- plumbing -----------------------------------------------------------------------------------
 

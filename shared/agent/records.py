@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 PARTITION = "job"
 QUEUED, PROCESSING = "Queued", "Processing"
 TERMINAL_STATES = frozenset({"Completed", "PartiallyCompleted", "Failed", "Canceled", "Released", "Lost", "Abandoned"})
-ACTIVE_STATES = frozenset({QUEUED, PROCESSING})
 _ORDER = {QUEUED: 0, PROCESSING: 1, **dict.fromkeys(TERMINAL_STATES, 2)}
 
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.vms.base import Download, Interval, clip_to_window, combine_pieces, gaps, split_window
+from shared.vms.base import Download, Interval, clip_to_window, gaps, split_window
 from shared.vms.settings import VmsConfigError, VmsSettings
 
 T0 = datetime(2026, 11, 1, 10, tzinfo=UTC)
@@ -26,13 +26,6 @@ def test_recordings_are_clipped_to_the_window_and_merged_and_gaps_found():
     assert covered == [Interval(at(0), at(20)), Interval(at(40), at(50))]
     assert gaps(covered, at(0), at(60)) == [Interval(at(20), at(40)), Interval(at(50), at(60))]
     assert gaps([], at(0), at(60)) == [Interval(at(0), at(60))]
-
-
-def test_a_failed_piece_is_missing_but_the_window_fails_only_when_every_piece_failed():
-    assert combine_pieces(["ready", "failed"], [1, 1], [], [Interval(at(0), at(60))], ["x"]).state == "ready"
-    assert combine_pieces(["failed", "failed"], [1, 1], [], [], []).state == "failed"
-    assert combine_pieces(["ready", "running"], [1, 0.5], [], [], []).state == "running"
-    assert combine_pieces(["pending"], [0], [], [], []).state == "pending"
 
 
 def test_downloads_survive_a_json_round_trip_for_a_restarted_function():

@@ -74,7 +74,6 @@ class EenTokens:
         self._seed_fingerprint = fingerprint(credentials.seed_refresh_token)
         self._lock = threading.Lock()
         self._cached: tuple[str, datetime] | None = None
-        self.refreshes = 0
 
     def token(self) -> str:
         """A valid access token: the cached one, the stored one, or a refresh (one instance at a time)."""
@@ -168,7 +167,6 @@ class EenTokens:
         if self._store.replace(rotated, claimed.etag) is None:
             log.warning("EEN: the refresh claim expired while refreshing; storing the new token anyway")
             self._store.overwrite(rotated)
-        self.refreshes += 1
         log.info("EEN: refreshed the access token (valid %d s) and stored the rotated refresh token", parsed.expires_in)
         return parsed.access_token, expires
 

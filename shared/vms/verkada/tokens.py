@@ -116,7 +116,6 @@ class SharedCredential:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._cached: Credential | None = None
-        self.minted = 0
 
     def token(self) -> str:
         """A credential that is valid now: ours, the shared one, or a fresh mint (one instance at a time)."""
@@ -160,7 +159,6 @@ class SharedCredential:
             except BaseException:
                 self._store.write(claimed, row.credential, None)  # release the claim for the others
                 raise
-            self.minted += 1
             if self._store.write(claimed, credential, None) is None:
                 log.warning("Verkada: the claim on the %s row expired while minting; keeping ours", self._name)
             log.info("Verkada: minted a %s (valid until %s) and shared it", self._name, credential.expires_at)
