@@ -35,14 +35,16 @@ demo: setup
 drill: setup
 	$(PY) -m devstack drill $(ARGS)
 
-## Lint and the whole test suite (unit + integration against Azurite and the simulators, infra checks).
+## Lint (ruff, mypy) and the whole test suite (unit + integration against Azurite and the simulators, infra checks).
 test: setup $(INFRA_STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest $(ARGS)
 
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 format: setup
 	$(PY) -m ruff check --fix .
@@ -69,4 +71,4 @@ package: $(PY_STAMP)
 	$(PY) -m tools.build_package
 
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) dist node_modules .devstack .bench .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) dist node_modules .devstack .bench .pytest_cache .ruff_cache .mypy_cache

@@ -82,7 +82,10 @@ def aes_cbc_limit(size: int) -> Callable[[], None]:
 
 
 def pipeline(uploader: EncryptedBlobUploader, sas: Callable[[], str], jwk: dict, size: int) -> Callable[[], None]:
-    return lambda: uploader.upload(sas(), jwk, chunks(size), size_hint=size)
+    def work() -> None:
+        uploader.upload(sas(), jwk, chunks(size), size_hint=size)
+
+    return work
 
 
 def sdk_v1_null(key: rsa.RSAPrivateKey, size: int) -> Callable[[], None]:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any
+from typing import Any, cast
+
+from azure.data.tables import TableClient
+from azure.storage.queue import QueueClient
 
 from devstack.agent_env import agent_settings
 from devstack.funchost.process import HostProcess
@@ -89,8 +92,8 @@ def idle_poll(stack: LocalStack) -> tuple[int, int]:
     agent.services.records.ensure_table()
     agent.queue.create_queue()
     counter = {"writes": 0}
-    agent.services.records._table = CountingProxy(agent.services.records._table, counter)
-    queue = CountingProxy(agent.queue, counter)
+    agent.services.records._table = cast(TableClient, CountingProxy(agent.services.records._table, counter))
+    queue = cast(QueueClient, CountingProxy(agent.queue, counter))
     agent.services.registry.list_jobs()  # the token first: it is not part of a poll
     before = len(stack.sim.requests())
     poll(agent.services.registry, agent.services.records, queue, max_in_flight=agent.settings.max_in_flight_jobs)

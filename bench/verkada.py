@@ -23,6 +23,7 @@ from devstack.stack import LocalStack
 from shared.settings import AgentSettings
 from shared.storage import table_client
 from shared.vms.settings import build_adapter
+from shared.vms.verkada.adapter import VerkadaAdapter
 
 MiB = 1024 * 1024
 BITRATE_KBPS = 8000  # 4 MB per 4-second segment
@@ -40,8 +41,9 @@ def measure(runs: int, size: int, cdn_bytes_per_second: int = 0) -> dict[str, tu
         camera = control.add_camera(Name="bench", Recordings=[[start.isoformat(), end.isoformat()]])["Id"]
         settings = AgentSettings.from_env(agent_settings(stack, vms="verkada", unique=True))
         adapter = build_adapter(settings.vms, token_table=table_client(settings.storage, settings.vms.een_token_table))
+        assert isinstance(adapter, VerkadaAdapter)
         download = adapter.poll_clip(adapter.start_clip(camera, start, end)).downloads[0]
-        jwt = adapter.stream_token.get()  # the raw baseline needs the same streaming token
+        jwt = adapter.stream_token.token()  # the raw baseline needs the same streaming token
         session = requests.Session()
 
         def with_jwt(url: str) -> str:
@@ -68,7 +70,8 @@ def measure(runs: int, size: int, cdn_bytes_per_second: int = 0) -> dict[str, tu
 
         raw_requests()  # warms the simulator's segment cache alike for both, and measures the bytes
         total = counted["bytes"]
-        ours, raw = [], []
+        ours: list[float] = []
+        raw: list[float] = []
         passes = [(through_adapter, ours), (raw_requests, raw)]
         for run in range(runs):
             for work, rates in passes if run % 2 == 0 else passes[::-1]:

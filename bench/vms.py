@@ -16,6 +16,7 @@ from devstack.agent_env import agent_settings
 from devstack.stack import LocalStack
 from shared.settings import AgentSettings
 from shared.storage import table_client
+from shared.vms.een.adapter import EenAdapter
 from shared.vms.settings import build_adapter
 
 MiB = 1024 * 1024
@@ -33,9 +34,10 @@ def measure(runs: int, size: int = TARGET_BYTES) -> dict[str, tuple[float, str]]
         )
         settings = AgentSettings.from_env(agent_settings(stack, unique=True))
         adapter = build_adapter(settings.vms, token_table=table_client(settings.storage, settings.vms.een_token_table))
+        assert isinstance(adapter, EenAdapter)
         ticket = adapter.start_clip(camera["Id"], start, start + timedelta(minutes=minutes))
         download = adapter.poll_clip(ticket).downloads[0]
-        token = adapter._tokens.access_token()  # the raw baseline needs the same bearer token
+        token = adapter._tokens.token()  # the raw baseline needs the same bearer token
         url = adapter.resolve_url(download)  # the same signed mp4Url the adapter resolves when it opens
         total = control.stream_info_for_url(url)["Size"]
 
@@ -52,7 +54,8 @@ def measure(runs: int, size: int = TARGET_BYTES) -> dict[str, tuple[float, str]]
                 for _ in response.iter_content(MiB):
                     pass
 
-        ours, raw = [], []
+        ours: list[float] = []
+        raw: list[float] = []
         passes = [(through_adapter, ours), (raw_requests, raw)]
         for run in range(runs):
             for work, rates in passes if run % 2 == 0 else passes[::-1]:  # alternate who goes first

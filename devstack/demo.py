@@ -23,6 +23,7 @@ from devstack.funchost.process import HostProcess
 from devstack.progress_view import ProgressView
 from devstack.scenario import VMS_CHOICES, PlannedJob, configure_vms, create_cameras, plan
 from devstack.stack import DEFAULT_STATE_DIR, REPO_ROOT, LocalStack
+from devstack.vms_sim import EenEndpoints, RhombusEndpoints, VerkadaEndpoints
 from shared.agent.ledger import Ledger
 from shared.agent.records import LockRecords
 from shared.settings import AgentSettings
@@ -51,7 +52,12 @@ def run(args: argparse.Namespace) -> int:
     log_dir = state_dir or Path(tempfile.mkdtemp(prefix="demo-"))
     profile, route_settings = VMS_CHOICES[args.vms]
     with LocalStack(state_dir) as stack:
-        vms = {"een": stack.een, "rhombus": stack.rhombus, "verkada": stack.verkada}[profile].control
+        endpoints: dict[str, EenEndpoints | RhombusEndpoints | VerkadaEndpoints] = {
+            "een": stack.een,
+            "rhombus": stack.rhombus,
+            "verkada": stack.verkada,
+        }
+        vms = endpoints[profile].control
         configure_vms(vms, profile, args.bitrate_kbps)
         cameras = create_cameras(vms)
         jobs = plan(
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             discovery=args.discovery,
             max_window_minutes=args.max_window_minutes,
         )
-        settings = agent_settings(stack, vms=profile, **route_settings)
+        settings = agent_settings(stack, vms=profile, unique=False, **route_settings)
         print(f"Local stack up: Registry {stack.registry_url}, VMS {args.vms}, Azurite {stack.blob_endpoint}")
         hosts = [
             HostProcess(
@@ -118,17 +124,17 @@ def report(jobs: list[PlannedJob], details: dict[str, dict], seconds: float, fin
         state = detail["State"]
         states.append(state)
         job_files = detail["Files"]
-        ok = [f for f in job_files if (f.get("Verification") or {}).get("Ok") is True]
+        good = [f for f in job_files if (f.get("Verification") or {}).get("Ok") is True]
         bad = [f for f in job_files if (f.get("Verification") or {}).get("Ok") is False]
-        files, verified, rejected = files + len(job_files), verified + len(ok), rejected + len(bad)
-        job_bytes = sum(f["Verification"]["Size"] or 0 for f in ok)
+        files, verified, rejected = files + len(job_files), verified + len(good), rejected + len(bad)
+        job_bytes = sum(f["Verification"]["Size"] or 0 for f in good)
         size += job_bytes
         released += sum(1 for h in detail["History"] if h["Operation"] == "release" and h["Status"] == 204)
         if state != job.expected:
             unexpected.append(job.job_id)
         flag = "" if state == job.expected else "  <-- unexpected"
         print(
-            f"{job.job_id[:8]:<10}{job.job_type:<14}{job.expected:<20}{state:<20}{len(ok):>6}"
+            f"{job.job_id[:8]:<10}{job.job_type:<14}{job.expected:<20}{state:<20}{len(good):>6}"
             f"{job_bytes / MiB:>9.1f}  {job.label}{flag}"
         )
     summary = {

@@ -221,7 +221,7 @@ class Drill:
     def poison_count(self, storage) -> int:
         poison = queue_client(storage, self.settings["JOBS_QUEUE_NAME"] + "-poison")
         try:
-            return poison.get_queue_properties().approximate_message_count
+            return poison.get_queue_properties().approximate_message_count or 0
         except ResourceNotFoundError:
             return 0
 

@@ -21,6 +21,7 @@ import queue
 import re
 import threading
 from fractions import Fraction
+from typing import Any
 
 import av
 
@@ -167,6 +168,9 @@ class _Check:
                 return
             length_size = (extradata[4] & 0x03) + 1
             time_base = stream.time_base
+            if time_base is None:
+                self.problem = "the MP4's video stream has no time base"
+                return
             first_pts: int | None = None
             for packet in container.demux(stream):
                 if packet.size == 0 or packet.pts is None:
@@ -176,7 +180,7 @@ class _Check:
                 if self.problem:
                     return
 
-    def sample(self, packet: av.Packet, length_size: int, time_base: Fraction, first_pts: int) -> None:
+    def sample(self, packet: av.Packet[Any], length_size: int, time_base: Fraction, first_pts: int) -> None:
         frames = footage_in_sample(length_prefixed_units(bytes(packet), length_size))
         if len(frames) != 1 or len(frames[0]) < HEADER_LEN:
             self.problem = f"sample {self.frames} carries {len(frames)} footage frames, expected 1"
@@ -194,6 +198,9 @@ class _Check:
             self.problem = f"sample {self.frames} starts at {start} ms, not where the previous ended ({self.end} ms)"
             return
         assert self.start is not None
+        if packet.pts is None or packet.duration is None:
+            self.problem = f"sample {self.frames} has no time in the container"
+            return
         if (packet.pts - first_pts) * time_base * 1000 != start - self.start or (
             packet.duration * time_base * 1000 != duration
         ):

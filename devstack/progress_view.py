@@ -7,8 +7,10 @@ final state is printed once, so logs stay readable.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import TracebackType
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from shared.agent.ledger import Ledger
@@ -48,19 +50,18 @@ class ProgressView:
             auto_refresh=False,
         )
         self._rows: list[_Row] = []
-        self._live = None
+        self._live: Live | None = None
 
     def __enter__(self) -> ProgressView:
-        from rich.console import Group
-        from rich.live import Live
-
         self._live = Live(Group(self._files, self._bytes), console=self.console, refresh_per_second=4)
         self._live.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         if self._live is not None:
-            self._live.__exit__(*exc)
+            self._live.__exit__(kind, error, trace)
 
     def add(self, job_id: str, job_type: str, label: str) -> None:
         title = f"{job_id[:8]} {job_type:<12} {label[:28]:<28}"

@@ -21,7 +21,7 @@ UNKNOWN_CAMERA = {
 # Vendors that still give a thumbnail of an offline camera: EEN its latest recorded frame, Verkada its
 # cloud thumbnail cache; Rhombus has no such fallback.
 OFFLINE_THUMBNAIL = ("een", "verkada")
-VMS_CHOICES = {  # --vms: (simulator profile, agent settings)
+VMS_CHOICES: dict[str, tuple[str, dict[str, str]]] = {  # --vms: (simulator profile, agent settings)
     "een": ("een", {"EEN_VIDEO_ROUTE": "direct"}),
     "een-export": ("een", {"EEN_VIDEO_ROUTE": "export"}),
     "rhombus": ("rhombus", {}),

@@ -19,7 +19,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -28,7 +28,7 @@ from shared.agent.progress import JobProgress, job_progress
 from shared.agent.records import LockRecord, LockRecords, log_job_end
 from shared.registry.client import RegistryClient
 from shared.registry.connection_file import ConnectionFileError, parse_connection_file
-from shared.registry.errors import JobGone, LockLost, RegistryError
+from shared.registry.errors import NotOurs, RegistryError
 from shared.settings import StorageSettings
 from shared.storage import table_client
 
@@ -139,7 +139,7 @@ def release(
             return 1
     try:
         registry.release(job_id, record.lock_token)
-    except (LockLost, JobGone) as exc:
+    except NotOurs as exc:
         records.transition(job_id, "Lost", last_error=f"operator release: {exc}")
         print(f"The Registry says the lock is no longer ours ({exc.status}); the record is marked Lost.", file=out)
         return 1
@@ -235,7 +235,7 @@ def _record_view(record: LockRecord, progress: JobProgress) -> dict[str, str]:
     }
 
 
-def _age(delta) -> str:
+def _age(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     if seconds < 120:
         return f"{seconds}s"

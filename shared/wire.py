@@ -47,9 +47,9 @@ class CaseInsensitiveModel(BaseModel):
             cls._lookup_cache[cls] = lookup
         matched: dict[str, Any] = {}
         for key, value in data.items():
-            name = lookup.get(str(key).lower())
-            if name is not None:
-                matched[name] = value
+            target = lookup.get(str(key).lower())
+            if target is not None:
+                matched[target] = value
         return matched
 
 

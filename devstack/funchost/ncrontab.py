@@ -98,8 +98,9 @@ class NCrontab:
                 "second minute hour day month day-of-week (e.g. '0 */5 * * * *')"
             )
         fields = [_parse_field(part, field, expression) for part, field in zip(parts, _FIELDS, strict=True)]
-        days_of_week = frozenset(day % 7 for day in fields[5])  # 7 is Sunday too
-        schedule = cls(expression, *fields[:5], days_of_week)
+        seconds, minutes, hours, days, months, weekdays = fields
+        days_of_week = frozenset(day % 7 for day in weekdays)  # 7 is Sunday too
+        schedule = cls(expression, seconds, minutes, hours, days, months, days_of_week)
         schedule.next_after(datetime(2000, 1, 1, tzinfo=UTC))  # rejects schedules that never fire (Feb 30)
         return schedule
 

@@ -144,7 +144,7 @@ class QueueListener:
             delay = min(delay * 2, options.max_polling_interval)
 
     def _dispatch(self, message: QueueMessage) -> None:
-        entry = _Running(message.id, message.pop_receipt, time.monotonic() + self._visibility / 2)
+        entry = _Running(message.id, message.pop_receipt or "", time.monotonic() + self._visibility / 2)
         with self._changed:
             self._running[message.id] = entry
         worker = threading.Thread(
@@ -158,7 +158,7 @@ class QueueListener:
     def _give_back(self, messages: list[QueueMessage]) -> None:
         """Messages received while stopping: make them visible again at once."""
         for message in messages:
-            entry = _Running(message.id, message.pop_receipt, 0.0)
+            entry = _Running(message.id, message.pop_receipt or "", 0.0)
             self._update_visibility(entry, 0)
 
     # -- one message -------------------------------------------------------------------------
@@ -167,7 +167,7 @@ class QueueListener:
         options = self._options
         ids = f"MessageId={message.id}, DequeueCount={message.dequeue_count}"
         try:
-            if message.dequeue_count > options.max_dequeue_count:
+            if (message.dequeue_count or 0) > options.max_dequeue_count:
                 self._move_to_poison(message, entry, ids)
                 return
             try:
@@ -196,7 +196,7 @@ class QueueListener:
                 entry.renewing = False
             if result.succeeded:
                 self._delete(entry)
-            elif message.dequeue_count >= options.max_dequeue_count:
+            elif (message.dequeue_count or 0) >= options.max_dequeue_count:
                 self._move_to_poison(message, entry, ids)
             else:
                 self._update_visibility(entry, round(options.visibility_timeout))

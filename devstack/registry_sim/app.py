@@ -95,9 +95,9 @@ def create_app(sim: RegistrySimulator) -> Flask:
             request.method, request.path, request.query_string.decode("latin-1"), op,
             status, time.perf_counter() - g.get("started", time.perf_counter()), job_id(),
         )  # fmt: skip
-        if job_id():
+        if (job := job_id()) is not None:
             detail = "; ".join(part for part in (g.get("detail", ""), *g.get("notes", [])) if part)
-            sim.store.record(job_id(), op, None if g.get("dropped") else status, detail)
+            sim.store.record(job, op, None if g.get("dropped") else status, detail)
         return response
 
     @app.errorhandler(ProblemError)

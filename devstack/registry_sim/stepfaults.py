@@ -24,18 +24,16 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from flask import Response, request
 
 from .bodies import Body
 from .clock import format_utc, utc_now
 from .problems import ProblemError
+from .store import JobStore
 from .transforms import parse_headers
 from .triggers import Trigger
-
-if TYPE_CHECKING:
-    from .simulator import RegistrySimulator
 
 STORAGE_STEPS = ("PutBlock", "PutBlockList", "PutBlob")
 ACTIONS = ("LoseLock", "Status", "Hold", "Drop")
@@ -187,8 +185,15 @@ class StepFaultInjector:
         self.release()
 
 
+class FaultSite(Protocol):
+    """What carrying out a fault needs from the simulator (simulator.py), so neither imports the other."""
+
+    store: JobStore
+    step_faults: StepFaultInjector
+
+
 def carry_out(
-    sim: RegistrySimulator,
+    sim: FaultSite,
     fault: StepFault,
     *,
     where: str,

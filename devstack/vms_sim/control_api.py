@@ -5,7 +5,7 @@ Errors are RFC 9457 problem details, like the Registry simulator's control API.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -19,10 +19,8 @@ from .cameras import MAX_CAMERAS, Camera
 from .faults import JOB_KINDS, STREAM_KINDS, StreamFault
 from .intervals import Interval, normalise
 from .jobs import Job
+from .profile import Profile
 from .timeutil import DAY_MS, format_een, parse_iso
-
-if TYPE_CHECKING:
-    from .profile import Profile
 
 CONTROL_PREFIX = "/_sim"
 

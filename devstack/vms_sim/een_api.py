@@ -10,14 +10,15 @@ import base64
 import binascii
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal, Protocol
 
 from flask import Blueprint, Response, g, jsonify, request
 
 from devstack.registry_sim.auth import OAuthError
 
 from .cameras import Camera
-from .een_auth import oauth_status
+from .een_auth import EenAuth, oauth_status
+from .engine import VmsEngine
 from .errors import VmsError
 from .jobs import Job, OutputFile, Phase
 from .jpeg import snapshot_jpeg
@@ -25,8 +26,20 @@ from .serving import stream_response
 from .signing import Verdict
 from .timeutil import DAY_MS, format_een, parse_een
 
-if TYPE_CHECKING:
-    from .een import EenSimulator
+
+class EenSite(Protocol):
+    """What these routes need from the simulator that serves them (een.py), so neither imports the other."""
+
+    engine: VmsEngine
+    auth: EenAuth
+    account_id: str
+
+    def https_base_url(self) -> dict[str, Any]: ...
+
+    def mp4_url(self, stream_type: str, camera_id: str, start_ms: int, end_ms: int) -> str: ...
+
+    def file_url(self, output: OutputFile) -> str: ...
+
 
 API = "/api/v3.0"
 MP4_PATH = "/media/streams/{type}/mp4"
@@ -126,7 +139,7 @@ def _page_token(offset: int, limit: int) -> str:
     return base64.urlsafe_b64encode(f"offset={offset}&limit={limit}".encode()).decode().rstrip("=")
 
 
-def paginate(sim: EenSimulator, items: list[Any]) -> tuple[list[Any], str | None, str]:
+def paginate(sim: EenSite, items: list[Any]) -> tuple[list[Any], str | None, str]:
     """(page, nextPageToken, prevPageToken); pageSize is clamped to the configured range, never refused."""
     config = sim.engine.config
     size_text = request.args.get("pageSize")
@@ -157,7 +170,7 @@ def paginate(sim: EenSimulator, items: list[Any]) -> tuple[list[Any], str | None
 # -- the global host: token endpoint and client settings ---------------------------------------------
 
 
-def global_blueprint(sim: EenSimulator) -> Blueprint:
+def global_blueprint(sim: EenSite) -> Blueprint:
     bp = Blueprint("een_global", __name__)
 
     @bp.post("/oauth2/token", endpoint="token")
@@ -183,7 +196,7 @@ def global_blueprint(sim: EenSimulator) -> Blueprint:
     return bp
 
 
-def require_bearer(sim: EenSimulator) -> None:
+def require_bearer(sim: EenSite) -> None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not sim.auth.is_valid(token.strip()):
         raise VmsError(
@@ -197,7 +210,7 @@ def require_bearer(sim: EenSimulator) -> None:
 # -- the account host ---------------------------------------------------------------------------------
 
 
-def account_blueprint(sim: EenSimulator) -> Blueprint:
+def account_blueprint(sim: EenSite) -> Blueprint:
     bp = Blueprint("een_account", __name__)
     engine = sim.engine
 
@@ -294,7 +307,7 @@ def account_blueprint(sim: EenSimulator) -> Blueprint:
         if engine.jobs.live_count() >= engine.config.max_exports:
             raise VmsError(429, "Too many export jobs for this account", reason="quotaExceeded")
         start, end = details["_period"]
-        folder = "downloads" if details.get("autoDelete") else "archive"
+        folder: Literal["archive", "downloads"] = "downloads" if details.get("autoDelete") else "archive"
         job = engine.create_export(camera, start, end, details, folder=folder, directory=details["info"]["directory"])
         for index, output in enumerate(job.files):
             output.name = file_name(details["info"]["name"], output, index)
@@ -378,7 +391,7 @@ def account_blueprint(sim: EenSimulator) -> Blueprint:
 # -- response bodies ----------------------------------------------------------------------------------
 
 
-def camera_json(sim: EenSimulator, camera: Camera, includes: set[str]) -> dict[str, Any]:
+def camera_json(sim: EenSite, camera: Camera, includes: set[str]) -> dict[str, Any]:
     """ApiCameraForList; included objects omit unknown (null) fields, as EEN does."""
     body: dict[str, Any] = {
         "id": camera.id,
@@ -404,7 +417,7 @@ def camera_json(sim: EenSimulator, camera: Camera, includes: set[str]) -> dict[s
     return body
 
 
-def find_frame(sim: EenSimulator, camera: Camera, condition: str, moment: int) -> int | None:
+def find_frame(sim: EenSite, camera: Camera, condition: str, moment: int) -> int | None:
     """The time of the recorded frame that matches `condition` (timestamp__lte etc.), if any."""
     engine = sim.engine
     if condition in ("timestamp__lt", "timestamp__lte", "timestamp"):
@@ -424,7 +437,7 @@ def find_frame(sim: EenSimulator, camera: Camera, condition: str, moment: int) -
     return None
 
 
-def export_request(sim: EenSimulator) -> dict[str, Any]:
+def export_request(sim: EenSite) -> dict[str, Any]:
     """A validated VideoExportDetails body, plus "_period" (start, end) in epoch ms."""
     data = request.get_json(silent=True)
     if not request.is_json:
@@ -468,7 +481,7 @@ def _period_time(period: dict[str, Any], name: str) -> int:
     return timestamp_arg(f"period.{name}", value)
 
 
-def image_response(sim: EenSimulator, camera: Camera, frame_ms: int) -> Response:
+def image_response(sim: EenSite, camera: Camera, frame_ms: int) -> Response:
     """A camera's JPEG of the frame at `frame_ms`, which X-Een-Timestamp and the image's comment both name."""
     size = camera.snapshot_bytes if camera.snapshot_bytes is not None else sim.engine.config.snapshot_bytes
     image = snapshot_jpeg(camera.id, frame_ms, size)
@@ -485,7 +498,7 @@ def file_name(export_name: str, output: OutputFile, index: int) -> str:
     return f"{export_name} {stamp}.mp4" if index == 0 else f"{export_name} {stamp} ({index + 1}).mp4"
 
 
-def job_json(sim: EenSimulator, job: Job) -> dict[str, Any]:
+def job_json(sim: EenSite, job: Job) -> dict[str, Any]:
     """A Job in the configured state vocabulary (spec: the OpenAPI `Job` oneOf, by `state`)."""
     now = sim.engine.now_ms()
     phase, progress = job.phase(now)

@@ -28,8 +28,8 @@ class StreamFault:
     def to_json(self) -> dict[str, Any]:
         names = {"Trickle": "BytesPerSecond", "Drop": "AfterBytes", "Chunked": None}
         body: dict[str, Any] = {"Kind": self.kind, "Count": self.remaining}
-        if names[self.kind]:
-            body[names[self.kind]] = self.value
+        if (name := names[self.kind]) is not None:
+            body[name] = self.value
         return body
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import base64
 import secrets
 from email.utils import format_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from flask import Blueprint, Response, g, jsonify, request
 
 from .cameras import Camera
+from .engine import VmsEngine
 from .errors import VmsError
 from .jobs import Job, Phase
 from .jpeg import snapshot_jpeg
@@ -21,8 +22,16 @@ from .serving import stream_response
 from .signing import Verdict
 from .timeutil import from_ms
 
-if TYPE_CHECKING:
-    from .rhombus import RhombusSimulator
+
+class RhombusSite(Protocol):
+    """What these routes need from the simulator that serves them (rhombus.py), so neither imports the other."""
+
+    engine: VmsEngine
+    api_key: str
+    region: str
+
+    def frame_url(self, camera_id: str, frame_ms: int) -> str: ...
+
 
 FRAME_MS = 100
 FACET = ".v0"
@@ -56,7 +65,7 @@ def render_error(error: VmsError) -> Response:
     return response
 
 
-def require_api_key(sim: RhombusSimulator) -> None:
+def require_api_key(sim: RhombusSite) -> None:
     scheme = request.headers.get("x-auth-scheme", "")
     key = request.headers.get("x-auth-apikey", "")
     if scheme != "api-token" or not secrets.compare_digest(key.encode(), sim.api_key.encode()):
@@ -77,7 +86,7 @@ def integer(data: dict[str, Any], name: str) -> int:
     return value
 
 
-def api_blueprint(sim: RhombusSimulator) -> Blueprint:
+def api_blueprint(sim: RhombusSite) -> Blueprint:
     bp = Blueprint("rhombus_api", __name__, url_prefix="/api")
     engine = sim.engine
 
@@ -160,7 +169,7 @@ def api_blueprint(sim: RhombusSimulator) -> Blueprint:
     return bp
 
 
-def media_blueprint(sim: RhombusSimulator) -> Blueprint:
+def media_blueprint(sim: RhombusSite) -> Blueprint:
     bp = Blueprint("rhombus_media", __name__, url_prefix="/media")
     engine = sim.engine
 
@@ -203,7 +212,7 @@ def media_blueprint(sim: RhombusSimulator) -> Blueprint:
     return bp
 
 
-def image_response(sim: RhombusSimulator, camera: Camera, captured_ms: int) -> Response:
+def image_response(sim: RhombusSite, camera: Camera, captured_ms: int) -> Response:
     size = camera.snapshot_bytes if camera.snapshot_bytes is not None else sim.engine.config.snapshot_bytes
     return Response(snapshot_jpeg(camera.id, captured_ms, size), mimetype="image/jpeg")
 
@@ -218,7 +227,7 @@ def seconds_json(intervals: list[tuple[int, int]]) -> list[dict[str, int]]:
     return windows
 
 
-def camera_state(sim: RhombusSimulator, camera: Camera) -> dict[str, Any]:
+def camera_state(sim: RhombusSite, camera: Camera) -> dict[str, Any]:
     """A cameraStates entry; an unknown position is null, or absent for cameras with no azimuth either."""
     state: dict[str, Any] = {
         "uuid": camera.id,
@@ -235,7 +244,7 @@ def camera_state(sim: RhombusSimulator, camera: Camera) -> dict[str, Any]:
     return state
 
 
-def clip_json(sim: RhombusSimulator, job: Job) -> dict[str, Any]:
+def clip_json(sim: RhombusSite, job: Job) -> dict[str, Any]:
     """Event_SavedClipWithProgressType."""
     phase, progress = job.phase(sim.engine.now_ms())
     clip: dict[str, Any] = {

@@ -15,19 +15,31 @@ import threading
 import time
 from collections import deque
 from datetime import UTC
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from flask import Blueprint, Response, jsonify, request
 
 from .cameras import Camera
+from .engine import VmsEngine
 from .errors import VmsError
 from .jpeg import snapshot_jpeg
 from .serving import stream_response
 from .timeutil import HOUR_MS, from_ms
 from .verkada_media import BytesStream, segment_spans, ts_segment
 
-if TYPE_CHECKING:
-    from .verkada import VerkadaSimulator
+
+class VerkadaSite(Protocol):
+    """What these routes need from the simulator that serves them (verkada.py), so neither imports the other."""
+
+    engine: VmsEngine
+    api_key: str
+    org_id: str
+    site_id: str
+    tokens: Tokens
+    rate: OrgRateLimit
+
+    def thumbnail_time(self, camera: Camera, asked_ms: int) -> int | None: ...
+
 
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 100
@@ -143,7 +155,7 @@ class OrgRateLimit:
             return {"RateLimited": self.limited, "CooldownViolations": self.violations}
 
 
-def api_blueprint(sim: VerkadaSimulator) -> Blueprint:
+def api_blueprint(sim: VerkadaSite) -> Blueprint:
     bp = Blueprint("verkada_api", __name__)
     engine = sim.engine
 
@@ -272,7 +284,7 @@ def api_blueprint(sim: VerkadaSimulator) -> Blueprint:
     return bp
 
 
-def device_json(sim: VerkadaSimulator, camera: Camera) -> dict[str, Any]:
+def device_json(sim: VerkadaSite, camera: Camera) -> dict[str, Any]:
     return {
         "camera_id": camera.id,
         "name": camera.name,

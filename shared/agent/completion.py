@@ -33,7 +33,7 @@ from shared.agent.ledger import (
 )
 from shared.agent.records import LockRecord, log_job_end
 from shared.agent.services import Services
-from shared.registry.errors import JobGone, LockLost, RegistryError
+from shared.registry.errors import NotOurs, RegistryError
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def complete_job(services: Services, record: LockRecord, plan: Plan) -> str:
             services.registry.release(record.job_id, record.lock_token)
         else:
             services.registry.complete(record.job_id, record.lock_token, state, message)
-    except (LockLost, JobGone) as exc:
+    except NotOurs as exc:
         services.records.transition(record.job_id, "Lost", last_error=str(exc)[:500])
         log_job_end(record, "Lost", str(exc))
         raise LockLostError(str(exc)) from None
@@ -132,7 +132,7 @@ def _report_progress(services: Services, record: LockRecord, plan: Plan) -> None
     done = plan.items_total - plan.items_remaining
     try:
         services.registry.report_progress(record.job_id, record.lock_token, done, max(plan.items_total, 1))
-    except (LockLost, JobGone) as exc:
+    except NotOurs as exc:
         services.records.transition(record.job_id, "Lost", last_error=str(exc)[:500])
         log_job_end(record, "Lost", str(exc))
     except RegistryError as exc:

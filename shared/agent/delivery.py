@@ -126,7 +126,6 @@ def _upload(
 def _complete(guard: ItemGuard, entry: FileEntry) -> FileEntry:
     guard.check(force=True)
     registry, facts = guard.services.registry, entry.facts
-    common = {"size": entry.size, "sha256": entry.sha256}
     if entry.kind == "media":
         registry.complete_media(
             guard.job_id,
@@ -135,7 +134,8 @@ def _complete(guard: ItemGuard, entry: FileEntry) -> FileEntry:
             camera_id=facts["CameraId"],
             start=datetime.fromisoformat(facts["StartTimeUtc"]),
             end=datetime.fromisoformat(facts["EndTimeUtc"]),
-            **common,
+            size=entry.size,
+            sha256=entry.sha256,
         )
     elif entry.kind == "thumbnail":
         registry.complete_thumbnail(
@@ -144,11 +144,17 @@ def _complete(guard: ItemGuard, entry: FileEntry) -> FileEntry:
             entry.file_id,
             camera_id=facts["CameraId"],
             captured=datetime.fromisoformat(facts["CapturedUtc"]),
-            **common,
+            size=entry.size,
+            sha256=entry.sha256,
         )
     else:
         registry.complete_discovery(
-            guard.job_id, guard.lock_token, entry.file_id, device_count=int(facts["DeviceCount"]), **common
+            guard.job_id,
+            guard.lock_token,
+            entry.file_id,
+            device_count=int(facts["DeviceCount"]),
+            size=entry.size,
+            sha256=entry.sha256,
         )
     delivered = replace(entry, state=FILE_DELIVERED)
     guard.save(files=guard.item.with_file(delivered).files, bytes_in_flight=0)

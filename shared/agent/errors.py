@@ -1,28 +1,37 @@
-"""Why an agent run stops early, and what the processor does about it.
+"""Why an agent run stops early, and what the processor does about it (`disposition`).
 
-LockLostError    our lock is gone (renewal failed, the Registry answered 409/410, or a newer lock
-                 replaced ours): stop at the next block boundary, commit and complete nothing
-TakenOver        another run owns this work item now (ours was thought dead): stop, touch nothing
-JobCanceled      the job can never be done by this agent (bad parameters, unknown camera): cancel
-AgentMisconfigured   our own configuration is wrong (an upload host not allowed, credentials refused):
-                 release the job for later and tell the operator which setting — never cancel an
-                 investigator's request for our own mistake
+AgentError
+├── LockLostError      our lock is gone (renewal failed, the Registry answered 409/410, or a newer
+│                      lock replaced ours): stop at the next block boundary, commit and complete nothing   lost
+├── TakenOver          another run owns this work item now (ours was thought dead): stop, touch nothing   taken over
+└── JobCanceled        the job can never be done by this agent (bad parameters, unknown camera): cancel   cancel
+
+Our own configuration being wrong is said by the boundary that finds it (an upload host not allowed,
+credentials refused): `Disposition.MISCONFIGURED`.
 """
 
 from __future__ import annotations
 
+from shared.failures import ClassifiedError, Disposition
 
-class LockLostError(Exception):
+
+class AgentError(ClassifiedError):
+    """Base class of the agent's own reasons to stop."""
+
+
+class LockLostError(AgentError):
     """Our lock on the job is gone: stop, never commit or complete."""
 
+    disposition = Disposition.LOST
 
-class TakenOver(Exception):
+
+class TakenOver(AgentError):
     """Another run has claimed the work item; this one must stop without writing anything."""
 
+    disposition = Disposition.TAKEN_OVER
 
-class JobCanceled(Exception):
+
+class JobCanceled(AgentError):
     """The job can never be done by this agent; the message is the cancel reason."""
 
-
-class AgentMisconfigured(Exception):
-    """A setting of ours is wrong; the message names it."""
+    disposition = Disposition.CANCEL

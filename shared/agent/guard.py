@@ -22,7 +22,7 @@ from shared.agent.errors import LockLostError, TakenOver
 from shared.agent.ledger import StaleEntry, WorkItem, utc_now
 from shared.agent.records import LockRecord
 from shared.agent.services import Services
-from shared.registry.errors import JobGone, LockLost
+from shared.registry.errors import NotOurs
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,6 @@ class ItemGuard:
                 raise TakenOver(f"job {self.job_id}: item {self._item.item_id} was taken over by another run") from None
             return self._item
 
-    def adopt(self, item: WorkItem) -> None:
-        """After a transaction written elsewhere (finishing the item), continue from its result."""
-        with self._mutex:
-            self._item = item
-
     # ---- checks ------------------------------------------------------------------------------------
 
     def check(self, *, force: bool = False) -> None:
@@ -87,7 +82,7 @@ class ItemGuard:
         self.check(force=True)
         try:
             self.services.registry.renew(self.job_id, self.lock_token)
-        except (LockLost, JobGone) as exc:
+        except NotOurs as exc:
             self.mark_lost(f"the Registry answered {exc.status} to a renewal before the commit")
             raise LockLostError(f"job {self.job_id}: {self._lost}") from None
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from shared.agent.delivery import deliver_file, resume_file
 from shared.agent.errors import LockLostError
@@ -115,10 +116,7 @@ def _deliver_download(guard: ItemGuard, camera: str, download: Download) -> None
     if (existing := guard.item.file(entry.name)) is not None and existing.state == FILE_DELIVERED:
         return
 
-    def open_source() -> Iterator[bytes]:
-        return vms.open_download(download)  # type: ignore[return-value] - iterable, with close()
-
-    deliver_file(guard, entry, "video/mp4", open_source, size_hint=download.size)
+    deliver_file(guard, entry, "video/mp4", lambda: vms.open_download(download), size_hint=download.size)
 
 
 # ---- thumbnails ----------------------------------------------------------------------------------------
@@ -152,7 +150,7 @@ def run_thumbnails(guard: ItemGuard) -> Done:
         )
         content = snapshot.content
         del snapshot
-        deliver_file(guard, entry, "image/jpeg", lambda content=content: iter((content,)), size_hint=len(content))
+        deliver_file(guard, entry, "image/jpeg", partial(iter, (content,)), size_hint=len(content))
     return Done(missing)
 
 

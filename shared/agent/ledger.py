@@ -18,17 +18,15 @@ storage, exactly once.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from azure.data.tables import TableClient, TableEntity, TableTransactionError, UpdateMode
 
 PENDING, RUNNING, DELIVERED, MISSING, FAILED = "Pending", "Running", "Delivered", "Missing", "Failed"
 FINAL_ITEM_STATES = frozenset({DELIVERED, MISSING, FAILED})
@@ -209,11 +207,6 @@ class Ledger:
     def save_plan(self, plan: Plan) -> Plan:
         return replace(plan, etag=self._replace(_plan_entity(plan), plan.etag))
 
-    def plans(self, job_id: str) -> Iterator[Plan]:
-        query = "PartitionKey eq @pk and RowKey ge 'plan-' and RowKey lt 'plan.'"
-        for entity in self._table.query_entities(query, parameters={"pk": job_id}):
-            yield _plan_from(entity)
-
     # ---- items --------------------------------------------------------------------------------------
 
     def get_item(self, job_id: str, generation: str, item_id: str) -> WorkItem | None:
@@ -241,19 +234,13 @@ class Ledger:
         try:
             results = self._table.submit_transaction(operations)
         except TableTransactionError as exc:
-            if exc.status_code in (404, 412) or exc.error_code in ("UpdateConditionNotSatisfied", "ResourceNotFound"):
+            if exc.status_code in (404, 412) or getattr(exc, "error_code", None) in (
+                "UpdateConditionNotSatisfied",
+                "ResourceNotFound",
+            ):
                 raise StaleEntry(f"job {item.job_id}: item {item.item_id} or its plan changed meanwhile") from None
             raise
         return replace(item, etag=results[0]["etag"]), replace(plan, etag=results[1]["etag"])
-
-    def delete_job(self, job_id: str) -> int:
-        """Removes every plan and item of a job (housekeeping); returns how many rows went."""
-        count = 0
-        for entity in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": job_id}):
-            with contextlib.suppress(ResourceNotFoundError):
-                self._table.delete_entity(job_id, entity["RowKey"])
-                count += 1
-        return count
 
     # ---- plumbing -----------------------------------------------------------------------------------
 
@@ -262,7 +249,7 @@ class Ledger:
             metadata = self._table.update_entity(entity, **_if_match(etag))
         except (ResourceModifiedError, ResourceNotFoundError):
             raise StaleEntry(f"job {entity['PartitionKey']}: {entity['RowKey']} changed meanwhile") from None
-        return metadata["etag"]
+        return str(metadata["etag"])
 
 
 def _if_match(etag: str | None) -> dict[str, Any]:
@@ -319,7 +306,7 @@ def _plan_entity(plan: Plan) -> dict[str, Any]:
     return entity
 
 
-def _plan_from(entity: dict[str, Any]) -> Plan:
+def _plan_from(entity: TableEntity) -> Plan:
     return Plan(
         job_id=entity["PartitionKey"],
         generation=entity["Generation"],
@@ -375,7 +362,7 @@ def _item_entity(item: WorkItem) -> dict[str, Any]:
     return entity
 
 
-def _item_from(entity: dict[str, Any]) -> WorkItem:
+def _item_from(entity: TableEntity) -> WorkItem:
     ticket = entity.get("Ticket") or ""
     return WorkItem(
         job_id=entity["PartitionKey"],

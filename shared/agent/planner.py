@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -55,7 +56,7 @@ def draft_plan(message: JobMessage, generation: str, services: Services) -> Draf
     return Draft(items=[WorkItem(message.job_id, generation, "discovery", DISCOVERY)])
 
 
-def parameters_for(job_type: str, raw: dict) -> object:
+def parameters_for(job_type: str, raw: dict[str, Any]) -> object:
     model = PARAMETER_MODELS.get(job_type)
     if model is None:
         raise JobCanceled(f"unsupported job type {job_type!r}: this agent handles {', '.join(PARAMETER_MODELS)}")

@@ -28,12 +28,11 @@ from shared.redact import scrub
 from shared.registry.client import RegistryClient
 from shared.registry.contract import JOB_TYPES, Job
 from shared.registry.errors import (
-    JobGone,
-    LockConflict,
     LockLost,
+    NotOurs,
     RegistryBadRequest,
-    RegistryError,
     RegistryUnauthorized,
+    RegistryUnavailable,
 )
 from shared.storage import send_message
 
@@ -104,7 +103,7 @@ def _take(job: Job, registry: RegistryClient, records: LockRecords, queue: Queue
     context = {"job_id": job.id, "job_type": job.type}
     try:
         lock = registry.lock(job.id)
-    except (LockConflict, JobGone) as exc:
+    except NotOurs as exc:  # another agent holds it, or it is gone
         log.info("poll: job %s not taken: %s", job.id, type(exc).__name__, extra=context)
         result.skipped.append(job.id)
         return True
@@ -116,7 +115,7 @@ def _take(job: Job, registry: RegistryClient, records: LockRecords, queue: Queue
         return True
     except Exception as exc:  # noqa: BLE001 - the lock may have been taken: it must not be left behind
         _recover_and_release(job, registry, result, f"the lock answer was unusable ({_describe(exc)})")
-        return not (isinstance(exc, RegistryError) and exc.retryable)
+        return not isinstance(exc, RegistryUnavailable)
     token = lock.lock_token
     try:
         record = records.create(LockRecord(job.id, job.type, token, lock.lock_expiration_utc))
@@ -139,7 +138,7 @@ def _recover_and_release(job: Job, registry: RegistryClient, result: PollResult,
     context = {"job_id": job.id, "job_type": job.type}
     try:
         lock = registry.lock(job.id)
-    except (LockConflict, JobGone) as exc:
+    except NotOurs as exc:
         log.warning("poll: job %s not taken: %s; the Registry says it is not ours (%s)", job.id, reason,
                     type(exc).__name__, extra=context)  # fmt: skip
         result.skipped.append(job.id)

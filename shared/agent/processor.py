@@ -28,12 +28,21 @@ from shared.agent.messages import ItemMessage, JobMessage, MalformedMessage, dec
 from shared.agent.planner import draft_plan
 from shared.agent.records import PROCESSING, LockRecord, log_job_end
 from shared.agent.services import Services
-from shared.agent.worker import LOST, MISCONFIGURED, run_item
+from shared.agent.worker import run_item
+from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
 from shared.registry.errors import RegistryError
 from shared.storage import send_message
 
 log = logging.getLogger(__name__)
+
+PLANNING_OUTCOMES = {Disposition.LOST: "Lost", Disposition.MISCONFIGURED: "Released"}
+"""What a failure while planning leads to, by the error's disposition; anything else is planned again later
+(the last attempt releases the job). A cancel is the planner's own decision (JobCanceled, see _make_plan)."""
+
+
+def planning_outcome(exc: BaseException) -> str:
+    return PLANNING_OUTCOMES.get(disposition_of(exc), "RetryLater")
 
 
 def process_message(body: bytes, *, dequeue_count: int, message_id: str, services: Services) -> str:
@@ -79,24 +88,27 @@ def plan_job(message: JobMessage, body: bytes, *, services: Services) -> str:
             if plan is None:
                 return "Canceled"
         return _start(plan, record, services)
-    except LOST as exc:
+    except Exception as exc:  # noqa: BLE001 - handled as its error says; anything else is planned again later
+        return _planning_failed(record, body, services, exc)
+
+
+def _planning_failed(record: LockRecord, body: bytes, services: Services, exc: Exception) -> str:
+    outcome = planning_outcome(exc)
+    if outcome == "Lost":
         services.records.transition(record.job_id, "Lost", last_error=str(exc)[:500])
         log_job_end(record, "Lost", str(exc))
-        return "Lost"
-    except MISCONFIGURED as exc:
+        return outcome
+    if outcome == "Released":
         return _release(record, services, f"configuration: {scrub(str(exc))[:500]}")
-    except Exception as exc:  # noqa: BLE001 - transient: planned again later; the last attempt releases
-        reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
-        attempts = record.attempts + 1
-        if attempts >= services.max_attempts:
-            return _release(record, services, f"planning failed {attempts} times; last error: {reason}")
-        delay = services.retry_delay * 2 ** (attempts - 1)
-        log.warning(
-            "Planning job %s failed (attempt %d), retrying in %.0f s: %s", record.job_id, attempts, delay, reason
-        )
-        services.records.transition(record.job_id, None, attempts=attempts, last_error=reason)
-        send_message(services.queue, body, visibility_timeout=round(delay))
-        return "RetryLater"
+    reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
+    attempts = record.attempts + 1
+    if attempts >= services.max_attempts:
+        return _release(record, services, f"planning failed {attempts} times; last error: {reason}")
+    delay = services.retry_delay * 2 ** (attempts - 1)
+    log.warning("Planning job %s failed (attempt %d), retrying in %.0f s: %s", record.job_id, attempts, delay, reason)
+    services.records.transition(record.job_id, None, attempts=attempts, last_error=reason)
+    send_message(services.queue, body, visibility_timeout=round(delay))
+    return "RetryLater"
 
 
 def _make_plan(message: JobMessage, record: LockRecord, generation: str, services: Services) -> Plan | None:
@@ -142,7 +154,9 @@ def _cancel(record: LockRecord, services: Services, reason: str) -> None:
     log.warning("Canceling job %s: %s", record.job_id, reason)
     try:
         services.registry.cancel(record.job_id, record.lock_token, reason[:1000])
-    except LOST as exc:
+    except Exception as exc:
+        if disposition_of(exc) is not Disposition.LOST:
+            raise
         services.records.transition(record.job_id, "Lost", last_error=str(exc)[:500])
         log_job_end(record, "Lost", str(exc))
         return

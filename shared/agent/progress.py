@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.agent.ledger import FINAL_ITEM_STATES, RUNNING, Ledger, Plan, WorkItem, generation_of
+from shared.agent.ledger import FINAL_ITEM_STATES, Ledger, Plan, WorkItem, generation_of
 from shared.agent.records import LockRecord, LockRecords
 
 
@@ -16,7 +16,6 @@ class JobProgress:
     """The lock record's state (Queued, Processing, or how the job ended)."""
     items_total: int = 0
     items_done: int = 0
-    items_running: int = 0
     files_delivered: int = 0
     bytes_delivered: int = 0
     bytes_in_flight: int = 0
@@ -48,7 +47,6 @@ def summarize(record: LockRecord, plan: Plan | None, items: list[WorkItem]) -> J
         record.state,
         items_total=plan.items_total,
         items_done=sum(1 for item in items if item.final),
-        items_running=sum(1 for item in items if item.state == RUNNING),
         files_delivered=sum(item.files_delivered for item in items),
         bytes_delivered=sum(item.bytes_delivered for item in items),
         bytes_in_flight=sum(item.bytes_in_flight for item in items if not item.final),

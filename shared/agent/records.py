@@ -21,14 +21,13 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient, TableEntity, UpdateMode
 
 log = logging.getLogger(__name__)
 
 PARTITION = "job"
 QUEUED, PROCESSING = "Queued", "Processing"
 TERMINAL_STATES = frozenset({"Completed", "PartiallyCompleted", "Failed", "Canceled", "Released", "Lost", "Abandoned"})
-ACTIVE_STATES = frozenset({QUEUED, PROCESSING})
 _ORDER = {QUEUED: 0, PROCESSING: 1, **dict.fromkeys(TERMINAL_STATES, 2)}
 
 
@@ -164,7 +163,7 @@ def _to_entity(record: LockRecord) -> dict[str, Any]:
     return entity
 
 
-def _from_entity(entity: dict[str, Any]) -> LockRecord:
+def _from_entity(entity: TableEntity) -> LockRecord:
     return LockRecord(
         job_id=entity["RowKey"],
         job_type=entity.get("JobType", ""),

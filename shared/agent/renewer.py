@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from shared.agent.records import LockRecord, LockRecords, StaleRecord, log_job_end, utc_now
 from shared.registry.client import RegistryClient
-from shared.registry.errors import JobGone, LockLost, RegistryError
+from shared.registry.errors import NotOurs, RegistryError
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +70,13 @@ def _one(registry: RegistryClient, records: LockRecords, record: LockRecord, act
     try:
         if action == "abandon":
             log.warning("Job older than the maximum job age; releasing it", extra=context)
-            with contextlib.suppress(LockLost, JobGone):
+            with contextlib.suppress(NotOurs):
                 registry.release(record.job_id, record.lock_token)
             if records.transition(record.job_id, "Abandoned", last_error="exceeded the maximum job age"):
                 log_job_end(record, "Abandoned", "exceeded the maximum job age")
             return record.job_id, "abandoned"
         lock = registry.renew(record.job_id, record.lock_token)
-    except (LockLost, JobGone) as exc:
+    except NotOurs as exc:
         log.warning("Lock lost (%s): marking the job Lost so its processor stops", type(exc).__name__, extra=context)
         if records.transition(record.job_id, "Lost", last_error=str(exc)[:500]):
             log_job_end(record, "Lost", str(exc))

@@ -27,7 +27,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from shared.agent.completion import complete_job, finish_item
-from shared.agent.errors import AgentMisconfigured, LockLostError, TakenOver
+from shared.agent.errors import TakenOver
 from shared.agent.guard import ItemGuard
 from shared.agent.kinds import Waiting, run_kind
 from shared.agent.ledger import (
@@ -45,11 +45,10 @@ from shared.agent.ledger import (
 from shared.agent.messages import ItemMessage, encode_item
 from shared.agent.records import LockRecord, log_job_end
 from shared.agent.services import Services
+from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
-from shared.registry.errors import JobGone, LockLost, RegistryBadRequest, RegistryError, RegistryUnauthorized
+from shared.registry.errors import RegistryError
 from shared.storage import send_message
-from shared.upload.errors import RecipientKeyRejected, UploadLimitExceeded, UploadTargetRefused
-from shared.vms.errors import VmsAuthError, VmsInvalidRequest, VmsVendorError
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +59,22 @@ max_attempts × 4 times before it is given up, but may fail (an error we caught)
 MAX_RETRY_DELAY = 300.0
 CLEANUP_ATTEMPTS = 4
 CLEANUP_RETRY_SECONDS = 60
-LOST = (LockLostError, LockLost, JobGone)
-MISCONFIGURED = (AgentMisconfigured, UploadTargetRefused, VmsAuthError, RegistryUnauthorized)
-PERMANENT = (RecipientKeyRejected, UploadLimitExceeded, RegistryBadRequest, VmsInvalidRequest, VmsVendorError)
+ITEM_OUTCOMES = {
+    Disposition.TAKEN_OVER: "TakenOver",
+    Disposition.LOST: "Lost",
+    Disposition.MISCONFIGURED: "Released",
+    Disposition.PERMANENT: "Failed",
+    Disposition.RETRY_LATER: "RetryLater",
+    # Decided for the whole job while planning (an unknown camera cancels it, a camera without an image is
+    # reported missing); met while an item runs (a camera gone since), the item is retried, then given up.
+    Disposition.CANCEL: "RetryLater",
+    Disposition.REPORT_MISSING: "RetryLater",
+}
+"""What a failure of a running work item leads to, by the error's disposition (shared/failures.py)."""
+
+
+def item_outcome(exc: BaseException) -> str:
+    return ITEM_OUTCOMES[disposition_of(exc)]
 
 
 def run_item(message: ItemMessage, *, message_id: str, services: Services) -> str:
@@ -105,7 +117,6 @@ def run_item(message: ItemMessage, *, message_id: str, services: Services) -> st
 
 
 def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> str:
-    item = guard.item
     try:
         result = run_kind(guard)
         guard.stop_heartbeat()
@@ -123,38 +134,40 @@ def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> str:
             last_error="",
         )
         return _finish(services, record, final)
-    except TakenOver:
+    except Exception as exc:  # noqa: BLE001 - every failure is handled as its error says (item_outcome)
         guard.stop_heartbeat()
+        return _failed(guard, services, record, exc)
+
+
+def _failed(guard: ItemGuard, services: Services, record: LockRecord, exc: Exception) -> str:
+    item = guard.item
+    outcome = item_outcome(exc)
+    if outcome == "TakenOver":
         log.warning("Item %s of job %s was taken over by another run; stopping", item.item_id, item.job_id)
-        return "TakenOver"
-    except LOST as exc:
-        guard.stop_heartbeat()
-        return _lost(services, record, guard.item, exc)
-    except MISCONFIGURED as exc:
-        guard.stop_heartbeat()
+        return outcome
+    if outcome == "Lost":
+        return _lost(services, record, item, exc)
+    if outcome == "Released":
         return _release_misconfigured(services, record, guard, exc)
-    except PERMANENT as exc:
-        guard.stop_heartbeat()
-        reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
+    reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
+    if outcome == "Failed":
         log.error("Item %s of job %s failed permanently: %s", item.item_id, item.job_id, reason)
-        return _finish(services, record, replace(guard.item, state=FAILED, failure="permanent", last_error=reason))
-    except Exception as exc:  # noqa: BLE001 - anything else is transient: the item runs again later
-        guard.stop_heartbeat()
-        reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
-        delay = retry_delay(services, guard.item.attempts)
-        log.warning(
-            "Item %s of job %s failed on attempt %d, retrying in %.0f s: %s",
-            item.item_id,
-            item.job_id,
-            guard.item.attempts,
-            delay,
-            reason,
+        return _finish(services, record, replace(item, state=FAILED, failure="permanent", last_error=reason))
+    delay = retry_delay(services, item.attempts)
+    log.warning(
+        "Item %s of job %s failed on attempt %d, retrying in %.0f s: %s",
+        item.item_id,
+        item.job_id,
+        item.attempts,
+        delay,
+        reason,
+    )
+    requeue(services, item, delay)
+    with contextlib.suppress(TakenOver):
+        guard.save(
+            state=PENDING, owner="", heartbeat=None, last_error=reason, bytes_in_flight=0, failures=item.failures + 1
         )
-        requeue(services, guard.item, delay)
-        with contextlib.suppress(TakenOver):
-            failures = guard.item.failures + 1
-            guard.save(state=PENDING, owner="", heartbeat=None, last_error=reason, bytes_in_flight=0, failures=failures)
-        return "RetryLater"
+    return "RetryLater"
 
 
 def _finish(services: Services, record: LockRecord, item: WorkItem) -> str:
@@ -165,7 +178,9 @@ def _finish(services: Services, record: LockRecord, item: WorkItem) -> str:
     except StaleEntry:
         log.warning("Item %s of job %s changed while finishing; another run has it", item.item_id, item.job_id)
         return "TakenOver"
-    except LOST as exc:
+    except Exception as exc:
+        if disposition_of(exc) is not Disposition.LOST:
+            raise
         return _lost(services, record, item, exc)
     clean_up(services, finished)
     return item.state
@@ -203,7 +218,7 @@ def requeue(services: Services, item: WorkItem, delay: float) -> None:
 
 
 def retry_delay(services: Services, attempts: int) -> float:
-    base = services.retry_delay * 2 ** max(0, attempts - 1)
+    base = services.retry_delay * 2.0 ** max(0, attempts - 1)
     return min(MAX_RETRY_DELAY, base) * random.uniform(0.8, 1.0)  # noqa: S311 - jitter, not security
 
 

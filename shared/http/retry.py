@@ -17,8 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
+from typing import Any
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from shared.redact import redact_url
 
@@ -53,7 +55,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Delay after failed attempt number `attempt` (1-based): exponential, capped, 50-100 % jitter."""
-        ceiling = min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1)))
+        ceiling = min(self.backoff_max, self.backoff_initial * 2.0 ** (attempt - 1))
         return ceiling * (0.5 + rand() / 2)
 
 
@@ -115,7 +117,7 @@ class RetryingSender:
         operation: str,
         idempotent: bool = True,
         final_statuses: frozenset[int] = frozenset(),
-        **kwargs: object,
+        **kwargs: Any,
     ) -> requests.Response:
         """Send with retries. `idempotent=False` (e.g. a rotating-token refresh) retries only what cannot
         have been processed: connect failures, and 429/503 (the server said it did not act).
@@ -129,8 +131,7 @@ class RetryingSender:
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 reason = _describe_transport_error(exc)
                 delay = self.policy.backoff(attempt)
-                maybe_sent = not isinstance(exc, requests.ConnectTimeout) and "refused" not in str(exc).lower()
-                if (maybe_sent and not idempotent) or not self._may_retry(attempt, started, delay):
+                if (may_have_been_sent(exc) and not idempotent) or not self._may_retry(attempt, started, delay):
                     raise TransportFailure(
                         operation, f"{reason} after {attempt} attempt(s) to {redact_url(url)}"
                     ) from None
@@ -146,9 +147,10 @@ class RetryingSender:
                 self._sleep(delay)
                 continue
 
-            delay = None if response.status_code in final_statuses else self._delay_for(response, attempt)
-            if delay is None or (not idempotent and response.status_code not in RETRY_AFTER_STATUSES):
+            wait = None if response.status_code in final_statuses else self._delay_for(response, attempt)
+            if wait is None or (not idempotent and response.status_code not in RETRY_AFTER_STATUSES):
                 return response
+            delay = wait
             if not self._may_retry(attempt, started, delay):
                 return response
             response.close()
@@ -178,6 +180,17 @@ class RetryingSender:
         if attempt >= self.policy.max_attempts:
             return False
         return self._clock() + delay - started <= self.policy.deadline
+
+
+def may_have_been_sent(exc: requests.RequestException) -> bool:
+    """False only when the connection itself was never made (refused, unresolvable host, connect timeout):
+    then the server cannot have seen the request. Told by the exception's type, never by its message."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    # requests wraps urllib3's MaxRetryError, whose `reason` says what failed; NewConnectionError (refused,
+    # name resolution) is a ConnectTimeoutError in urllib3.
+    wrapped = exc.args[0] if exc.args else None
+    return not (isinstance(wrapped, MaxRetryError) and isinstance(wrapped.reason, ConnectTimeoutError))
 
 
 def _describe_transport_error(exc: Exception) -> str:

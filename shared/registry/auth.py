@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from pydantic import ValidationError
 
+from shared.http.oauth import oauth_error
 from shared.http.retry import RetryingSender, TransportFailure
 from shared.registry import contract
 from shared.registry.connection_file import ConnectionFile
@@ -40,8 +41,8 @@ def _b64url_json(value: dict[str, object]) -> bytes:
 def build_assertion(connection: ConnectionFile, *, now: float | None = None) -> str:
     """A signed JWT (RS512) proving possession of the service principal key, valid for 5 minutes."""
     issued = int(now if now is not None else time.time())
-    header = {"alg": contract.ASSERTION_ALGORITHM, "typ": "JWT", "kid": connection.key_id}
-    claims = {
+    header: dict[str, object] = {"alg": contract.ASSERTION_ALGORITHM, "typ": "JWT", "kid": connection.key_id}
+    claims: dict[str, object] = {
         "iss": connection.client_id,
         "sub": connection.client_id,
         "aud": connection.token_endpoint,
@@ -109,7 +110,7 @@ class TokenProvider:
             raise RegistryTransient(f"Clearance STS answered HTTP {status}", operation="token", status=status)
         if status != 200:
             raise RegistryUnauthorized(
-                f"Clearance STS refused the agent's credentials (HTTP {status} {_oauth_error(response)}): "
+                f"Clearance STS refused the agent's credentials (HTTP {status} {oauth_error(response)}): "
                 "check the connection file (the integration may have been deleted or its key rotated) "
                 "and the machine clock",
                 operation="token",
@@ -124,13 +125,3 @@ class TokenProvider:
         lifetime = parsed.expires_in
         log.info("Obtained a Registry access token valid for %d s", lifetime)
         return _Token(parsed.access_token, requested + lifetime / 2, requested + lifetime)
-
-
-def _oauth_error(response: object) -> str:
-    """The OAuth2 `error` code (e.g. invalid_grant); the description is left out as it may echo input."""
-    try:
-        body = response.json()  # type: ignore[attr-defined]
-    except ValueError:
-        return ""
-    error = body.get("error") if isinstance(body, dict) else None
-    return str(error)[:64] if error else ""

@@ -16,31 +16,19 @@ from urllib.parse import quote
 import requests
 from pydantic import BaseModel, ValidationError
 
-from shared.http.retry import RetryingSender, RetryPolicy, Timeouts, TransportFailure, parse_retry_after
+from shared.http.auth import TokenHeader
+from shared.http.retry import RetryingSender, RetryPolicy, Timeouts
+from shared.http.sender import AuthenticatedSender, Call
 from shared.http.session import pooled_session
-from shared.redact import scrub
 from shared.registry import contract
 from shared.registry.auth import TokenProvider
 from shared.registry.connection_file import ConnectionFile
 from shared.registry.contract import Job, Lock, Operation, UploadTicket
-from shared.registry.errors import (
-    JobGone,
-    LockConflict,
-    LockLost,
-    RegistryBadRequest,
-    RegistryError,
-    RegistryProtocolError,
-    RegistryRateLimited,
-    RegistryTransient,
-    RegistryUnauthorized,
-    UploadRejected,
-)
+from shared.registry.errors import RegistryFailures, RegistryProtocolError
 from shared.wire import describe_validation_error
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
-
-_FILE_OPERATIONS = frozenset({Operation.COMPLETE_MEDIA, Operation.COMPLETE_DISCOVERY, Operation.COMPLETE_THUMBNAIL})
 
 
 class RegistryClient:
@@ -60,8 +48,11 @@ class RegistryClient:
         self.agent_id = agent_id
         base = (agent_service_url or connection.default_agent_service_url).rstrip("/")
         self._tenant_base = base + contract.TENANT_BASE.format(tenant_id=quote(connection.tenant_id, safe=""))
-        self._sender = RetryingSender(session or pooled_session(), retry or RetryPolicy(), timeouts or Timeouts())
-        self._tokens = TokenProvider(connection, self._sender)
+        transport = RetryingSender(session or pooled_session(), retry or RetryPolicy(), timeouts or Timeouts())
+        self._tokens = TokenProvider(connection, transport)
+        self._sender = AuthenticatedSender(
+            transport, RegistryFailures(), TokenHeader(self._tokens), default_headers={"Accept": "application/json"}
+        )
 
     # ---- jobs and locks ---------------------------------------------------------------------------
 
@@ -173,26 +164,7 @@ class RegistryClient:
             path_params["file_id"] = file_id
         method, url = self._url(operation, **path_params)
         started = time.monotonic()
-        for attempt in (1, 2):
-            token = self._tokens.token()
-            try:
-                response = self._sender.send(
-                    method,
-                    url,
-                    operation=operation.value,
-                    json=body,
-                    params=params,
-                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                )
-            except TransportFailure as exc:
-                raise RegistryTransient(
-                    f"Registry {operation.value} failed: {exc.detail}", operation=operation.value, job_id=job_id
-                ) from None
-            if response.status_code == 401 and attempt == 1:
-                log.info("Registry answered 401 to %s; renewing the access token once", operation.value)
-                self._tokens.invalidate(token)
-                continue
-            break
+        response = self._sender.send(method, url, Call(operation.value, job_id), json=body, params=params)
         log.debug(
             "Registry %s job=%s -> %d in %.0f ms",
             operation.value,
@@ -201,8 +173,6 @@ class RegistryClient:
             (time.monotonic() - started) * 1000,
             extra={"operation": operation.value, "job_id": job_id, "status": response.status_code},
         )
-        if response.status_code >= 300:
-            raise _error_for(response, operation, job_id)
         return response
 
     @staticmethod
@@ -224,37 +194,3 @@ class RegistryClient:
                 operation=operation.value,
                 job_id=job_id,
             ) from None
-
-
-def _problem_detail(response: requests.Response) -> str:
-    """The server's explanation (problem+json `detail` or `title`), scrubbed and kept short."""
-    try:
-        problem = contract.Problem.model_validate(response.json())
-        text = problem.detail or problem.title or ""
-    except (ValueError, ValidationError):
-        text = ""
-    return scrub(text)[:300]
-
-
-def _error_for(response: requests.Response, operation: Operation, job_id: str | None) -> RegistryError:
-    status = response.status_code
-    detail = _problem_detail(response)
-    where = f"Registry {operation.value}" + (f" (job {job_id})" if job_id else "")
-    message = f"{where}: HTTP {status}" + (f": {detail}" if detail else "")
-    kwargs: dict[str, Any] = {"operation": operation.value, "job_id": job_id, "status": status}
-    if status == 400:
-        return RegistryBadRequest(message, **kwargs)
-    if status in (401, 403):
-        return RegistryUnauthorized(message, **kwargs)
-    if status in (404, 410) and job_id is not None:
-        return JobGone(message, **kwargs)
-    if status == 409:
-        return LockConflict(message, **kwargs) if operation is Operation.LOCK else LockLost(message, **kwargs)
-    if status == 422 and operation in _FILE_OPERATIONS:
-        return UploadRejected(message, **kwargs)
-    if status == 429:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return RegistryRateLimited(message, retry_after=retry_after, **kwargs)
-    if status >= 500:
-        return RegistryTransient(message, **kwargs)
-    return RegistryProtocolError(message, **kwargs)

@@ -14,11 +14,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import Field, ValidationError, field_validator
 
+from shared.config import KEY_VAULT_HELP, is_key_vault_reference
 from shared.crypto.jwk import JwkError, private_key_from_jwk
 from shared.registry import contract
 from shared.wire import CaseInsensitiveModel, describe_validation_error
-
-KEY_VAULT_REFERENCE_PREFIX = "@microsoft.keyvault("
 
 
 class ConnectionFileError(ValueError):
@@ -81,12 +80,8 @@ class ConnectionFile(CaseInsensitiveModel):
 def parse_connection_file(text: str) -> ConnectionFile:
     """Parse and check the connection file's JSON text (e.g. from an app setting resolved from Key Vault)."""
     stripped = text.strip()
-    if stripped.lower().startswith(KEY_VAULT_REFERENCE_PREFIX):
-        raise ConnectionFileError(
-            "the Clearance connection file setting holds an unresolved Key Vault reference "
-            f"({stripped[:200]}): the app could not read the secret. Check that the secret exists, that the "
-            "app's identity has the 'Key Vault Secrets User' role and that keyVaultReferenceIdentity is set"
-        )
+    if is_key_vault_reference(stripped):
+        raise ConnectionFileError(f"the Clearance connection file setting {KEY_VAULT_HELP}")
     if not stripped:
         raise ConnectionFileError("the Clearance connection file is empty")
     try:

@@ -1,26 +1,32 @@
-"""What can go wrong with an upload, grouped by what the caller can do about it.
+"""What can go wrong with an upload, grouped by what the caller can do about it (`disposition`).
 
-UploadError
-├── UploadTargetRefused   the SAS URI fails our policy (scheme, host): never retry, report it
-├── RecipientKeyRejected  the ticket's JWK is not RSA or under 2048 bits: never retry
-├── SasRejected           storage answered 403 (SAS expired or not authorised): ask for a new ticket
-├── UploadLimitExceeded   the file would break an Azure Blob limit (blocks, metadata)
-└── UploadTransient       storage unreachable or 5xx after the SDK's retries: retry later
+UploadError               any other storage answer: retry later                                 retry later
+├── UploadTargetRefused   the SAS URI fails our policy (scheme, host): a setting of ours          misconfigured
+├── RecipientKeyRejected  the ticket's JWK is not RSA or under 2048 bits: never retry            permanent
+├── SasRejected           storage answered 403 (SAS expired or not authorised): ask for a new ticket, then retry later
+├── UploadLimitExceeded   the file would break an Azure Blob limit (blocks, metadata)            permanent
+└── UploadTransient       storage unreachable or 5xx after the SDK's retries                     retry later
 """
 
 from __future__ import annotations
 
+from shared.failures import ClassifiedError, Disposition
 
-class UploadError(Exception):
+
+class UploadError(ClassifiedError):
     """Base class; messages never contain the SAS signature or key material."""
 
 
 class UploadTargetRefused(UploadError):
-    """The upload URI is not one we are allowed to send customer video to."""
+    """The upload URI is not one we are allowed to send customer video to (UPLOAD_ALLOWED_HOSTS)."""
+
+    disposition = Disposition.MISCONFIGURED
 
 
 class RecipientKeyRejected(UploadError):
     """The encryption key in the upload ticket is unusable."""
+
+    disposition = Disposition.PERMANENT
 
 
 class SasRejected(UploadError):
@@ -29,6 +35,8 @@ class SasRejected(UploadError):
 
 class UploadLimitExceeded(UploadError):
     """The upload would exceed an Azure Blob Storage limit."""
+
+    disposition = Disposition.PERMANENT
 
 
 class UploadTransient(UploadError):

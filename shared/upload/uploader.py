@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
 from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestError, ServiceResponseError
-from azure.storage.blob import BlobClient, ContentSettings
+from azure.storage.blob import BlobBlock, BlobClient, ContentSettings
 
 from shared.crypto.envelope import AES_BLOCK, METADATA_NAME, StreamEncryptor
 from shared.crypto.jwk import JwkError, public_key_from_jwk
@@ -163,7 +163,8 @@ class _ParallelStager:
     def _put(self, block_id: str, buffer: bytearray, length: int) -> None:
         try:
             if self._failure is None:
-                self._blob.stage_block(block_id, memoryview(buffer)[:length], length=length)
+                # A view, not a copy, of the pooled buffer: the SDK sends any bytes-like body (its stubs say bytes).
+                self._blob.stage_block(block_id, memoryview(buffer)[:length], length=length)  # type: ignore[arg-type]
                 with self._lock:
                     self.uploaded += length
         except BaseException as exc:  # noqa: BLE001 - handed to the producer thread
@@ -317,7 +318,8 @@ class EncryptedBlobUploader:
                 )
                 encrypted = filled
             else:
-                blob.commit_block_list(block_ids, metadata=metadata, content_settings=content_settings)
+                blocks = [BlobBlock(block_id) for block_id in block_ids]
+                blob.commit_block_list(blocks, metadata=metadata, content_settings=content_settings)
                 encrypted = stager.uploaded
         finally:
             hasher.close()
@@ -348,7 +350,7 @@ def _storage_error(exc: AzureError, sas_uri: str) -> UploadError:
     """Map an SDK error to ours; the SDK's own message is dropped (it may echo request details)."""
     where = redact_url(sas_uri)
     if isinstance(exc, HttpResponseError) and exc.status_code is not None:
-        status, code = exc.status_code, exc.error_code or (exc.reason or "")
+        status, code = exc.status_code, getattr(exc, "error_code", None) or (exc.reason or "")
         if status == 403:
             return SasRejected(
                 f"storage refused the upload SAS (HTTP 403 {code}): it has expired or lacks create/write; "

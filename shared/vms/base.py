@@ -211,19 +211,3 @@ def gaps(covered: list[Interval], start: datetime, end: datetime) -> list[Interv
     if cursor < end:
         missing.append(Interval(cursor, end))
     return missing
-
-
-def combine_pieces(
-    states: list[str], progress: list[float], downloads: list[Download], missing: list[Interval], details: list[str]
-) -> ClipStatus:
-    """One status for a window fetched in pieces (exports, clips). A failed piece is reported missing
-    (its caller records it); the window fails only when every piece failed."""
-    if states and all(s == "failed" for s in states):
-        overall: ClipState = "failed"
-    elif all(s in ("ready", "failed") for s in states):
-        overall = "ready"
-    elif any(s != "pending" for s in states):
-        overall = "running"
-    else:
-        overall = "pending"
-    return ClipStatus(overall, sum(progress) / max(1, len(progress)), downloads, missing, "; ".join(details))

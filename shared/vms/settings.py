@@ -9,12 +9,12 @@ VMS_KIND=verkada  VERKADA_API_KEY, VERKADA_ORG_ID; optional VERKADA_REGION (us|e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from collections.abc import Iterable, Mapping
 
 from azure.data.tables import TableClient
+from pydantic import ValidationInfo, field_validator
 
+from shared.config import Settings, SettingsError, choice, text, url
 from shared.http.retry import RetryingSender, RetryPolicy, Timeouts
 from shared.http.session import pooled_session
 from shared.vms.base import VmsAdapter
@@ -31,97 +31,60 @@ EEN_API_URL = "https://api.eagleeyenetworks.com"
 DEFAULT_TOKEN_TABLE = "vmstokens"  # noqa: S105 - a table name
 # VMS downloads can be long: reads may stall while the VMS assembles a file.
 VMS_TIMEOUTS = Timeouts(connect=10.0, read=120.0)
+REQUIRED = {
+    "een": ("EEN_CLIENT_ID", "EEN_CLIENT_SECRET", "EEN_REFRESH_TOKEN"),
+    "rhombus": ("RHOMBUS_API_KEY",),
+    "verkada": ("VERKADA_API_KEY", "VERKADA_ORG_ID"),
+}
+READ_FOR = {"een": ("EEN_",), "rhombus": ("RHOMBUS_",), "verkada": ("VERKADA_", "EEN_TOKEN_TABLE")}
+"""Only the chosen vendor's settings are read; another vendor's are ignored, whatever they hold."""
 
 
-class VmsConfigError(ValueError):
+class VmsConfigError(SettingsError):
     """A VMS setting is missing or malformed; the message names the setting, never its value."""
 
 
-@dataclass(frozen=True)
-class VmsSettings:
-    kind: str
-    een_client_id: str = ""
-    een_client_secret: str = field(default="", repr=False)
-    een_refresh_token: str = field(default="", repr=False)
-    een_auth_url: str = EEN_AUTH_URL
-    een_api_url: str = EEN_API_URL
-    een_video_route: str = "direct"
-    een_token_table: str = DEFAULT_TOKEN_TABLE
-    rhombus_api_key: str = field(default="", repr=False)
-    rhombus_api_url: str = REGIONS["us"][0]
-    rhombus_media_url: str = REGIONS["us"][1]
-    verkada_api_key: str = field(default="", repr=False)
-    verkada_org_id: str = ""
-    verkada_api_url: str = VERKADA_REGIONS["us"]
+class VmsSettings(Settings):
+    error = VmsConfigError
+
+    kind: str = choice("VMS_KIND", KINDS)
+    een_client_id: str = text("EEN_CLIENT_ID")
+    een_client_secret: str = text("EEN_CLIENT_SECRET", secret=True)
+    een_refresh_token: str = text("EEN_REFRESH_TOKEN", secret=True)
+    een_auth_url: str = url("EEN_AUTH_URL", EEN_AUTH_URL)
+    een_api_url: str = url("EEN_API_URL", EEN_API_URL)
+    een_video_route: str = choice("EEN_VIDEO_ROUTE", ("direct", "export"), "direct")
+    een_token_table: str = text("EEN_TOKEN_TABLE", DEFAULT_TOKEN_TABLE)
+    rhombus_api_key: str = text("RHOMBUS_API_KEY", secret=True)
+    rhombus_region: str = choice("RHOMBUS_REGION", REGIONS, "us")
+    rhombus_api_url: str = url("RHOMBUS_API_URL", "")
+    rhombus_media_url: str = url("RHOMBUS_MEDIA_URL", "")
+    verkada_api_key: str = text("VERKADA_API_KEY", secret=True)
+    verkada_org_id: str = text("VERKADA_ORG_ID")
+    verkada_region: str = choice("VERKADA_REGION", VERKADA_REGIONS, "us")
+    verkada_api_url: str = url("VERKADA_API_URL", "")
+
+    @field_validator("rhombus_api_url", "rhombus_media_url", "verkada_api_url", mode="after")
+    @classmethod
+    def _region_host(cls, value: str, info: ValidationInfo) -> str:
+        """Unset hosts are the region's (a region that is wrong is reported on its own)."""
+        if value:
+            return value
+        if info.field_name == "verkada_api_url":
+            return VERKADA_REGIONS.get(info.data.get("verkada_region", "us"), VERKADA_REGIONS["us"])
+        api, media = REGIONS.get(info.data.get("rhombus_region", "us"), REGIONS["us"])
+        return api if info.field_name == "rhombus_api_url" else media
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> VmsSettings:
-        def get(name: str, default: str = "") -> str:
-            value = (env.get(name) or default).strip()
-            if value.lower().startswith("@microsoft.keyvault("):
-                raise VmsConfigError(
-                    f"{name} holds an unresolved Key Vault reference: the app could not read the secret "
-                    "(check the secret exists and the app's identity has 'Key Vault Secrets User')"
-                )
-            return value
-
-        def url(name: str, default: str) -> str:
-            value = get(name, default).rstrip("/")
-            parts = urlsplit(value)
-            if parts.scheme not in ("https", "http") or not parts.hostname:
-                raise VmsConfigError(f"{name} must be an absolute http(s) URL")
-            return value
-
-        kind = get("VMS_KIND").lower()
-        if kind not in KINDS:
-            raise VmsConfigError(f"VMS_KIND must be one of {', '.join(KINDS)} (got {kind or 'nothing'})")
-        if kind == "een":
-            missing = [n for n in ("EEN_CLIENT_ID", "EEN_CLIENT_SECRET", "EEN_REFRESH_TOKEN") if not get(n)]
-            if missing:
-                raise VmsConfigError(f"VMS_KIND=een needs {', '.join(missing)}")
-            route = get("EEN_VIDEO_ROUTE", "direct").lower()
-            if route not in ("direct", "export"):
-                raise VmsConfigError("EEN_VIDEO_ROUTE must be 'direct' or 'export'")
-            return cls(
-                kind=kind,
-                een_client_id=get("EEN_CLIENT_ID"),
-                een_client_secret=get("EEN_CLIENT_SECRET"),
-                een_refresh_token=get("EEN_REFRESH_TOKEN"),
-                een_auth_url=url("EEN_AUTH_URL", EEN_AUTH_URL),
-                een_api_url=url("EEN_API_URL", EEN_API_URL),
-                een_video_route=route,
-                een_token_table=get("EEN_TOKEN_TABLE", DEFAULT_TOKEN_TABLE),
-            )
-        if kind == "verkada":
-            return cls._verkada(get, url)
-        if not get("RHOMBUS_API_KEY"):
-            raise VmsConfigError("VMS_KIND=rhombus needs RHOMBUS_API_KEY")
-        region = get("RHOMBUS_REGION", "us").lower()
-        if region not in REGIONS:
-            raise VmsConfigError(f"RHOMBUS_REGION must be one of {', '.join(REGIONS)}")
-        api_default, media_default = REGIONS[region]
-        return cls(
-            kind=kind,
-            rhombus_api_key=get("RHOMBUS_API_KEY"),
-            rhombus_api_url=url("RHOMBUS_API_URL", api_default),
-            rhombus_media_url=url("RHOMBUS_MEDIA_URL", media_default),
-        )
+    def names_in_use(cls, given: Mapping[str, str]) -> Iterable[str]:
+        prefixes = READ_FOR.get(given.get("VMS_KIND", "").lower(), ())
+        return [name for name in cls.setting_names() if name == "VMS_KIND" or name.startswith(prefixes)]
 
     @classmethod
-    def _verkada(cls, get: Callable[..., str], url: Callable[[str, str], str]) -> VmsSettings:
-        missing = [n for n in ("VERKADA_API_KEY", "VERKADA_ORG_ID") if not get(n)]
-        if missing:
-            raise VmsConfigError(f"VMS_KIND=verkada needs {', '.join(missing)}")
-        region = get("VERKADA_REGION", "us").lower()
-        if region not in VERKADA_REGIONS:
-            raise VmsConfigError(f"VERKADA_REGION must be one of {', '.join(VERKADA_REGIONS)}")
-        return cls(
-            kind="verkada",
-            verkada_api_key=get("VERKADA_API_KEY"),
-            verkada_org_id=get("VERKADA_ORG_ID"),
-            verkada_api_url=url("VERKADA_API_URL", VERKADA_REGIONS[region]),
-            een_token_table=get("EEN_TOKEN_TABLE", DEFAULT_TOKEN_TABLE),
-        )
+    def cross_checks(cls, given: Mapping[str, str]) -> list[tuple[str, str]]:
+        kind = given.get("VMS_KIND", "").lower()
+        missing = [name for name in REQUIRED.get(kind, ()) if name not in given]
+        return [("VMS_KIND", f"VMS_KIND={kind} needs {', '.join(missing)}")] if missing else []
 
 
 def build_adapter(

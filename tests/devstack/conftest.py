@@ -60,7 +60,7 @@ class Agent:
         )
         jwk = connection_file["ServicePrincipalKey"]
         self.kid = jwk["kid"]
-        self.key = jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(jwk))
+        self.key: Any = jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(jwk))
         self._token: str | None = None
 
     def assertion(self, *, key: Any = None, headers: dict[str, Any] | None = None, **claims: Any) -> str:

@@ -59,9 +59,12 @@ def undeclared(spec: dict[str, Any], schema: dict[str, Any], instance: Any, path
         return []
     problems = [f"{path}.{name}" for name in instance if name not in declared]
     for name, value in instance.items():
-        found = [undeclared(spec, candidate, value, f"{path}.{name}") for candidate in declared.get(name, [])]
+        found: list[list[str]] = [
+            undeclared(spec, candidate, value, f"{path}.{name}") for candidate in declared.get(name, [])
+        ]
         if found and all(found):
-            problems += min(found, key=len)
+            shortest: list[str] = min(found, key=len)
+            problems += shortest
     return problems
 
 

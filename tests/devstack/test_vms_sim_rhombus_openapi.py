@@ -46,13 +46,13 @@ def capturing(adapter, seen: list[requests.Response] | None = None) -> list[requ
 
 def check(spec: dict[str, Any], exchanges: list[requests.Response]) -> set[str]:
     """Validates each exchange; returns the paths seen."""
-    paths = set()
+    paths: set[str] = set()
     for response in exchanges:
-        path = urlsplit(response.request.url).path
+        path = urlsplit(str(response.request.url)).path
         operation = spec["paths"][path]["post"]
         paths.add(path)
         request_schema = operation["requestBody"]["content"]["application/json"]["schema"]
-        assert_valid(spec, request_schema, json.loads(response.request.body), f"request to {path}", request=True)
+        assert_valid(spec, request_schema, json.loads(response.request.body or b""), f"request to {path}", request=True)
         if response.headers.get("Content-Type", "").startswith("application/json"):
             response_schema = operation["responses"]["default"]["content"]["application/json"]["schema"]
             assert_valid(spec, response_schema, response.json(), f"response {response.status_code} from {path}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pycep import BicepParser
 
@@ -20,7 +20,7 @@ def bicep_files() -> list[Path]:
 
 @cache
 def parse(path: Path) -> dict[str, Any]:
-    return BicepParser().parse(file_path=path)
+    return cast(dict[str, Any], BicepParser().parse(file_path=path))
 
 
 def module(name: str) -> dict[str, Any]:

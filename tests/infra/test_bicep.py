@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import fields
 
 import pytest
 
@@ -70,7 +69,7 @@ UNTAGGED_TYPES = re.compile(
 
 
 def _default(name: str):
-    return next(f.default for f in fields(AgentSettings) if f.name == name)
+    return AgentSettings.model_fields[name].default
 
 
 @pytest.mark.parametrize("path", bicep_files(), ids=lambda p: p.relative_to(BICEP_DIR).as_posix())

@@ -65,9 +65,10 @@ def assert_exact_footage(data: bytes, camera_id: str, download, tmp_path) -> Non
         video = container.streams.video[0]
         assert container.duration == (download.end - download.start) // timedelta(microseconds=1)
         packets = [p for p in container.demux(video) if p.size]
-        assert float(packets[0].pts * video.time_base) == 0.0
-        end = packets[-1].pts + packets[-1].duration
-        assert float(end * video.time_base) == (download.end - download.start).total_seconds()
+        first, last, time_base = packets[0], packets[-1], video.time_base
+        assert first.pts is not None and last.pts is not None and last.duration and time_base is not None
+        assert float(first.pts * time_base) == 0.0
+        assert float((last.pts + last.duration) * time_base) == (download.end - download.start).total_seconds()
     with av.open(str(path)) as container:
         assert sum(1 for _ in container.decode(video=0)) == len(packets)  # every sample decodes
 
@@ -178,7 +179,7 @@ def test_tickets_and_downloads_hold_no_credentials(stack, verkada):
     ticket = adapter.start_clip(camera, start, end)
     status = adapter.poll_clip(ticket)
     stored = json.dumps(ticket) + json.dumps([d.to_json() for d in status.downloads])
-    secrets = [stack.verkada.api_key, adapter.api_token.get(), adapter.stream_token.get()]
+    secrets = [stack.verkada.api_key, adapter.api_token.token(), adapter.stream_token.token()]
     assert not any(secret in stored for secret in secrets) and "jwt" not in stored
     assert len(json.dumps(ticket)) < 400
 

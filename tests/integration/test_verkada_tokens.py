@@ -28,11 +28,11 @@ def test_a_credential_is_reused_until_shortly_before_expiry_then_minted_once(sta
     table = fresh_token_table(stack)
     first = SharedCredential("API token", SharedCredentialStore(table, "api-token", "key"), mint, clock=lambda: now[0])
     second = SharedCredential("API token", SharedCredentialStore(table, "api-token", "key"), mint, clock=lambda: now[0])
-    assert first.get() == second.get() == "token-1"  # the second instance reads the first one's token
+    assert first.token() == second.token() == "token-1"  # the second instance reads the first one's token
     now[0] += timedelta(minutes=24)
-    assert second.get() == "token-1"
+    assert second.token() == "token-1"
     now[0] += timedelta(minutes=2)  # 4 minutes left: under the 5-minute margin
-    assert second.get() == first.get() == "token-2"
+    assert second.token() == first.token() == "token-2"
     assert mint.count == 2
 
 
@@ -42,10 +42,10 @@ def test_a_refused_credential_is_forgotten_everywhere_and_minted_once(stack):
     table = fresh_token_table(stack)
     first = SharedCredential("JWT", SharedCredentialStore(table, "stream-jwt", "key"), mint, clock=lambda: now)
     second = SharedCredential("JWT", SharedCredentialStore(table, "stream-jwt", "key"), mint, clock=lambda: now)
-    assert first.get() == second.get() == "token-1"
+    assert first.token() == second.token() == "token-1"
     first.invalidate("token-1")
     second.invalidate("token-1")  # a second 401 for the same token mints nothing more
-    assert first.get() == second.get() == "token-2"
+    assert first.token() == second.token() == "token-2"
     assert mint.count == 2
 
 
@@ -61,7 +61,7 @@ def test_instances_racing_for_a_first_token_mint_it_once(stack):
             "API token", SharedCredentialStore(table, "api-token", "k"), mint, clock=lambda: now
         )
         barrier.wait()
-        values.append(credential.get())
+        values.append(credential.token())
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for thread in threads:
@@ -75,6 +75,6 @@ def test_the_row_key_is_a_fingerprint_never_the_api_key(stack):
     table = fresh_token_table(stack)
     SharedCredential(
         "API token", SharedCredentialStore(table, "api-token", "vkd-very-secret"), Minter(lambda: datetime.now(UTC))
-    ).get()
+    ).token()
     rows = list(table.list_entities())
     assert len(rows) == 1 and "vkd-very-secret" not in str(rows[0]["RowKey"])

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.vms.base import Download, Interval, clip_to_window, combine_pieces, gaps, split_window
+from shared.vms.base import Download, Interval, clip_to_window, gaps, split_window
 from shared.vms.settings import VmsConfigError, VmsSettings
 
 T0 = datetime(2026, 11, 1, 10, tzinfo=UTC)
@@ -26,13 +26,6 @@ def test_recordings_are_clipped_to_the_window_and_merged_and_gaps_found():
     assert covered == [Interval(at(0), at(20)), Interval(at(40), at(50))]
     assert gaps(covered, at(0), at(60)) == [Interval(at(20), at(40)), Interval(at(50), at(60))]
     assert gaps([], at(0), at(60)) == [Interval(at(0), at(60))]
-
-
-def test_a_failed_piece_is_missing_but_the_window_fails_only_when_every_piece_failed():
-    assert combine_pieces(["ready", "failed"], [1, 1], [], [Interval(at(0), at(60))], ["x"]).state == "ready"
-    assert combine_pieces(["failed", "failed"], [1, 1], [], [], []).state == "failed"
-    assert combine_pieces(["ready", "running"], [1, 0.5], [], [], []).state == "running"
-    assert combine_pieces(["pending"], [0], [], [], []).state == "pending"
 
 
 def test_downloads_survive_a_json_round_trip_for_a_restarted_function():
@@ -63,3 +56,23 @@ def test_rhombus_region_selects_the_eu_hosts_and_secrets_stay_out_of_repr():
     settings = VmsSettings.from_env({"VMS_KIND": "rhombus", "RHOMBUS_API_KEY": "secret-key", "RHOMBUS_REGION": "eu"})
     assert settings.rhombus_api_url == "https://api2.eu.rhombussystems.com"
     assert "secret-key" not in repr(settings)
+
+
+def test_every_vms_problem_is_named_at_once_and_no_value_is_echoed():
+    env = {"VMS_KIND": "een", "EEN_CLIENT_ID": "id", "EEN_VIDEO_ROUTE": "route-x1", "EEN_API_URL": "host-x2"}
+    with pytest.raises(VmsConfigError) as raised:
+        VmsSettings.from_env(env)
+    message = str(raised.value)
+    assert "VMS_KIND=een needs EEN_CLIENT_SECRET, EEN_REFRESH_TOKEN" in message
+    assert "EEN_VIDEO_ROUTE must be one of direct, export" in message
+    assert "EEN_API_URL must be an absolute http(s) URL" in message
+    assert "x1" not in message and "x2" not in message
+    with pytest.raises(VmsConfigError) as raised:
+        VmsSettings.from_env({"VMS_KIND": "milestone-x3"})
+    assert "x3" not in str(raised.value)
+
+
+def test_values_are_stripped_and_another_vendors_settings_are_not_read():
+    env = {"VMS_KIND": " Rhombus ", "RHOMBUS_API_KEY": " key \n", "EEN_VIDEO_ROUTE": "sideways", "VERKADA_REGION": "x"}
+    settings = VmsSettings.from_env(env)
+    assert (settings.kind, settings.rhombus_api_key, settings.een_video_route) == ("rhombus", "key", "direct")

@@ -20,8 +20,10 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from shared.http.retry import RetryingSender, TransportFailure, parse_retry_after
-from shared.redact import redact_url, scrub
+from shared.http.auth import TokenHeader
+from shared.http.retry import RetryingSender
+from shared.http.sender import AuthenticatedSender, Call
+from shared.redact import scrub
 from shared.vms.base import (
     Camera,
     Capabilities,
@@ -46,15 +48,14 @@ from shared.vms.een.exports import (
     parse_een_time,
 )
 from shared.vms.errors import (
-    CameraNotFound,
     DeviceUnavailable,
     NoFootage,
-    VmsAuthError,
+    VendorFailures,
     VmsError,
-    VmsInvalidRequest,
     VmsRateLimited,
     VmsTransient,
     VmsVendorError,
+    json_message,
 )
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,13 @@ JOB_STATES = {  # both vocabularies EEN documents
 URL_EXPIRED_STATUSES = frozenset({401, 403, 404, 410})
 # Statuses that are answers, not outages, on some routes: never retried there.
 FINAL_STATUSES = {"live_image": frozenset({503})}
+FAILURES = VendorFailures(  # EEN error bodies are `{code, status, message, details[{reason}]}`
+    VENDOR,
+    "EEN",
+    footage_operations=frozenset({"recorded_image", "download"}),
+    offline_operations=frozenset({"live_image"}),
+    detail=json_message("message", "status"),
+)
 
 
 def een_timestamp(moment: datetime) -> str:
@@ -91,7 +99,7 @@ class EenAdapter(VmsAdapter):
     def __init__(
         self,
         tokens: EenTokens,
-        sender: RetryingSender,
+        transport: RetryingSender,
         *,
         api_url: str = "https://api.eagleeyenetworks.com",
         video_route: str = "direct",
@@ -100,7 +108,13 @@ class EenAdapter(VmsAdapter):
         if video_route not in ("direct", "export"):
             raise ValueError("video_route must be 'direct' or 'export'")
         self._tokens = tokens
-        self._sender = sender
+        self._sender = AuthenticatedSender(
+            transport,
+            FAILURES,
+            TokenHeader(tokens),
+            log_prefix="een_",
+            default_headers={"Accept": "application/json"},
+        )
         self._api_url = api_url.rstrip("/")
         self._video_route = video_route
         self._page_size = page_size
@@ -148,33 +162,19 @@ class EenAdapter(VmsAdapter):
         **kwargs: Any,
     ) -> requests.Response:
         """One authenticated call: retries per policy, one token refresh on 401, errors mapped."""
-        for attempt in (1, 2):
-            token = self._tokens.access_token()
-            try:
-                response = self._sender.send(
-                    method,
-                    url,
-                    operation=f"een_{operation}",
-                    stream=stream,
-                    final_statuses=FINAL_STATUSES.get(operation, frozenset()),
-                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json", **(headers or {})},
-                    **kwargs,
-                )
-            except TransportFailure as exc:
-                raise VmsTransient(f"EEN {operation}: {exc.detail}", vendor=VENDOR) from None
-            if response.status_code == 401 and attempt == 1:
-                response.close()
-                log.info("EEN %s answered 401; refreshing the access token once", operation)
-                self._tokens.invalidate(token)
-                continue
-            break
-        if response.status_code >= 400:
-            error = _error_for(response, operation, camera_id)
-            response.close()
-            raise error
-        return response
+        return self._sender.send(
+            method,
+            url,
+            Call(operation, camera_id),
+            stream=stream,
+            headers=headers,
+            final_statuses=FINAL_STATUSES.get(operation, frozenset()),
+            **kwargs,
+        )
 
-    def _api(self, method: str, path: str, *, operation: str, camera_id: str | None = None, **kwargs: Any):
+    def _api(
+        self, method: str, path: str, *, operation: str, camera_id: str | None = None, **kwargs: Any
+    ) -> requests.Response:
         return self._request(method, self._account_base() + path, operation=operation, camera_id=camera_id, **kwargs)
 
     @staticmethod
@@ -184,7 +184,9 @@ class EenAdapter(VmsAdapter):
         except ValueError:
             raise VmsVendorError("EEN returned a body that is not JSON", vendor=VENDOR) from None
 
-    def _pages(self, path: str, params: dict[str, Any], *, operation: str, camera_id: str | None = None):
+    def _pages(
+        self, path: str, params: dict[str, Any], *, operation: str, camera_id: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every result of a cursor-paginated list; the last page has no or an empty nextPageToken."""
         params = {**params, "pageSize": self._page_size}
         seen_tokens: set[str] = set()
@@ -358,13 +360,13 @@ class EenAdapter(VmsAdapter):
         if source.get("kind") == "media":
             for item in self._media(source["camera_id"], download.start, download.end):
                 if item.get("mp4Url") and media_interval(item) == Interval(download.start, download.end):
-                    return item["mp4Url"]
+                    return str(item["mp4Url"])
         elif source.get("kind") == "export":
             job = self._json(self._api("GET", f"/jobs/{source['job_id']}", operation="job"))
             files = (job.get("result") or {}).get("files") or []
             index = source.get("index", -1)
             if 0 <= index < len(files) and files[index].get("url"):
-                return urljoin(self._account_base() + "/", files[index]["url"])
+                return urljoin(self._account_base() + "/", str(files[index]["url"]))
         raise VmsTransient(f"EEN: no URL for {download.name} any more; fetch it again", vendor=VENDOR)
 
     def open_download(self, download: Download) -> DownloadStream:
@@ -440,31 +442,3 @@ def _job_error(job: dict[str, Any]) -> str:
     error = job.get("error") or {}
     message = error.get("message") if isinstance(error, dict) else str(error)
     return scrub(f"export {job.get('id')} failed: {message or job.get('state')}")[:300]
-
-
-def _error_for(response: requests.Response, operation: str, camera_id: str | None) -> VmsError:
-    """EEN error bodies are `{code, status, message, details[{reason}]}`."""
-    status = response.status_code
-    try:
-        body = response.json()
-        message = scrub(str(body.get("message") or body.get("status") or ""))[:200] if isinstance(body, dict) else ""
-    except ValueError:
-        message = ""
-    where = f"EEN {operation}" + (f" for camera {camera_id}" if camera_id else "")
-    text = f"{where}: HTTP {status}" + (f" {message}" if message else "") + f" ({redact_url(response.url or '')})"
-    kwargs: dict[str, Any] = {"vendor": VENDOR, "status": status}
-    if status == 404:
-        if operation in ("recorded_image", "download"):
-            return NoFootage(text, **kwargs)
-        return CameraNotFound(text, **kwargs) if camera_id else VmsVendorError(text, **kwargs)
-    if status == 503 and operation == "live_image":
-        return DeviceUnavailable(text, **kwargs)
-    if status == 429:
-        return VmsRateLimited(text, retry_after=parse_retry_after(response.headers.get("Retry-After")), **kwargs)
-    if status in (401, 403):
-        return VmsAuthError(text, **kwargs)
-    if status == 400:
-        return VmsInvalidRequest(text, **kwargs)
-    if status >= 500:
-        return VmsTransient(text, **kwargs)
-    return VmsVendorError(text, **kwargs)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import Field, ValidationError
 
+from shared.http.oauth import oauth_error
 from shared.http.retry import RetryingSender, TransportFailure
 from shared.vms.errors import VmsAuthError, VmsAuthRevoked, VmsRateLimited, VmsTransient
 from shared.vms.grant_store import GrantStore, StoredGrant, fingerprint
@@ -73,9 +74,9 @@ class EenTokens:
         self._seed_fingerprint = fingerprint(credentials.seed_refresh_token)
         self._lock = threading.Lock()
         self._cached: tuple[str, datetime] | None = None
-        self.refreshes = 0
 
-    def access_token(self) -> str:
+    def token(self) -> str:
+        """A valid access token: the cached one, the stored one, or a refresh (one instance at a time)."""
         with self._lock:
             now = self._clock()
             if self._cached and now < self._cached[1] - self._margin:
@@ -166,7 +167,6 @@ class EenTokens:
         if self._store.replace(rotated, claimed.etag) is None:
             log.warning("EEN: the refresh claim expired while refreshing; storing the new token anyway")
             self._store.overwrite(rotated)
-        self.refreshes += 1
         log.info("EEN: refreshed the access token (valid %d s) and stored the rotated refresh token", parsed.expires_in)
         return parsed.access_token, expires
 
@@ -185,7 +185,7 @@ class EenTokens:
         except TransportFailure as exc:
             raise VmsTransient(f"EEN token endpoint unreachable: {exc.detail}", vendor=VENDOR) from None
         status = response.status_code
-        error = _oauth_error(response)
+        error = oauth_error(response)
         if status == 200:
             try:
                 return TokenResponse.model_validate(response.json())
@@ -204,11 +204,3 @@ class EenTokens:
         if status >= 500:
             raise VmsTransient(f"EEN token endpoint answered HTTP {status}", vendor=VENDOR, status=status)
         raise VmsAuthError(f"EEN token endpoint answered HTTP {status} {error}", vendor=VENDOR, status=status)
-
-
-def _oauth_error(response: object) -> str:
-    try:
-        body = response.json()  # type: ignore[attr-defined]
-    except ValueError:
-        return ""
-    return str(body.get("error", ""))[:64] if isinstance(body, dict) else ""

@@ -22,7 +22,9 @@ from urllib.parse import quote
 
 import requests
 
-from shared.http.retry import RetryingSender, TransportFailure, parse_retry_after
+from shared.http.auth import StaticHeaders
+from shared.http.retry import RetryingSender
+from shared.http.sender import AuthenticatedSender, Call
 from shared.redact import scrub
 from shared.vms.base import (
     Camera,
@@ -41,12 +43,9 @@ from shared.vms.base import (
 from shared.vms.download import ResumableDownload
 from shared.vms.errors import (
     CameraNotFound,
-    DeviceUnavailable,
     NoFootage,
-    VmsAuthError,
+    VendorFailures,
     VmsError,
-    VmsInvalidRequest,
-    VmsRateLimited,
     VmsTransient,
     VmsVendorError,
 )
@@ -64,14 +63,23 @@ CLIP_FAILED = frozenset({"FAILED", "FAILURE", "ERROR", "CANCELLED", "CANCELED", 
 SEAM = timedelta(seconds=2)  # presence windows closer than this are one recording (Rhombus's own SDK does so)
 UNSETTLED = timedelta(seconds=120)  # the most recent footage may still be uploading: not known yet
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FAILURES = VendorFailures(
+    VENDOR,
+    "Rhombus",
+    footage_operations=frozenset({"download", "recorded_image"}),
+    offline_operations=frozenset({"live_image"}),
+    hints={401: " (check RHOMBUS_API_KEY)", 403: " (check RHOMBUS_API_KEY)"},
+    show_url=False,
+    not_found_without_camera=CameraNotFound,
+)
 
 
 class RhombusAdapter(VmsAdapter):
     vendor = VENDOR
 
-    def __init__(self, api_key: str, sender: RetryingSender, *, api_url: str, media_url: str) -> None:
-        self._headers = {"x-auth-scheme": "api-token", "x-auth-apikey": api_key}
-        self._sender = sender
+    def __init__(self, api_key: str, transport: RetryingSender, *, api_url: str, media_url: str) -> None:
+        api_key_headers = StaticHeaders({"x-auth-scheme": "api-token", "x-auth-apikey": api_key})
+        self._sender = AuthenticatedSender(transport, FAILURES, api_key_headers, log_prefix="rhombus_")
         self._api_url = api_url.rstrip("/")
         self._media_url = media_url.rstrip("/")
         self._regions: dict[str, str] = {}
@@ -88,26 +96,14 @@ class RhombusAdapter(VmsAdapter):
 
     # ---- HTTP plumbing ----------------------------------------------------------------------------
 
-    def _send(self, method: str, url: str, *, operation: str, camera_id: str | None = None, **kwargs: Any):
-        headers = {**self._headers, **kwargs.pop("headers", {})}
-        try:
-            response = self._sender.send(
-                method,
-                url,
-                operation=f"rhombus_{operation}",
-                headers=headers,
-                final_statuses=frozenset({503}) if operation == "live_image" else frozenset(),
-                **kwargs,
-            )
-        except TransportFailure as exc:
-            raise VmsTransient(f"Rhombus {operation}: {exc.detail}", vendor=VENDOR) from None
-        if response.status_code >= 400:
-            error = _status_error(response, operation, camera_id)
-            response.close()
-            raise error
-        return response
+    def _send(
+        self, method: str, url: str, *, operation: str, camera_id: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """One call with the API key headers; a 503 for a live image is an answer (offline), not an outage."""
+        final = frozenset({503}) if operation == "live_image" else frozenset()
+        return self._sender.send(method, url, Call(operation, camera_id), final_statuses=final, **kwargs)
 
-    def _post(self, path: str, body: dict[str, Any], *, operation: str, camera_id: str | None = None) -> dict:
+    def _post(self, path: str, body: dict[str, Any], *, operation: str, camera_id: str | None = None) -> dict[str, Any]:
         response = self._send("POST", self._api_url + path, operation=operation, camera_id=camera_id, json=body)
         try:
             document = response.json()
@@ -360,24 +356,3 @@ def _body_error(document: dict[str, Any], operation: str, camera_id: str | None)
     if any(word in lowered for word in ("no footage", "no video", "no recording", "nothing recorded")):
         return NoFootage(text, vendor=VENDOR)
     return VmsVendorError(text, vendor=VENDOR)
-
-
-def _status_error(response: requests.Response, operation: str, camera_id: str | None) -> VmsError:
-    status = response.status_code
-    text = f"Rhombus {operation}" + (f" for camera {camera_id}" if camera_id else "") + f": HTTP {status}"
-    kwargs: dict[str, Any] = {"vendor": VENDOR, "status": status}
-    if status in (401, 403):
-        return VmsAuthError(text + " (check RHOMBUS_API_KEY)", **kwargs)
-    if status == 404:
-        return (
-            NoFootage(text, **kwargs) if operation in ("download", "recorded_image") else CameraNotFound(text, **kwargs)
-        )
-    if status == 503 and operation == "live_image":
-        return DeviceUnavailable(text, **kwargs)
-    if status == 429:
-        return VmsRateLimited(text, retry_after=parse_retry_after(response.headers.get("Retry-After")), **kwargs)
-    if status == 400:
-        return VmsInvalidRequest(text, **kwargs)
-    if status >= 500:
-        return VmsTransient(text, **kwargs)
-    return VmsVendorError(text, **kwargs)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
@@ -31,8 +31,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import requests
 from azure.data.tables import TableClient
 
-from shared.http.retry import RetryingSender, TransportFailure, parse_retry_after
-from shared.redact import redact_url, scrub
+from shared.http.auth import StaticHeaders, TokenHeader, TokenQuery
+from shared.http.retry import RetryingSender
+from shared.http.sender import AuthenticatedSender, Call, Cooldown
 from shared.vms.base import (
     Camera,
     Capabilities,
@@ -50,13 +51,11 @@ from shared.vms.download import ResumableDownload
 from shared.vms.errors import (
     CameraNotFound,
     DeviceUnavailable,
-    NoFootage,
-    VmsAuthError,
+    VendorFailures,
     VmsError,
-    VmsInvalidRequest,
-    VmsRateLimited,
     VmsTransient,
     VmsVendorError,
+    json_message,
 )
 from shared.vms.verkada import media
 from shared.vms.verkada.hls import Run, Segment, from_us, parse_playlist, runs, to_us
@@ -80,6 +79,18 @@ CAMERA_CACHE = timedelta(minutes=5)
 PLAYLIST_CACHE_SECONDS = 60.0
 PLAYLIST_PATH = "/stream/cameras/v1/footage/stream/stream.m3u8"
 SERVER_ERRORS = frozenset({500, 502, 503, 504})
+FAILURES = VendorFailures(  # Verkada error bodies are `{"id": ..., "message": ..., "data": ...}`
+    VENDOR,
+    "Verkada",
+    footage_operations=frozenset({"thumbnail", "playlist", "segment", "init"}),
+    hints={
+        401: " (check VERKADA_API_KEY and its expiry)",
+        403: " (the API key lacks a permission: it needs Camera read and Streaming — live/historical)",
+        429: " (Verkada allows 300 requests a minute per organisation)",
+    },
+    detail=json_message("message"),
+    default_retry_after=COOLDOWN_SECONDS,
+)
 
 
 class VerkadaAdapter(VmsAdapter):
@@ -89,7 +100,7 @@ class VerkadaAdapter(VmsAdapter):
         self,
         api_key: str,
         org_id: str,
-        sender: RetryingSender,
+        transport: RetryingSender,
         *,
         api_url: str,
         token_table: TableClient,
@@ -97,18 +108,26 @@ class VerkadaAdapter(VmsAdapter):
         cooldown_seconds: float = COOLDOWN_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._api_key = api_key
         self._org_id = org_id
-        self._sender = sender
         self._api_url = api_url.rstrip("/")
         self._resolution = resolution
-        self._cooldown = cooldown_seconds
-        self._sleep = sleep
         self.api_token = SharedCredential(
             "API token", SharedCredentialStore(token_table, "api-token", api_key), self._mint_api_token
         )
         self.stream_token = SharedCredential(
             "streaming token", SharedCredentialStore(token_table, "stream-jwt", api_key), self._mint_stream_token
+        )
+        senders: dict[str, Any] = {
+            "log_prefix": "verkada_",
+            "default_headers": {"Accept": "application/json"},
+            "cooldown": Cooldown(cooldown_seconds, RATE_LIMIT_WAITS, sleep),
+        }
+        self._minting = AuthenticatedSender(transport, FAILURES, StaticHeaders({"x-api-key": api_key}), **senders)
+        self._sender = AuthenticatedSender(
+            transport, FAILURES, TokenHeader(self.api_token, header="x-verkada-auth", scheme=""), **senders
+        )
+        self._streaming = AuthenticatedSender(
+            transport, FAILURES, TokenQuery(self.stream_token, "jwt", renew_on=frozenset({401, 403})), **senders
         )
         self._cameras: dict[str, Camera] = {}
         self._cameras_at: datetime | None = None
@@ -125,70 +144,12 @@ class VerkadaAdapter(VmsAdapter):
 
     # ---- HTTP plumbing ----------------------------------------------------------------------------
 
-    def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        operation: str,
-        camera_id: str | None = None,
-        headers: dict[str, str] | None = None,
-        final: frozenset[int] = frozenset(),
-        **kwargs: Any,
+    def _api(
+        self, method: str, path: str, *, operation: str, camera_id: str | None = None, **kwargs: Any
     ) -> requests.Response:
-        """One call with the retry policy; 429s wait out Verkada's cooldown a bounded number of times.
-        Returns any response below 400 and the statuses in `final`; raises the mapped error otherwise."""
-        for waits in range(RATE_LIMIT_WAITS + 1):
-            try:
-                response = self._sender.send(
-                    method,
-                    url,
-                    operation=f"verkada_{operation}",
-                    headers={"Accept": "application/json", **(headers or {})},
-                    final_statuses=frozenset({429}) | final,
-                    **kwargs,
-                )
-            except TransportFailure as exc:
-                raise VmsTransient(f"Verkada {operation}: {exc.detail}", vendor=VENDOR) from None
-            if response.status_code != 429 or waits == RATE_LIMIT_WAITS:
-                break
-            delay = max(self._cooldown, parse_retry_after(response.headers.get("Retry-After")) or 0.0)
-            response.close()
-            log.warning("Verkada %s: rate limited (429); cooling down %.1f s", operation, delay)
-            self._sleep(delay)
-        if response.status_code >= 400 and response.status_code not in final:
-            error = _error_for(response, operation, camera_id)
-            response.close()
-            raise error
-        return response
-
-    def _api(self, method: str, path: str, *, operation: str, camera_id: str | None = None, **kwargs: Any):
-        """An API call with the shared API token; a 401 forgets the token and mints once more."""
-        extra_headers = kwargs.pop("headers", {})
-        for attempt in (1, 2):
-            token = self.api_token.get()
-            response = self._send(
-                method,
-                self._api_url + path,
-                operation=operation,
-                camera_id=camera_id,
-                headers={"x-verkada-auth": token, **extra_headers},
-                final=frozenset({401}),
-                **kwargs,
-            )
-            if response.status_code != 401:
-                return response
-            response.close()
-            if attempt == 2:
-                raise VmsAuthError(
-                    f"Verkada {operation}: a freshly minted API token was refused (HTTP 401): check VERKADA_API_KEY "
-                    "and its expiry",
-                    vendor=VENDOR,
-                    status=401,
-                )
-            log.info("Verkada %s answered 401; minting a new API token once", operation)
-            self.api_token.invalidate(token)
-        raise AssertionError("unreachable")
+        """An API call with the shared API token (a 401 forgets it everywhere and mints once more); 429s wait
+        out Verkada's cooldown a bounded number of times."""
+        return self._sender.send(method, self._api_url + path, Call(operation, camera_id), **kwargs)
 
     @staticmethod
     def _json(response: requests.Response, operation: str) -> dict[str, Any]:
@@ -202,9 +163,7 @@ class VerkadaAdapter(VmsAdapter):
 
     def _mint_api_token(self) -> Credential:
         issued = datetime.now(UTC)
-        response = self._send(
-            "POST", self._api_url + "/token", operation="token", headers={"x-api-key": self._api_key}, idempotent=False
-        )
+        response = self._minting.send("POST", self._api_url + "/token", Call("token"), idempotent=False)
         token = self._json(response, "token").get("token")
         if not isinstance(token, str) or not token:
             raise VmsVendorError("Verkada token: the response has no token", vendor=VENDOR)
@@ -296,42 +255,33 @@ class VerkadaAdapter(VmsAdapter):
         }
         return f"{self._api_url}{PLAYLIST_PATH}?{urlencode(query)}"
 
-    def _with_jwt(self, url: str, jwt: str, camera_id: str) -> str:
+    def _stream_url(self, url: str, camera_id: str) -> str:
+        """A streaming URL naming the organisation and camera (the JWT is added by the sender, fresh each time)."""
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         query.setdefault("org_id", self._org_id)
         query.setdefault("camera_id", camera_id)
-        query["jwt"] = jwt
         return urlunsplit(parts._replace(query=urlencode(query)))
 
-    def _stream_get(self, url: str, *, operation: str, camera_id: str, **kwargs: Any) -> requests.Response:
-        """A streaming-API GET with the shared JWT; a 401/403 forgets the JWT and mints once more."""
-        offline_is_final = self._camera(camera_id).online is False
-        final = SERVER_ERRORS if offline_is_final else frozenset()
-        extra_headers = kwargs.pop("headers", {})
-        for attempt in (1, 2):
-            jwt = self.stream_token.get()
-            response = self._send(
+    def _stream_get(
+        self, url: str, *, operation: str, camera_id: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """A streaming-API GET with the shared JWT; a 401/403 forgets the JWT and mints once more. For an
+        offline camera a 5xx is its answer (the footage is on the camera), not an outage to retry."""
+        offline = self._camera(camera_id).online is False
+        try:
+            return self._streaming.send(
                 "GET",
-                self._with_jwt(url, jwt, camera_id),
-                operation=operation,
-                camera_id=camera_id,
-                headers={"Accept": "*/*", **extra_headers},
-                final=final | frozenset({401, 403}),
+                self._stream_url(url, camera_id),
+                Call(operation, camera_id),
+                headers={"Accept": "*/*", **(headers or {})},
+                final_statuses=SERVER_ERRORS if offline else frozenset(),
                 **kwargs,
             )
-            if response.status_code in SERVER_ERRORS:
-                response.close()
-                raise self._offline(camera_id, f"HTTP {response.status_code}")
-            if response.status_code not in (401, 403):
-                return response
-            error = _error_for(response, operation, camera_id)
-            response.close()
-            if attempt == 2:
-                raise error
-            log.info("Verkada %s answered %d; minting a new streaming token once", operation, response.status_code)
-            self.stream_token.invalidate(jwt)
-        raise AssertionError("unreachable")
+        except VmsError as exc:
+            if offline and exc.status in SERVER_ERRORS:
+                raise self._offline(camera_id, f"HTTP {exc.status}") from None
+            raise
 
     def _offline(self, camera_id: str, detail: str) -> DeviceUnavailable:
         return DeviceUnavailable(
@@ -467,7 +417,7 @@ class VerkadaAdapter(VmsAdapter):
     def open_download(self, download: Download) -> DownloadStream:
         return _Mp4Download(self, download)
 
-    def _mp4_chunks(self, download: Download) -> Iterator[bytes]:
+    def _mp4_chunks(self, download: Download) -> Generator[bytes]:
         source = download.source
         camera_id = source["camera_id"]
         expected = media.Bounds(Fraction(source["start_us"]) / 10**6, Fraction(source["end_us"]) / 10**6)
@@ -526,40 +476,6 @@ def _camera(item: dict[str, Any]) -> Camera:
         manufacturer="Verkada",
         raw=item,
     )
-
-
-def _error_for(response: requests.Response, operation: str, camera_id: str | None) -> VmsError:
-    """Verkada error bodies are `{"id": ..., "message": ..., "data": ...}`."""
-    status = response.status_code
-    try:
-        body = response.json()
-        message = scrub(str(body.get("message") or ""))[:200] if isinstance(body, dict) else ""
-    except ValueError:
-        message = ""
-    where = f"Verkada {operation}" + (f" for camera {camera_id}" if camera_id else "")
-    text = f"{where}: HTTP {status}" + (f" {message}" if message else "") + f" ({redact_url(response.url or '')})"
-    kwargs: dict[str, Any] = {"vendor": VENDOR, "status": status}
-    if status == 401:
-        return VmsAuthError(text + " (check VERKADA_API_KEY and its expiry)", **kwargs)
-    if status == 403:
-        return VmsAuthError(
-            text + " (the API key lacks a permission: it needs Camera read and Streaming — live/historical)", **kwargs
-        )
-    if status == 404:
-        if operation in ("thumbnail", "playlist", "segment", "init"):
-            return NoFootage(text, **kwargs)
-        return CameraNotFound(text, **kwargs) if camera_id else VmsVendorError(text, **kwargs)
-    if status == 429:
-        return VmsRateLimited(
-            text + " (Verkada allows 300 requests a minute per organisation)",
-            retry_after=parse_retry_after(response.headers.get("Retry-After")) or COOLDOWN_SECONDS,
-            **kwargs,
-        )
-    if status == 400:
-        return VmsInvalidRequest(text, **kwargs)
-    if status >= 500:
-        return VmsTransient(text, **kwargs)
-    return VmsVendorError(text, **kwargs)
 
 
 def _stamp(moment: datetime) -> str:

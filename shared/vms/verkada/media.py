@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import av
 
@@ -43,7 +44,7 @@ FetchSegment = Callable[[Segment], bytes]
 
 @dataclass
 class Sample:
-    packet: av.Packet
+    packet: av.Packet[Any]
     start: Fraction
     """Wall-clock seconds since the epoch."""
     duration: Fraction
@@ -78,19 +79,20 @@ class Demuxed:
         time_base = self.stream.time_base
         wraps = self._container.format.name == "mpegts"
         try:
-            packets = [p for p in self._container.demux(self.stream) if p.pts is not None and p.size]
+            timed = [(p, p.pts) for p in self._container.demux(self.stream) if p.pts is not None and p.size]
         except av.error.FFmpegError as exc:
             raise VmsTransient(f"Verkada: a footage segment is damaged ({type(exc).__name__})") from None
-        if not packets or time_base is None:
+        if not timed or time_base is None:
             return []
-        first = min(p.pts for p in packets)
+        packets = [packet for packet, _ in timed]
+        first = min(pts for _, pts in timed)
         base = Fraction(segment.start_us, 1_000_000)
 
         def offset(pts: int) -> int:
             delta = pts - first
             return (delta + TS_WRAP // 2) % TS_WRAP - TS_WRAP // 2 if wraps else delta
 
-        starts = [base + offset(p.pts) * time_base for p in packets]
+        starts = [base + offset(pts) * time_base for _, pts in timed]
         segment_end = Fraction(segment.end_us, 1_000_000)
         samples = []
         for index, packet in enumerate(packets):
@@ -200,6 +202,8 @@ def remux(fetch: FetchSegment, run: Run, expected: Bounds, *, what: str) -> Iter
                             f"{what}: the footage jumps {float(sample.start - cursor):+.3f} s at "
                             f"{float(sample.start):.3f} (a damaged or missing segment)"
                         )
+                    if time_base is None:  # copied from the first segment's stream, which had none
+                        raise VmsTransient(f"{what}: the footage has no time base")
                     packet = sample.packet
                     dts = round((sample.start - expected.start) / time_base)
                     if dts <= last_dts:

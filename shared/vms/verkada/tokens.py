@@ -78,10 +78,11 @@ class SharedCredentialStore:
             entity["ClaimedUntil"] = claimed_until
         try:
             if etag is None:
-                return self._table.create_entity(entity)["etag"]
-            return self._table.update_entity(
+                return str(self._table.create_entity(entity)["etag"])
+            replaced = self._table.update_entity(
                 entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
-            )["etag"]
+            )
+            return str(replaced["etag"])
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
             return None
         except HttpResponseError as exc:
@@ -115,9 +116,9 @@ class SharedCredential:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._cached: Credential | None = None
-        self.minted = 0
 
-    def get(self) -> str:
+    def token(self) -> str:
+        """A credential that is valid now: ours, the shared one, or a fresh mint (one instance at a time)."""
         with self._lock:
             if self._usable(self._cached):
                 assert self._cached is not None
@@ -126,7 +127,7 @@ class SharedCredential:
             return self._cached.value
 
     def invalidate(self, rejected: str) -> None:
-        """The API refused `rejected` (401): nobody may use it again; the next get() mints once."""
+        """The API refused `rejected` (401): nobody may use it again; the next token() mints once."""
         with self._lock:
             if self._cached and self._cached.value == rejected:
                 self._cached = None
@@ -158,7 +159,6 @@ class SharedCredential:
             except BaseException:
                 self._store.write(claimed, row.credential, None)  # release the claim for the others
                 raise
-            self.minted += 1
             if self._store.write(claimed, credential, None) is None:
                 log.warning("Verkada: the claim on the %s row expired while minting; keeping ours", self._name)
             log.info("Verkada: minted a %s (valid until %s) and shared it", self._name, credential.expires_at)
