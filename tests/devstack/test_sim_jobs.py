@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -363,15 +362,15 @@ def test_lost_complete_response_is_safe_to_retry(agent, stack):
 
 
 def test_injected_latency_slows_only_that_operation(agent, stack):
-    agent.token  # noqa: B018 - fetch the token before timing
+    agent.token  # noqa: B018 - the token first, so the log below holds only the calls of this test
     stack.sim.inject_latency("list_jobs", 300)
+    before = len(stack.sim.requests())
 
-    started = time.monotonic()
     agent.jobs()
-    elapsed = time.monotonic() - started
 
-    assert elapsed >= 0.3
-    assert stack.sim.requests()[-1]["DurationMs"] >= 300
+    (logged,) = stack.sim.requests()[before:]
+    assert stack.sim.faults()["LatencyMs"] == {"list_jobs": 300}  # armed for that operation alone
+    assert logged["Operation"] == "list_jobs" and logged["DurationMs"] >= 300  # the simulator's own record
 
 
 # -- request log ---------------------------------------------------------------------------------------
