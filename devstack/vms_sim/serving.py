@@ -1,5 +1,5 @@
-"""Serving a stream over HTTP: Content-Length or chunked, byte ranges, a per-connection rate cap, trickle and
-mid-stream drops."""
+"""Serving a stream over HTTP: Content-Length or chunked, byte ranges (or a server that ignores them), a
+per-connection rate cap, trickle and mid-stream drops."""
 
 from __future__ import annotations
 
@@ -90,9 +90,9 @@ def stream_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     size = stream.size
-    common = {"Accept-Ranges": "bytes", **(headers or {})}
+    common = {**({} if behaviour.ignore_range else {"Accept-Ranges": "bytes"}), **(headers or {})}
     try:
-        wanted = parse_range(request.headers.get("Range"), size)
+        wanted = None if behaviour.ignore_range else parse_range(request.headers.get("Range"), size)
     except Unsatisfiable:
         return Response(status=416, headers={**common, "Content-Range": f"bytes */{size}"})
     start, end = (0, size - 1) if wanted is None else wanted

@@ -155,6 +155,20 @@ def test_bitrate_setting_scales_the_stream(een_client, een_sim, mp4):
     assert info["Size"] == 20 * 500_000
 
 
+def test_a_server_without_ranges_answers_a_range_request_with_the_whole_file(een_client, een_sim, mp4):
+    _, item = mp4
+    _, full = download(een_client, item["mp4Url"])
+    een_sim.ignore_ranges(count=1)
+
+    ignored, data = download(een_client, item["mp4Url"], Range="bytes=10-99")
+    honoured, part = download(een_client, item["mp4Url"], Range="bytes=10-99")  # the fault was used up
+
+    assert ignored.status_code == 200 and data == full and "Accept-Ranges" not in ignored.headers
+    assert honoured.status_code == 206 and part == full[10:100]
+    logged = [(r["Status"], r.get("Range")) for r in een_sim.requests() if r["Operation"] == "media_stream"]
+    assert logged[-3:] == [(200, None), (200, "bytes=10-99"), (206, "bytes=10-99")]  # the log keeps each Range
+
+
 def test_mp4_byte_ranges(een_client, een_sim, mp4):
     _, item = mp4
     _, full = download(een_client, item["mp4Url"])
