@@ -83,8 +83,9 @@ def test_lock_returns_token_and_expiry_five_minutes_ahead(agent, stack):
     assert response.status_code == 200
     lock = response.json()
     assert lock["JobId"] == job_id and lock["LockToken"]
-    expires_in = parse(lock["LockExpirationUtc"]) - datetime.now(UTC)
-    assert timedelta(seconds=290) < expires_in <= timedelta(seconds=300)
+    (logged,) = [entry for entry in stack.sim.requests() if entry["Operation"] == "lock"]
+    expires_in = parse(lock["LockExpirationUtc"]) - parse(logged["TimeUtc"])  # from when it was answered
+    assert timedelta(seconds=299) < expires_in <= timedelta(seconds=300)
     assert stack.sim.job(job_id)["State"] == "Locked"
 
 
