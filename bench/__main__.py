@@ -23,7 +23,7 @@ from azure.storage.blob import BlobClient, BlobSasPermissions, BlobServiceClient
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bench import agent, media_job, verkada, vms
+from bench import agent, media_job, simulators, verkada, vms
 from bench.null_transport import NullTransport
 from bench.sources import CHUNK, ChunkReader, MiB, chunks
 from devstack.azurite import Azurite
@@ -179,6 +179,9 @@ def main() -> int:
     print("measuring vms_download_mbps, raw_http_download_mbps (VMS simulator, EEN route A) ...", flush=True)
     results.update(vms.measure(runs + 2, size=(64 if args.quick else 1024) * MiB))
 
+    print("measuring footage_generation_mbps, memory_copy_mbps, funchost_redelivery_seconds ...", flush=True)
+    results.update(simulators.measure(runs, (64 if args.quick else 1024) * MiB))
+
     print("measuring verkada_remux_mbps, verkada_raw_hls_mbps (VMS simulator, Verkada HLS) ...", flush=True)
     results.update(verkada.measure(runs, size=(16 if args.quick else 64) * MiB, cdn_bytes_per_second=25_000_000))
     results.update(verkada.measure(runs, size=(32 if args.quick else 256) * MiB))
@@ -224,6 +227,14 @@ def report(results: dict[str, tuple[float, str]]) -> None:
     for name, baseline, target in checks:
         ratio = value[name] / value[baseline]
         row(f"{name} / {baseline}", ratio, f">= {target}", ratio >= target)
+    generation = value["footage_generation_mbps"]
+    row("footage_generation_mbps / memory_copy_mbps", generation / value["memory_copy_mbps"], "(info)", True)
+    row("footage_generation_mbps (MB/s)", generation, ">= 1500", generation >= 1500)
+    serving = value["raw_http_download_mbps"]
+    row("raw_http_download_mbps (VMS simulator serving)", serving, ">= 500", serving >= 500)
+    redelivery, visibility = value["funchost_redelivery_seconds"], value["funchost_message_visibility_seconds"]
+    late = redelivery - visibility
+    row("funchost_redelivery_seconds - _visibility_seconds", late, "<= 1.0", late <= 1.0)
     rss_small, rss_large = value["peak_rss_mib_256m"], value["peak_rss_mib_2g"]
     row("peak_rss_mib_2g / peak_rss_mib_256m", rss_large / rss_small, "<= 1.1", rss_large <= rss_small * 1.10)
     row("peak_rss_mib_2g (MiB)", rss_large, "<= 150", rss_large <= 150)

@@ -34,7 +34,7 @@ CDN_BYTES_PER_SECOND = 25_000_000
 
 
 def _hosts(stack: LocalStack, count: int, label: str, workdir: Path, **overrides: str) -> list[HostProcess]:
-    # fresh tables each run, and EEN refresh tokens are single-use: each run gets a new consent
+    # Each run has a token table of its own, and the EEN grant rotates on first use: a fresh consent per run.
     grant = stack.een.control.new_grant()
     settings = agent_settings(stack, unique=True, POLL_SCHEDULE="*/1 * * * * *", EEN_REFRESH_TOKEN=grant, **overrides)
     return [

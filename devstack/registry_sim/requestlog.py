@@ -30,13 +30,18 @@ class LoggedRequest:
     status: int
     duration_ms: float
     job_id: str | None
+    range: str | None = None
+    """The Range header of a download (the VMS simulator); not logged when absent."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        entry = {
             "Index": self.index, "TimeUtc": self.time_utc, "Method": self.method, "Path": self.path,
             "Operation": self.operation, "Status": self.status, "DurationMs": self.duration_ms,
             "JobId": self.job_id,
         }  # fmt: skip
+        if self.range is not None:
+            entry["Range"] = self.range
+        return entry
 
 
 class RequestLog:
@@ -53,13 +58,14 @@ class RequestLog:
         status: int,
         duration_s: float,
         job_id: str | None,
+        range_header: str | None = None,
     ) -> None:
         full_path = f"{path}?{redact_query(query)}" if query else path
         with self._lock:
             self._entries.append(
                 LoggedRequest(
                     len(self._entries), format_utc(utc_now()), method, full_path, operation, status,
-                    round(duration_s * 1000, 1), job_id,
+                    round(duration_s * 1000, 1), job_id, range_header,
                 )
             )  # fmt: skip
 

@@ -53,6 +53,7 @@ def create_app(name: str, profile: Profile, blueprints: Iterable[Blueprint], ren
             engine.log_request(
                 request.method, request.path, request.query_string.decode("latin-1"), operation(),
                 response.status_code, time.perf_counter() - g.get("started", time.perf_counter()), g.get("job_id"),
+                request.headers.get("Range"),
             )  # fmt: skip
         return response
 

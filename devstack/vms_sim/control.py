@@ -118,6 +118,11 @@ class VmsSimulatorControl(ControlClient):
     def chunked_downloads(self, count: int | None = None) -> dict[str, Any]:
         return self._call("POST", "/faults", {"Kind": "Chunked", "Count": count})
 
+    def ignore_ranges(self, count: int | None = 1) -> dict[str, Any]:
+        """The next `count` downloads are served as by a server without byte ranges: a Range header is
+        ignored (200, the whole file) and no Accept-Ranges is sent."""
+        return self._call("POST", "/faults", {"Kind": "IgnoreRange", "Count": count})
+
     def fail_exports(self, count: int = 1) -> dict[str, Any]:
         return self._call("POST", "/faults", {"Kind": "ExportFailure", "Count": count})
 

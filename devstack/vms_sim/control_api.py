@@ -186,7 +186,11 @@ def control_blueprint(profile: Profile) -> Blueprint:
         kind = data.required_string("Kind")
         count = optional_int(data, "Count", None, minimum=1)
         if kind in STREAM_KINDS:
-            value = 0 if kind == "Chunked" else data.integer("BytesPerSecond" if kind == "Trickle" else "AfterBytes")
+            value = (
+                0
+                if kind in ("Chunked", "IgnoreRange")
+                else data.integer("BytesPerSecond" if kind == "Trickle" else "AfterBytes")
+            )
             if kind == "Trickle" and value < 1:
                 raise ProblemError(400, "BytesPerSecond must be >= 1")
             engine.faults.add_stream(StreamFault(kind, value, count))

@@ -170,10 +170,19 @@ class VmsEngine:
     # request log -------------------------------------------------------------------------------
 
     def log_request(
-        self, method: str, path: str, query: str, operation: str, status: int, seconds: float, job_id: str | None
+        self,
+        method: str,
+        path: str,
+        query: str,
+        operation: str,
+        status: int,
+        seconds: float,
+        job_id: str | None,
+        range_header: str | None = None,
     ) -> None:
         # the Registry's RequestLog would redact every query value: the query is redacted here instead
-        self.requests.add(method, redact_target(f"{path}?{query}"), "", operation, status, seconds, job_id)
+        target = redact_target(f"{path}?{query}")
+        self.requests.add(method, target, "", operation, status, seconds, job_id, range_header)
 
     def request_summary(self) -> dict[str, Any]:
         entries = self.requests.since(0)

@@ -1,7 +1,7 @@
 """Scripted faults of one VMS profile.
 
 Status answers and latency reuse the Registry simulator's FaultInjector; on top of it come the
-download behaviours (trickle, drop after N bytes, chunked) and export/clip outcomes. Faults with a
+download behaviours (trickle, drop after N bytes, chunked, ranges ignored) and export/clip outcomes. Faults with a
 Count are used up one per affected call; download behaviours without a Count last until cleared.
 """
 
@@ -13,20 +13,20 @@ from typing import Any, Literal
 
 from devstack.registry_sim.faults import FaultInjector, StatusFault
 
-StreamKind = Literal["Trickle", "Drop", "Chunked"]
+StreamKind = Literal["Trickle", "Drop", "Chunked", "IgnoreRange"]
 JobKind = Literal["ExportFailure", "ExportPartial"]
-STREAM_KINDS: tuple[StreamKind, ...] = ("Trickle", "Drop", "Chunked")
+STREAM_KINDS: tuple[StreamKind, ...] = ("Trickle", "Drop", "Chunked", "IgnoreRange")
 JOB_KINDS: tuple[JobKind, ...] = ("ExportFailure", "ExportPartial")
 
 
 @dataclass
 class StreamFault:
     kind: StreamKind
-    value: int  # bytes per second (Trickle), bytes before the drop (Drop), unused (Chunked)
+    value: int  # bytes per second (Trickle), bytes before the drop (Drop), unused (Chunked, IgnoreRange)
     remaining: int | None  # None: until cleared
 
     def to_json(self) -> dict[str, Any]:
-        names = {"Trickle": "BytesPerSecond", "Drop": "AfterBytes", "Chunked": None}
+        names = {"Trickle": "BytesPerSecond", "Drop": "AfterBytes", "Chunked": None, "IgnoreRange": None}
         body: dict[str, Any] = {"Kind": self.kind, "Count": self.remaining}
         if (name := names[self.kind]) is not None:
             body[name] = self.value
@@ -41,6 +41,7 @@ class DownloadBehaviour:
     trickle_bytes_per_second: int | None = None
     drop_after_bytes: int | None = None
     max_bytes_per_second: int | None = None  # the configured per-connection cap (None: unlimited)
+    ignore_range: bool = False  # a server without byte ranges: the whole file, 200, no Accept-Ranges
 
 
 class VmsFaults:
@@ -85,6 +86,7 @@ class VmsFaults:
             trickle_bytes_per_second=trickle.value if trickle else None,
             drop_after_bytes=drop.value if drop else None,
             max_bytes_per_second=rate_cap or None,
+            ignore_range="IgnoreRange" in active,
         )
 
     # exports and clips --------------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""Serving a stream over HTTP: Content-Length or chunked, byte ranges, a per-connection rate cap, trickle and
-mid-stream drops."""
+"""Serving a stream over HTTP: Content-Length or chunked, byte ranges (or a server that ignores them), a
+per-connection rate cap, trickle and mid-stream drops."""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from flask import Request, Response
 
@@ -43,12 +43,21 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def _body(stream: Stream, start: int, end: int, behaviour: DownloadBehaviour) -> Iterator[bytes]:
+def body_pieces(
+    stream: Stream,
+    start: int,
+    end: int,
+    behaviour: DownloadBehaviour,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[bytes]:
+    """Bytes [start, end) as served: paced by a trickle or the rate cap, cut off by a drop."""
     sent = 0
     limit = behaviour.drop_after_bytes
     trickle = behaviour.trickle_bytes_per_second
     cap = behaviour.max_bytes_per_second
-    began = time.monotonic()
+    began = clock()
     for piece in stream.iter_range(start, end):
         if limit is not None and sent + len(piece) >= limit:
             piece = piece[: limit - sent]
@@ -58,11 +67,11 @@ def _body(stream: Stream, start: int, end: int, behaviour: DownloadBehaviour) ->
             pieces = [piece[i : i + step] for i in range(0, len(piece), step)]
         for part in pieces:
             if trickle:
-                time.sleep(len(part) / trickle)
+                sleep(len(part) / trickle)
             if cap:  # a CDN's per-connection rate: never ahead of `cap` bytes per second since the start
-                ahead = began + (sent + len(part)) / cap - time.monotonic()
+                ahead = began + (sent + len(part)) / cap - clock()
                 if ahead > 0:
-                    time.sleep(ahead)
+                    sleep(ahead)
             if part:
                 yield part
             sent += len(part)
@@ -81,14 +90,14 @@ def stream_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     size = stream.size
-    common = {"Accept-Ranges": "bytes", **(headers or {})}
+    common = {**({} if behaviour.ignore_range else {"Accept-Ranges": "bytes"}), **(headers or {})}
     try:
-        wanted = parse_range(request.headers.get("Range"), size)
+        wanted = None if behaviour.ignore_range else parse_range(request.headers.get("Range"), size)
     except Unsatisfiable:
         return Response(status=416, headers={**common, "Content-Range": f"bytes */{size}"})
     start, end = (0, size - 1) if wanted is None else wanted
     response = Response(
-        _body(stream, start, end + 1, behaviour),
+        body_pieces(stream, start, end + 1, behaviour),
         status=200 if wanted is None else 206,
         mimetype=content_type,
         headers=common,

@@ -83,11 +83,10 @@ def plan_job(message: JobMessage, body: bytes, *, services: Services) -> str:
         log.info("Job %s is already planned and running; duplicate message acknowledged", message.job_id)
         return "Duplicate"
     try:
-        if plan is None:
-            plan = _make_plan(message, record, generation, services)
-            if plan is None:
-                return "Canceled"
-        return _start(plan, record, services)
+        made = plan if plan is not None else _make_plan(message, record, generation, services)
+        if isinstance(made, str):
+            return made  # canceled (or found lost while canceling)
+        return _start(made, record, services)
     except Exception as exc:  # noqa: BLE001 - handled as its error says; anything else is planned again later
         return _planning_failed(record, body, services, exc)
 
@@ -111,12 +110,12 @@ def _planning_failed(record: LockRecord, body: bytes, services: Services, exc: E
     return "RetryLater"
 
 
-def _make_plan(message: JobMessage, record: LockRecord, generation: str, services: Services) -> Plan | None:
+def _make_plan(message: JobMessage, record: LockRecord, generation: str, services: Services) -> Plan | str:
+    """The stored plan, or how the job ended instead ("Canceled", or "Lost" when the cancel found the lock gone)."""
     try:
         draft = draft_plan(message, generation, services)
     except JobCanceled as exc:
-        _cancel(record, services, str(exc))
-        return None
+        return _cancel(record, services, str(exc))
     plan = Plan(
         record.job_id,
         generation,
@@ -150,7 +149,7 @@ def _start(plan: Plan, record: LockRecord, services: Services) -> str:
     return "Planned"
 
 
-def _cancel(record: LockRecord, services: Services, reason: str) -> None:
+def _cancel(record: LockRecord, services: Services, reason: str) -> str:
     log.warning("Canceling job %s: %s", record.job_id, reason)
     try:
         services.registry.cancel(record.job_id, record.lock_token, reason[:1000])
@@ -159,9 +158,10 @@ def _cancel(record: LockRecord, services: Services, reason: str) -> None:
             raise
         services.records.transition(record.job_id, "Lost", last_error=str(exc)[:500])
         log_job_end(record, "Lost", str(exc))
-        return
+        return "Lost"
     services.records.transition(record.job_id, "Canceled", last_error=reason[:1000])
     log_job_end(record, "Canceled", reason)
+    return "Canceled"
 
 
 def _release(record: LockRecord, services: Services, reason: str) -> str:

@@ -62,10 +62,12 @@ class LockRecord:
         return self.state in TERMINAL_STATES
 
     def moved_to(self, state: str, **changes: Any) -> LockRecord:
+        if state not in _ORDER:
+            raise IllegalTransition(f"job {self.job_id}: {state!r} is not a state")
         if _ORDER[state] < _ORDER[self.state] or (self.terminal and state != self.state):
             raise IllegalTransition(f"job {self.job_id}: {self.state} → {state} is not allowed")
         now = utc_now()
-        finished = now if state in TERMINAL_STATES else self.finished
+        finished = self.finished if self.terminal else (now if state in TERMINAL_STATES else None)
         return replace(self, state=state, updated=now, finished=finished, **changes)
 
 

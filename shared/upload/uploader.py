@@ -350,7 +350,9 @@ def _storage_error(exc: AzureError, sas_uri: str) -> UploadError:
     """Map an SDK error to ours; the SDK's own message is dropped (it may echo request details)."""
     where = redact_url(sas_uri)
     if isinstance(exc, HttpResponseError) and exc.status_code is not None:
-        status, code = exc.status_code, getattr(exc, "error_code", None) or (exc.reason or "")
+        raw_code = getattr(exc, "error_code", None)
+        code = getattr(raw_code, "value", raw_code)  # Azure's own code, not the SDK enum's name
+        status, code = exc.status_code, code or (exc.reason or "")
         if status == 403:
             return SasRejected(
                 f"storage refused the upload SAS (HTTP 403 {code}): it has expired or lacks create/write; "

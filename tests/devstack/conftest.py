@@ -11,7 +11,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,14 +30,12 @@ JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 OAEP_SHA1 = asym_padding.OAEP(mgf=asym_padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack(state_dir=None) as local_stack:
-        yield local_stack
-
-
 @pytest.fixture(autouse=True)
-def clean_simulator(stack: LocalStack) -> None:
+def clean_simulator(request: pytest.FixtureRequest) -> None:
+    """A test that uses the stack starts with a reset Registry simulator; pure tests start no stack."""
+    if "stack" not in request.fixturenames:
+        return
+    stack: LocalStack = request.getfixturevalue("stack")
     stack.sim.reset()
     stack.sim.configure(lock_duration_seconds=300, token_lifetime_seconds=3600, sas_ttl_seconds=3600)
 

@@ -19,6 +19,7 @@ from azure.storage.blob import BlobServiceClient
 from devstack import Azurite, AzuriteError, LocalStack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration  # these start Azurite and the simulators themselves
 
 
 def alive(pid: int) -> bool:

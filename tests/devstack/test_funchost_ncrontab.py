@@ -167,5 +167,6 @@ def test_setting_references_resolve_or_name_the_missing_setting() -> None:
     assert resolve("%QUEUE%", settings, "x") == "jobs"
     assert resolve("prefix-%QUEUE%-suffix", settings, "x") == "prefix-jobs-suffix"
     with pytest.raises(ConfigError, match="'MISSING' is not set") as error:
-        resolve("%MISSING%", settings, "function 'f'")
-    assert "hunter2" not in str(error.value)
+        resolve("%SECRET%-%MISSING%", settings, "function 'f'")  # the secret is resolved before the failure
+    assert "function 'f'" in str(error.value)
+    assert "hunter2" not in str(error.value) and "%SECRET%-%MISSING%" not in str(error.value)

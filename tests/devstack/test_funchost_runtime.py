@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -189,17 +190,21 @@ def test_message_encoding_none_delivers_raw_text(bench: Bench, tmp_path: Path) -
     assert record["body"] == "plain text, not Base64" and record["json"] is None
 
 
-def test_a_long_run_stays_invisible_and_two_hosts_process_each_message_once(bench: Bench) -> None:
+def test_a_long_run_stays_invisible_and_two_hosts_process_each_message_once(bench: Bench, tmp_path: Path) -> None:
     first = bench.host(QUEUE_ONLY, instance_id="host-a", message_visibility=2)
     second = bench.host(QUEUE_ONLY, instance_id="host-b", message_visibility=2)
+    gate = tmp_path / "gate"
     long_id = bench.send({"sleep": 5})  # 2.5 times its visibility: renewed twice
-    quick_ids = {bench.send({"n": n, "sleep": 0.2}) for n in range(8)}
-    bench.wait_records("done", 9, timeout=15)
-    starts = bench.records("start")
-    assert sorted(record["id"] for record in starts) == sorted([long_id, *quick_ids])  # each once
-    assert all(record["dequeue_count"] == 1 for record in starts)
-    hosts = {record["thread"].split("/")[0] for record in starts}
-    assert hosts <= {first.instance_id, second.instance_id}
+    held_ids = {bench.send({"n": n, "gate": str(gate)}) for n in range(6)}
+    # A host fetches a batch of 4 only while it runs 2 or fewer, so it runs at most 6 at once: the 7 are
+    # all running only when both hosts took some.
+    starts = bench.wait_records("start", 7, timeout=20)
+    gate.touch()
+    bench.wait_records("done", 7, timeout=15)
+    assert sorted(record["id"] for record in bench.records("start")) == sorted([long_id, *held_ids])  # each once
+    assert all(record["dequeue_count"] == 1 for record in bench.records("start"))
+    hosts = [record["thread"].split("/")[0] for record in starts]
+    assert sorted(set(hosts)) == sorted([first.instance_id, second.instance_id])
     wait_until(bench.queue_is_empty, 5, "the queue to be empty")
 
 
@@ -214,18 +219,24 @@ def test_function_timeout_is_logged_and_counts_as_a_failure(
     assert any("Timeout value of 1 s" in record.getMessage() for record in caplog.records)
 
 
-def test_stop_waits_for_running_invocations_and_takes_no_new_work(bench: Bench) -> None:
+def test_stop_waits_for_running_invocations_and_takes_no_new_work(bench: Bench, tmp_path: Path) -> None:
     host = bench.host(QUEUE_ONLY)
-    message_id = bench.send({"sleep": 1.5})
+    gate = tmp_path / "gate"
+    message_id = bench.send({"gate": str(gate)})
     bench.wait_records("start", 1)
-    started = time.monotonic()
-    assert host.stop() is True
-    assert time.monotonic() - started >= 1.0
+    stopping = threading.Thread(target=lambda: stopped.append(host.stop()))
+    stopped: list[bool] = []
+    stopping.start()
+    wait_until(lambda: not host.running, 5, "stop() to begin")
+    assert stopping.is_alive() and not bench.records("done")  # still waiting for the run
+    gate.touch()
+    stopping.join(timeout=15)
+    assert stopped == [True]
     assert bench.records("done", message_id)
     assert bench.queue_is_empty()  # settled before stop() returned
-    bench.send({"late": True})
-    time.sleep(0.8)
-    assert len(bench.records("start")) == 1
+    assert [t.name for t in threading.enumerate() if t.name.startswith(host.instance_id + "/")] == []
+    late = bench.send({"late": True})  # nothing is left that could take it
+    assert [m.id for m in bench.raw.peek_messages()] == [late] and len(bench.records("start")) == 1
 
 
 # -- timer trigger ---------------------------------------------------------------------------
@@ -247,7 +258,9 @@ def test_a_failing_timer_is_not_retried_but_keeps_its_schedule(bench: Bench) -> 
     bench.host(TIMER_ONLY | {"FUNCHOST_TIMER_FAIL": "1"})
     starts = bench.wait_records("start", 3, timeout=6)
     assert not bench.records("done")
-    assert all(later["time"] - earlier["time"] >= 0.8 for earlier, later in itertools.pairwise(starts))
+    occurrences = [datetime.fromisoformat(record["schedule_status"]["Next"]) for record in starts[:3]]
+    assert all(moment.microsecond == 0 for moment in occurrences)  # "* * * * * *": whole seconds
+    assert all(later > earlier for earlier, later in itertools.pairwise(occurrences))  # each run its own occurrence
 
 
 def test_only_one_of_two_hosts_runs_a_timer_and_the_other_takes_over(bench: Bench) -> None:
@@ -282,19 +295,17 @@ def test_use_monitor_runs_a_missed_occurrence_at_startup(bench: Bench) -> None:
 
 
 def test_a_killed_host_process_message_is_redelivered_to_another_host(bench: Bench) -> None:
-    crashing = bench.process(QUEUE_ONLY, instance_id="doomed", message_visibility=3)
+    """How soon after the kill it is redelivered is measured by `make bench` (funchost_redelivery_seconds)."""
+    crashing = bench.process(QUEUE_ONLY, instance_id="doomed", message_visibility=6)
     message_id = bench.send({"sleep_first": 60})
     [first] = bench.wait_records("start", 1, message_id)
     assert first["pid"] == crashing.pid and first["dequeue_count"] == 1
-    survivor = bench.host(QUEUE_ONLY, instance_id="survivor", message_visibility=3)
-    time.sleep(0.5)
-    assert not bench.records("start", message_id)[1:]  # still invisible: the other host cannot see it
     crashing.kill()
-    killed_at = time.time()
-    [done] = bench.wait_records("done", 1, message_id, timeout=10)
+    assert bench.raw.peek_messages() == []  # the dead host's message stays invisible for a while...
+    assert bench.raw.get_queue_properties().approximate_message_count == 1  # ...but it is not lost
+    survivor = bench.host(QUEUE_ONLY, instance_id="survivor", message_visibility=3)
+    [done] = bench.wait_records("done", 1, message_id, timeout=15)
     assert done["dequeue_count"] == 2 and done["thread"].startswith(survivor.instance_id)
-    assert done["time"] - first["time"] >= 2.5  # redelivered once its 3 s invisibility ran out
-    assert done["time"] - killed_at <= 4
     wait_until(bench.queue_is_empty, 5, "the queue to be empty")
     log = crashing.output()
     assert f"MessageId={message_id}, DequeueCount=1" in log and "Executing 'Functions.queue_recorder'" in log

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -84,8 +83,9 @@ def test_lock_returns_token_and_expiry_five_minutes_ahead(agent, stack):
     assert response.status_code == 200
     lock = response.json()
     assert lock["JobId"] == job_id and lock["LockToken"]
-    expires_in = parse(lock["LockExpirationUtc"]) - datetime.now(UTC)
-    assert timedelta(seconds=290) < expires_in <= timedelta(seconds=300)
+    (logged,) = [entry for entry in stack.sim.requests() if entry["Operation"] == "lock"]
+    expires_in = parse(lock["LockExpirationUtc"]) - parse(logged["TimeUtc"])  # from when it was answered
+    assert timedelta(seconds=299) < expires_in <= timedelta(seconds=300)
     assert stack.sim.job(job_id)["State"] == "Locked"
 
 
@@ -363,15 +363,15 @@ def test_lost_complete_response_is_safe_to_retry(agent, stack):
 
 
 def test_injected_latency_slows_only_that_operation(agent, stack):
-    agent.token  # noqa: B018 - fetch the token before timing
+    agent.token  # noqa: B018 - the token first, so the log below holds only the calls of this test
     stack.sim.inject_latency("list_jobs", 300)
+    before = len(stack.sim.requests())
 
-    started = time.monotonic()
     agent.jobs()
-    elapsed = time.monotonic() - started
 
-    assert elapsed >= 0.3
-    assert stack.sim.requests()[-1]["DurationMs"] >= 300
+    (logged,) = stack.sim.requests()[before:]
+    assert stack.sim.faults()["LatencyMs"] == {"list_jobs": 300}  # armed for that operation alone
+    assert logged["Operation"] == "list_jobs" and logged["DurationMs"] >= 300  # the simulator's own record
 
 
 # -- request log ---------------------------------------------------------------------------------------

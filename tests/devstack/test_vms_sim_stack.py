@@ -12,6 +12,7 @@ from devstack import LocalStack
 from devstack.vms_sim import EenSimulator, RhombusSimulator
 
 pytest_plugins = ["tests.devstack.vms_conftest"]
+pytestmark = pytest.mark.integration  # these start Azurite and the simulators themselves
 
 
 def port(url: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import shutil
 import subprocess
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -87,6 +88,26 @@ def test_funcignore_agrees_with_the_package(package):
     )
 
 
+def test_coverage_data_left_by_a_coverage_run_is_neither_published_nor_seen_by_git(package):
+    leftovers = [ROOT / f".coverage.{uuid.uuid4().hex}", ROOT / "htmlcov" / f"{uuid.uuid4().hex}.html"]
+    created = [path for path in leftovers if not path.exists()]
+    made_htmlcov = not (ROOT / "htmlcov").exists()
+    try:
+        for path in created:
+            path.parent.mkdir(exist_ok=True)
+            path.write_text("coverage data")
+        seen = tracked_files(ROOT)
+        assert not {path.relative_to(ROOT).as_posix() for path in created} & seen  # .gitignore
+        for path in created:
+            assert funcignored(path.relative_to(ROOT).as_posix(), funcignore_patterns())  # .funcignore
+        assert {p for p in seen if not funcignored(p, funcignore_patterns())} == package
+    finally:
+        for path in created:
+            path.unlink(missing_ok=True)
+        if made_htmlcov:
+            shutil.rmtree(ROOT / "htmlcov", ignore_errors=True)
+
+
 def test_stray_secrets_and_byte_code_stay_out(tmp_path):
     # A copy of the tree with the things a careless deploy would pick up planted in it.
     tree = tmp_path / "tree"
@@ -105,6 +126,9 @@ def test_stray_secrets_and_byte_code_stay_out(tmp_path):
         "devstack/x.py",
         "infra/bicep/main.bicep",
         ".venv/lib/x.py",
+        ".coverage",
+        ".coverage.ci-host.1234.567890",
+        "coverage.xml",
     ]
     for name in planted:
         (tree / name).parent.mkdir(parents=True, exist_ok=True)

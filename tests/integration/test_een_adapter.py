@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from devstack.footage import FootageReader, camera_tag, read_jpeg_comment
 from shared.vms.errors import CameraNotFound, NoFootage, VmsAuthRevoked, VmsRateLimited, VmsTransient
+from shared.vms.grant_store import GrantStore
 from tests.integration.vms_helpers import (
     JPEG_MAGIC,
     count,
@@ -383,25 +385,37 @@ def assert_stored_grant_is_the_newest(stack, een, table) -> None:
 
 
 def test_two_instances_refreshing_at_once_share_one_rotation_without_a_401_storm(stack, een):
+    """The second instance arrives while the first holds the refresh claim: it waits for the first one's
+    result (the wait path of shared/vms/een/auth.py) instead of refreshing with a token about to die."""
     een.seed_cameras(2)
     table = fresh_token_table(stack)
-    instances = [een_adapter(stack, table=table) for _ in range(2)]
-    results: list[object] = []
+    first, second = een_adapter(stack, table=table), een_adapter(stack, table=table)
+    grant = GrantStore(table, "een", stack.een.client_id)
+    een.inject_latency("token", 3000)  # the first instance's refresh is answered after 3 s
+    results: dict[str, object] = {}
 
-    def discover(adapter):
+    def discover(name: str, adapter) -> None:
         try:
-            results.append(len(list(adapter.list_cameras())))
+            results[name] = len(list(adapter.list_cameras()))
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
-            results.append(exc)
+            results[name] = exc
 
-    threads = [threading.Thread(target=discover, args=(a,)) for a in instances]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert results == [2, 2]
-    assert een.tokens()["Refreshes"] == 1
+    threads = [threading.Thread(target=discover, args=("first", first))]
+    threads[0].start()
+    deadline = time.monotonic() + 20
+    while (stored := grant.read()) is None or stored.refresh_claimed_until is None:  # the first one claimed it
+        assert time.monotonic() < deadline, "the first instance never claimed the refresh"
+        time.sleep(0.02)
+    assert count(een, "token") == 0  # its refresh is still in flight...
+    threads.append(threading.Thread(target=discover, args=("second", second)))
+    threads[1].start()  # ...when the second instance needs a token
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert results == {"first": 2, "second": 2}
+    assert een.tokens()["Refreshes"] == 1 and count(een, "token") == 1  # the second one waited and reused it
     assert count(een, "list_cameras", 401) == 0
+    een.clear_faults()
     assert_stored_grant_is_the_newest(stack, een, table)
 
 

@@ -10,7 +10,7 @@ import pytest
 from azure.storage.blob import BlobClient
 
 from shared.crypto.envelope import ciphertext_length
-from shared.upload.errors import RecipientKeyRejected, SasRejected, UploadTargetRefused
+from shared.upload.errors import RecipientKeyRejected, SasRejected, UploadTargetRefused, UploadTransient
 from shared.upload.target import UploadTargetPolicy
 from shared.upload.uploader import EncryptedBlobUploader, UploadSettings
 from tests.integration.conftest import SMALL_BLOCK
@@ -136,3 +136,44 @@ def test_a_stream_far_larger_than_hinted_grows_its_blocks_and_stays_within_the_b
     assert len({len(block.id) for block in committed}) == 1  # Azure requires equal-length block ids
     assert len({block.size for block in committed[:-1]}) > 1  # the block size did grow
     assert sdk_decrypt(name, ticket.json_web_key["kid"]) == data
+
+
+def storage_steps(stack, job_id: str, file_id: str) -> list[tuple[str, int | None]]:
+    """What the upload proxy forwarded for one ticket, and storage's answers."""
+    record = next(f for f in stack.sim.job(job_id)["Files"] if f["FileId"] == file_id)
+    return [(r["Step"], r["Status"]) for r in record["StorageRequests"]]
+
+
+@pytest.mark.parametrize(("status", "code"), [(429, "TooManyRequests"), (500, "InternalError"), (503, "ServerBusy")])
+def test_storage_busy_past_the_sdks_retries_is_a_transient_error_and_nothing_is_committed(
+    stack, client, locked_job, status, code
+):
+    job_id, token = locked_job
+    stack.sim.add_step_fault("PutBlock", "Status", job_id=job_id, nth=2, status=status, error_code=code, every=True)
+    ticket = client.initialize_upload(job_id, token, "busy.mp4", "video/mp4")  # armed first: through the proxy
+    no_retries = EncryptedBlobUploader(
+        UploadTargetPolicy(allow_http_loopback=True), UploadSettings(block_size=B, concurrency=1, storage_retries=0)
+    )
+    source, _, _ = random_file(4 * B)
+
+    with pytest.raises(UploadTransient, match=f"HTTP {status} {code}") as raised:
+        no_retries.upload(ticket.uri, ticket.json_web_key, source)
+
+    assert "sig=" not in str(raised.value).replace("sig=REDACTED", "")
+    assert storage_steps(stack, job_id, ticket.file_id) == [("PutBlock", 201), ("PutBlock", status)]  # no commit
+
+
+def test_a_busy_put_block_is_retried_by_the_sdk_and_the_upload_completes(stack, client, locked_job, sdk_decrypt):
+    """The production default (3 storage retries): one 503 costs one retry (the SDK waits ~15 s), not the file."""
+    job_id, token = locked_job
+    stack.sim.add_step_fault("PutBlock", "Status", job_id=job_id, nth=2, status=503)
+    ticket = client.initialize_upload(job_id, token, "retried.mp4", "video/mp4")
+    uploader = EncryptedBlobUploader(UploadTargetPolicy(allow_http_loopback=True), UploadSettings(block_size=B))
+    source, data, sha = random_file(3 * B)
+
+    result = uploader.upload(ticket.uri, ticket.json_web_key, source)
+
+    assert result.sha256 == sha
+    steps = storage_steps(stack, job_id, ticket.file_id)
+    assert steps.count(("PutBlock", 503)) == 1 and steps[-1] == ("PutBlockList", 201)
+    assert sdk_decrypt(blob_name_from_sas(ticket.uri, stack.upload_container), ticket.json_web_key["kid"]) == data

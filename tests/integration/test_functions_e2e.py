@@ -137,19 +137,25 @@ def test_a_host_killed_mid_upload_redoes_only_the_items_it_was_running_and_the_j
     assert 3 <= len(detail["Files"]) <= 3 + len(redone)
 
 
-def test_a_malformed_message_goes_to_the_poison_queue_and_no_lock_is_held(stack, settings, hosts):
+def test_a_malformed_message_goes_to_the_poison_queue_and_no_lock_is_left_held(stack, vms, settings, hosts):
     queue = QueueClient.from_connection_string(stack.storage_connection_string, settings["JOBS_QUEUE_NAME"])
     queue.create_queue()
     queue.send_message("this is not base64 json {")
+    camera = vms.add_camera(Name="cam")["Id"]
+    jobs = [stack.sim.create_job("thumbnail", {"CameraIds": [camera]})["Id"] for _ in range(2)]  # locked alongside
     hosts(1)
     poison_name = settings["JOBS_QUEUE_NAME"] + "-poison"
     poison = QueueClient.from_connection_string(stack.storage_connection_string, poison_name)
+    details = wait_final(stack, jobs)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not _peek(poison):
         time.sleep(0.5)
-    assert _peek(poison)
+    assert [m.content for m in _peek(poison)] == ["this is not base64 json {"]
+    assert all(d["State"] == "Completed" and completions(d) == 1 for d in details.values())
+    assert not [j["Id"] for j in stack.sim.jobs() if j["State"] == "Locked"]  # the Registry holds no lock of ours
     records = LockRecords(table_client(AgentSettings.from_env(settings).storage, settings["LOCKS_TABLE_NAME"]))
-    assert list(records.active()) == []
+    assert sorted(r.job_id for r in records.all()) == sorted(jobs)  # both were locked and recorded...
+    assert list(records.active()) == []  # ...and none is still held
 
 
 def test_a_registry_answering_429_and_503_for_a_while_loses_nothing(stack, vms, hosts):

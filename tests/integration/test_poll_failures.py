@@ -149,3 +149,53 @@ def test_a_job_that_cannot_be_enqueued_is_released_and_its_record_says_why(stack
     assert "enqueue failed" in record.last_error and "released it" in record.last_error
     (line,) = errors_about(caplog, too_big)
     assert "enqueue failed" in line
+
+
+def test_a_job_another_agent_locked_first_or_that_is_gone_is_skipped_and_the_poll_goes_on(stack, agent, caplog):
+    first, taken, gone, last = thumbnail_jobs(stack, 4)
+    stack.sim.add_step_fault("lock", "Status", job_id=taken, status=409)  # another agent locked it first
+    stack.sim.add_step_fault("lock", "Status", job_id=gone, status=410)  # withdrawn since it was listed
+
+    with caplog.at_level(logging.INFO):
+        result = poll_once(agent)
+
+    assert result.locked == [first, last] and queued(agent) == sorted([first, last])
+    assert result.skipped == [taken, gone] and result.released == [] and result.problems == {}
+    assert calls(stack, taken) == [("lock", 409)] and calls(stack, gone)[-1] == ("lock", 410)  # never released
+    assert agent.services.records.get(taken) is None and agent.services.records.get(gone) is None
+    skipped = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage()]
+    assert any(taken in line and "LockConflict" in line for line in skipped)
+    assert any(gone in line and "JobGone" in line for line in skipped)
+
+
+@pytest.mark.parametrize(
+    ("release_fault", "said"),
+    [
+        ({"action": "Status", "status": 400}, "releasing it failed too"),
+        ({"action": "LoseLock"}, "it was already no longer ours"),
+    ],
+    ids=["release-refused", "lock-already-gone"],
+)
+def test_a_lock_record_that_cannot_be_written_and_a_release_that_fails_are_both_reported(
+    stack, agent, caplog, release_fault, said
+):
+    (bad,) = thumbnail_jobs(stack, 1)
+    agent.services.records.ensure_table()
+    tables = TableServiceClient.from_connection_string(stack.storage_connection_string)
+    lock_held = stack.sim.add_step_fault("lock", "Hold", job_id=bad)
+    stack.sim.add_step_fault("release", release_fault.pop("action"), job_id=bad, **release_fault)
+    outcome = []
+    polling = threading.Thread(target=lambda: outcome.append(poll_once(agent)))
+    polling.start()
+
+    stack.sim.wait_for_hold(fault_id=lock_held["Id"])
+    tables.delete_table(agent.settings.locks_table)  # storage loses the table while the lock call is in flight
+    stack.sim.release_holds()
+    polling.join(timeout=60)
+
+    (result,) = outcome
+    assert "lock record write failed" in result.problems[bad] and result.released == [] and result.locked == []
+    assert [operation for operation, _ in calls(stack, bad) if operation != "lock_lost"] == ["lock", "release"]
+    assert stack.sim.job(bad)["State"] == "Locked"  # by us, until it expires; or by the agent that took it
+    (line,) = errors_about(caplog, bad)
+    assert said in line and "no lock record" in line  # nothing in storage could take the reason

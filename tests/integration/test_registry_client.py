@@ -26,6 +26,8 @@ from shared.registry.errors import (
 )
 from tests.integration.helpers import complete_media_for, footage_file, random_file
 
+LOG_RESOLUTION = 0.002  # the request log's times are in milliseconds
+
 
 def lock_new(stack, client, job_type="mediarequest", parameters=None):
     job = stack.sim.create_job(job_type, parameters)
@@ -188,14 +190,22 @@ def test_an_unknown_job_is_gone(client):
 # ---- resilience --------------------------------------------------------------------------------------
 
 
+def answered_at(stack, operation):
+    """(status, when the simulator answered) of each call of `operation`, from its request log."""
+    return [
+        (r["Status"], datetime.fromisoformat(r["TimeUtc"]).timestamp()) for r in operations_logged(stack, operation)
+    ]
+
+
 def test_429_with_retry_after_is_honoured(stack, make_client):
     client = make_client(retry=RetryPolicy(max_attempts=4, deadline=20))
-    client.list_jobs()  # token first, so only the list call is timed
     stack.sim.inject_fault("list_jobs", 429, retry_after=1, count=1)
-    started = time.monotonic()
+
     assert client.list_jobs() == []
-    assert time.monotonic() - started >= 1.0
-    assert [r["Status"] for r in operations_logged(stack, "list_jobs")][-2:] == [429, 200]
+
+    (limited, at), (status, retried_at) = answered_at(stack, "list_jobs")
+    assert (limited, status) == (429, 200)
+    assert retried_at - at >= 1.0 - LOG_RESOLUTION  # the Registry saw the retry no sooner than it asked
 
 
 def test_429_past_the_deadline_is_a_typed_rate_limit_error(stack, make_client):
@@ -209,7 +219,11 @@ def test_429_past_the_deadline_is_a_typed_rate_limit_error(stack, make_client):
 def test_503s_are_retried_until_the_registry_is_back(stack, client):
     job = stack.sim.create_job("discovery")
     stack.sim.inject_fault("lock", 503, count=2)
-    assert client.lock(job["Id"]).lock_token
+
+    lock = client.lock(job["Id"])
+
+    assert [status for status, _ in answered_at(stack, "lock")] == [503, 503, 200]  # both 503s were served
+    assert stack.sim.job(job["Id"])["Lock"]["LockToken"] == lock.lock_token
 
 
 def test_a_registry_that_stays_down_is_a_transient_error(stack, client):
@@ -355,12 +369,25 @@ def test_no_token_assertion_or_sas_signature_reaches_the_logs(stack, client, upl
         assert secret not in text
 
 
-def test_the_token_is_renewed_after_half_its_lifetime_before_the_registry_rejects_it(stack, client):
+@pytest.fixture
+def short_tokens(stack):
     stack.sim.configure(token_lifetime_seconds=2)
-    client.list_jobs()
-    time.sleep(1.2)  # past half of the 2 s lifetime, before its end
-    client.list_jobs()
-    operations = [
-        (r["Operation"], r["Status"]) for r in stack.sim.requests() if r["Operation"] in ("token", "list_jobs")
-    ]
-    assert operations == [("token", 200), ("list_jobs", 200), ("token", 200), ("list_jobs", 200)]
+    yield 2
+    stack.sim.configure(token_lifetime_seconds=3600)  # a reset keeps the configuration
+
+
+def test_the_token_is_renewed_after_half_its_lifetime_before_the_registry_rejects_it(stack, client, short_tokens):
+    def tokens_fetched() -> int:
+        return len(operations_logged(stack, "token"))
+
+    deadline = time.monotonic() + 20
+    while tokens_fetched() < 2:  # calls keep going until the client renews its token of its own accord
+        assert time.monotonic() < deadline, "the token was never renewed"
+        client.list_jobs()
+        time.sleep(0.02)  # a call every 20 ms or so: one of them falls after half the token's lifetime
+
+    (_, first), (_, second) = answered_at(stack, "token")
+    calls = [status for status, _ in answered_at(stack, "list_jobs")]
+    assert set(calls) == {200}  # never a 401: the token was renewed before the Registry would refuse it
+    assert len(calls) > 2  # the first token served many calls: it is not fetched per call
+    assert second - first >= short_tokens / 2 - LOG_RESOLUTION  # kept for half its lifetime, then renewed

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from devstack.footage import camera_tag, read_jpeg_comment
-from shared.vms.errors import CameraNotFound, DeviceUnavailable, NoFootage, VmsAuthError, VmsVendorError
+from shared.vms.errors import (
+    CameraNotFound,
+    DeviceUnavailable,
+    NoFootage,
+    VmsAuthError,
+    VmsTransient,
+    VmsVendorError,
+)
 from tests.integration.vms_helpers import (
     JPEG_MAGIC,
     count,
@@ -212,14 +218,55 @@ def test_cleanup_deletes_every_saved_clip_and_can_be_repeated(stack, rhombus, mo
     adapter.cleanup(ticket)  # already gone: fine
 
 
-def test_a_dropped_clip_download_resumes_with_range(stack, rhombus):
-    start, end = recent_window(hours_ago=2, minutes=3)
+def downloads_logged(control, operation: str) -> list[tuple[int, str | None]]:
+    """(status, Range header) of each download request, from the simulator's request log."""
+    return [(r["Status"], r.get("Range")) for r in control.requests() if r["Operation"] == operation]
+
+
+def test_a_clip_download_dropped_after_the_first_chunk_resumes_with_range(stack, rhombus):
+    start, end = recent_window(hours_ago=2, minutes=3)  # ~45 MB
     camera = rhombus.add_camera(Name="Drop", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = rhombus_adapter(stack)
     download = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end), rhombus).downloads[0]
-    rhombus.drop_downloads(after_bytes=250_000, count=1)
-    assert not_exactly(adapter, download, camera["Id"]) == ""
-    assert count(rhombus, "download_clip") == 2
+    rhombus.drop_downloads(after_bytes=1_500_000, count=1)  # past the first 1 MiB chunk handed out
+
+    assert not_exactly(adapter, download, camera["Id"]) == ""  # every byte, in order, exactly once
+
+    assert downloads_logged(rhombus, "download_clip") == [(200, None), (206, "bytes=1048576-")]
+
+
+def test_a_dropped_download_from_a_server_without_ranges_fails_rather_than_passing_on_a_part(stack, rhombus):
+    start, end = recent_window(hours_ago=2, minutes=3)
+    camera = rhombus.add_camera(Name="NoRanges", Recordings=[[start.isoformat(), end.isoformat()]])
+    adapter = rhombus_adapter(stack)
+    download = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end), rhombus).downloads[0]
+    rhombus.ignore_ranges(count=1)
+    rhombus.drop_downloads(after_bytes=1_500_000, count=1)
+    received = 0
+
+    with pytest.raises(VmsTransient, match="cannot resume"), adapter.open_download(download) as stream:
+        for chunk in stream:
+            received += len(chunk)
+
+    assert received == 1 << 20  # what was handed out before the drop; the caller abandons the file
+    assert downloads_logged(rhombus, "download_clip") == [(200, None)]  # no resume was attempted
+
+
+def test_a_resume_the_server_answers_with_the_whole_file_fails_rather_than_duplicating_bytes(stack, rhombus):
+    start, end = recent_window(hours_ago=2, minutes=3)
+    camera = rhombus.add_camera(Name="Forgetful", Recordings=[[start.isoformat(), end.isoformat()]])
+    adapter = rhombus_adapter(stack)
+    download = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end), rhombus).downloads[0]
+    rhombus.drop_downloads(after_bytes=1_500_000, count=1)
+
+    stream = adapter.open_download(download)  # opened: the server said it accepts ranges
+    rhombus.ignore_ranges(count=1)  # ...but answers the resume with the whole file
+
+    with pytest.raises(VmsTransient, match="did not resume at byte 1048576"), stream:
+        for _ in stream:
+            pass
+
+    assert downloads_logged(rhombus, "download_clip") == [(200, None), (200, "bytes=1048576-")]
 
 
 @pytest.mark.parametrize("camera_id", ["../x", "cam/1", "cam\\1", "tab\tand\x01bell", "caméra-东", "x" * 300])
@@ -239,9 +286,13 @@ def test_cameras_with_unusual_ids_deliver_their_own_footage(stack, rhombus, came
 def test_429_waits_at_least_the_retry_after(stack, rhombus):
     rhombus.seed_cameras(2)
     rhombus.inject_fault("get_camera_states", 429, retry_after=1, count=1)
-    started = time.monotonic()
+
     assert len(list(rhombus_adapter(stack).list_cameras())) == 2
-    assert time.monotonic() - started >= 1.0
+
+    logged = [r for r in rhombus.requests() if r["Operation"] == "get_camera_states"]
+    assert [r["Status"] for r in logged] == [429, 200]
+    limited, retried = (datetime.fromisoformat(r["TimeUtc"]) for r in logged)
+    assert (retried - limited).total_seconds() >= 1.0 - 0.002  # as the simulator saw it (ms resolution)
 
 
 def test_a_200_with_error_true_is_a_failure_not_a_result(stack, rhombus):

@@ -21,8 +21,8 @@ CONNECTION_FILE = json.dumps(
 )
 
 
-def valid_env(**changes: str) -> dict[str, str]:
-    env = {
+def valid_env(**changes: str | None) -> dict[str, str]:
+    env: dict[str, str | None] = {
         "CLEARANCE_CONNECTION_FILE": CONNECTION_FILE,
         "AzureWebJobsStorage": "UseDevelopmentStorage=true",
         "VMS_KIND": "rhombus",
@@ -56,9 +56,38 @@ def test_an_unresolved_key_vault_reference_for_the_connection_file_is_named():
 
 
 def test_a_missing_connection_file_and_vms_kind_are_reported_together():
-    with pytest.raises(SettingsError, match=r"CLEARANCE_CONNECTION_FILE.*VMS_KIND") as raised:
+    with pytest.raises(SettingsError, match=r"CLEARANCE_CONNECTION_FILE.*VMS_KIND"):
         AgentSettings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
-    assert "secret" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "PRIVATE-KEY-MATERIAL-5f3a9",  # a string where the key object should be
+        {**private_jwk(KEY, "k"), "kty": "EC"},  # the real private key, of the wrong type
+    ],
+    ids=["key-as-text", "key-of-wrong-type"],
+)
+def test_settings_holding_secrets_are_reported_by_name_and_never_echo_their_values(key):
+    connection = json.dumps({**json.loads(CONNECTION_FILE), "ServicePrincipalKey": key})
+    env = valid_env(
+        CLEARANCE_CONNECTION_FILE=connection,
+        VMS_KIND="een",
+        RHOMBUS_API_KEY=None,
+        EEN_CLIENT_ID="client-id",
+        EEN_CLIENT_SECRET="een-client-secret-77",
+        EEN_REFRESH_TOKEN="een-refresh-token-88",
+        EEN_API_URL="api.example.com/without-a-scheme",  # a problem found after the secrets were read
+    )
+
+    with pytest.raises(SettingsError) as raised:
+        AgentSettings.from_env(env)
+
+    message = str(raised.value)
+    assert "CLEARANCE_CONNECTION_FILE" in message and "ServicePrincipalKey" in message and "EEN_API_URL" in message
+    private_parts = [key] if isinstance(key, str) else [key[name] for name in ("d", "p", "q", "dp", "dq", "qi")]
+    for secret in [*private_parts, "een-client-secret-77", "een-refresh-token-88"]:
+        assert secret[:16] not in message
 
 
 def test_identity_based_storage_needs_both_service_uris():

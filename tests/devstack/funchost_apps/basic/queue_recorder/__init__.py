@@ -3,8 +3,10 @@
 {"sleep": s}        sleep s seconds on every attempt
 {"sleep_first": s}  sleep s seconds on the first attempt only (dequeue_count 1)
 {"fail": n}         raise on the first n attempts
+{"gate": path}      wait (at most 60 s) until the file `path` exists: the test decides when the run ends
 """
 
+import os
 import time
 
 import azure.functions as func
@@ -28,6 +30,10 @@ def main(msg: func.QueueMessage) -> None:
         "has_pop_receipt": bool(msg.pop_receipt),
     }
     record("start", **fields)
+    if command.get("gate"):
+        deadline = time.monotonic() + 60
+        while not os.path.exists(command["gate"]) and time.monotonic() < deadline:
+            time.sleep(0.02)
     time.sleep(command.get("sleep", 0))
     if msg.dequeue_count == 1:
         time.sleep(command.get("sleep_first", 0))
