@@ -18,8 +18,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from azure.storage.blob import BlobServiceClient
-
 from devstack.agent_env import agent_settings
 from devstack.funchost.logs import invocation_stats
 from devstack.funchost.process import HostProcess
@@ -60,15 +58,6 @@ def _wait_final(stack: LocalStack, job_id: str, timeout: float = 900) -> dict:
     raise RuntimeError(f"job {job_id} not final after {timeout} s")
 
 
-def _clear_uploads(stack: LocalStack) -> None:
-    """Azurite keeps blobs in memory: drop one run's uploads before the next."""
-    container = BlobServiceClient.from_connection_string(stack.storage_connection_string).get_container_client(
-        stack.upload_container
-    )
-    for blob in list(container.list_blobs()):
-        container.delete_blob(blob.name)
-
-
 def media_job(stack: LocalStack, cameras: list[str], window: tuple[datetime, datetime], hosts: int, label: str,
               workdir: Path, **overrides: str) -> tuple[float, float]:  # fmt: skip
     """Seconds from posting the job to its completion, and the longest process_job run."""
@@ -86,7 +75,6 @@ def media_job(stack: LocalStack, cameras: list[str], window: tuple[datetime, dat
     if detail.get("CompletionState") != "Completed":
         raise RuntimeError(f"the bench media job ended {detail.get('CompletionState') or detail['State']}")
     stats = invocation_stats([host.log_path for host in started_hosts if host.log_path], "process_job")
-    _clear_uploads(stack)
     return seconds, stats.longest_seconds
 
 
@@ -114,25 +102,28 @@ def thumbnail_rss(stack: LocalStack, workdir: Path, cameras: int) -> tuple[float
         host.stop()
     if detail.get("CompletionState") != "Completed":
         raise RuntimeError(f"the thumbnail job ended {detail.get('CompletionState') or detail['State']}")
-    vms.configure(SnapshotBytes=0)
-    _clear_uploads(stack)
     return idle, loaded
 
 
-def measure(quick: bool = False) -> dict[str, tuple[float, str]]:
-    workdir = Path(tempfile.mkdtemp(prefix="bench-media-"))
+def _media_run(hours: float, hosts: int, label: str, workdir: Path, **overrides: str) -> tuple[float, float]:
+    """One configuration on a fresh local stack: Azurite keeps everything in memory, and a heap grown by an
+    earlier run slows the next one down, so every configuration starts from the same state."""
     with LocalStack(state_dir=None) as stack:
         vms = stack.een.control
         vms.configure(BitrateKbps=450, DownloadBytesPerSecond=CDN_BYTES_PER_SECOND)
         end = (datetime.now(UTC) - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
-        hours = 0.5 if quick else 2
-        window = (end - timedelta(hours=hours), end)
         recordings = [[(end - timedelta(hours=3)).isoformat(), end.isoformat()]]
         cameras = [vms.add_camera(Name=f"Bench {n}", Recordings=recordings)["Id"] for n in range(3)]
-        serial, _ = media_job(stack, cameras, window, 1, "serial", workdir, **SERIAL)
-        parallel, longest = media_job(stack, cameras, window, 1, "parallel", workdir)
-        two_hosts, _ = media_job(stack, cameras, window, 2, "two", workdir)
-        vms.configure(DownloadBytesPerSecond=0)
+        return media_job(stack, cameras, (end - timedelta(hours=hours), end), hosts, label, workdir, **overrides)
+
+
+def measure(quick: bool = False) -> dict[str, tuple[float, str]]:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-media-"))
+    hours = 0.5 if quick else 2
+    serial, _ = _media_run(hours, 1, "serial", workdir, **SERIAL)
+    parallel, longest = _media_run(hours, 1, "parallel", workdir)
+    two_hosts, _ = _media_run(hours, 2, "two", workdir)
+    with LocalStack(state_dir=None) as stack:
         idle, loaded = thumbnail_rss(stack, workdir, 200 if quick else 1000)
     return {
         "media_job_seconds_serial": (serial, "s"),

@@ -31,7 +31,7 @@ from shared.agent.ledger import (
     WorkItem,
     utc_now,
 )
-from shared.agent.records import LockRecord, log_job_end
+from shared.agent.records import LockRecord, StaleRecord, log_job_end
 from shared.agent.services import Services
 from shared.registry.errors import NotOurs, RegistryError
 
@@ -93,7 +93,10 @@ def complete_job(services: Services, record: LockRecord, plan: Plan) -> str:
         services.records.transition(record.job_id, "Lost", last_error=str(exc)[:500])
         log_job_end(record, "Lost", str(exc))
         raise LockLostError(str(exc)) from None
-    services.records.transition(record.job_id, state, last_error=message or "")
+    try:  # the record was just read: one write, unless something changed it meanwhile
+        services.records.save(current.moved_to(state, last_error=message or ""))
+    except StaleRecord:
+        services.records.transition(record.job_id, state, last_error=message or "")
     _mark_done(services, plan, state, message)
     log_job_end(record, state, message or "")
     return state

@@ -185,12 +185,12 @@ class Ledger:
         except ResourceNotFoundError:
             return None
 
-    def create_plan(self, plan: Plan, items: list[WorkItem]) -> Plan:
+    def create_plan(self, plan: Plan, items: list[WorkItem]) -> tuple[Plan, bool]:
         """Writes every item, then the plan (its existence says the items are complete).
 
         Nothing can have run before the plan row exists (items are enqueued only afterwards), so items
-        left by an interrupted earlier attempt are simply overwritten. Returns the stored plan, which is
-        the earlier one if another run finished planning first."""
+        left by an interrupted earlier attempt are simply overwritten. Returns the stored plan and whether
+        this call created it (False: another run finished planning first, and that plan stands)."""
         for start in range(0, len(items), TRANSACTION_LIMIT):
             batch = items[start : start + TRANSACTION_LIMIT]
             operations = [("upsert", _item_entity(item), {"mode": UpdateMode.REPLACE}) for item in batch]
@@ -201,8 +201,8 @@ class Ledger:
             existing = self.get_plan(plan.job_id, plan.generation)
             if existing is None:
                 raise StaleEntry(f"job {plan.job_id}: the plan vanished while being created") from None
-            return existing
-        return replace(plan, etag=metadata["etag"])
+            return existing, False
+        return replace(plan, etag=metadata["etag"]), True
 
     def save_plan(self, plan: Plan) -> Plan:
         return replace(plan, etag=self._replace(_plan_entity(plan), plan.etag))

@@ -23,7 +23,7 @@ from dataclasses import replace
 
 from shared.agent.completion import complete_job
 from shared.agent.errors import JobCanceled
-from shared.agent.ledger import PLANNED, RUNNING_PLAN, Plan, generation_of
+from shared.agent.ledger import PLANNED, RUNNING_PLAN, Plan, WorkItem, generation_of
 from shared.agent.messages import ItemMessage, JobMessage, MalformedMessage, decode_message, encode_item
 from shared.agent.planner import draft_plan
 from shared.agent.records import PROCESSING, LockRecord, log_job_end
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 PLANNING_OUTCOMES = {Disposition.LOST: "Lost", Disposition.MISCONFIGURED: "Released"}
 """What a failure while planning leads to, by the error's disposition; anything else is planned again later
-(the last attempt releases the job). A cancel is the planner's own decision (JobCanceled, see _make_plan)."""
+(the last attempt releases the job). A cancel is the planner's own decision (JobCanceled, see _plan_and_start)."""
 
 
 def planning_outcome(exc: BaseException) -> str:
@@ -83,10 +83,9 @@ def plan_job(message: JobMessage, body: bytes, *, services: Services) -> str:
         log.info("Job %s is already planned and running; duplicate message acknowledged", message.job_id)
         return "Duplicate"
     try:
-        made = plan if plan is not None else _make_plan(message, record, generation, services)
-        if isinstance(made, str):
-            return made  # canceled (or found lost while canceling)
-        return _start(made, record, services)
+        if plan is not None:  # planned by an earlier delivery that died before enqueueing everything
+            return _start(plan, record, services)
+        return _plan_and_start(message, record, generation, services)
     except Exception as exc:  # noqa: BLE001 - handled as its error says; anything else is planned again later
         return _planning_failed(record, body, services, exc)
 
@@ -110,8 +109,9 @@ def _planning_failed(record: LockRecord, body: bytes, services: Services, exc: E
     return "RetryLater"
 
 
-def _make_plan(message: JobMessage, record: LockRecord, generation: str, services: Services) -> Plan | str:
-    """The stored plan, or how the job ended instead ("Canceled", or "Lost" when the cancel found the lock gone)."""
+def _plan_and_start(message: JobMessage, record: LockRecord, generation: str, services: Services) -> str:
+    """Plan the job and enqueue its items, or end it at once ("Canceled"; "Lost" when the cancel found the
+    lock gone)."""
     try:
         draft = draft_plan(message, generation, services)
     except JobCanceled as exc:
@@ -124,25 +124,29 @@ def _make_plan(message: JobMessage, record: LockRecord, generation: str, service
         items_remaining=len(draft.items),
         missing=tuple(draft.missing),
     )
-    plan = services.ledger.create_plan(plan, draft.items)
+    stored, created = services.ledger.create_plan(plan, draft.items)
+    if not created:  # another delivery finished planning first
+        return _start(stored, record, services) if stored.state == PLANNED else "Duplicate"
     log.info(
         "Job %s planned: %d work item(s)%s",
         record.job_id,
-        plan.items_total,
-        f", {len(plan.missing)} gap(s) known" if plan.missing else "",
+        stored.items_total,
+        f", {len(stored.missing)} gap(s) known" if stored.missing else "",
         extra={"job_id": record.job_id, "job_type": record.job_type},
     )
-    return plan
+    return _start(stored, record, services, draft.items)
 
 
-def _start(plan: Plan, record: LockRecord, services: Services) -> str:
+def _start(plan: Plan, record: LockRecord, services: Services, items: list[WorkItem] | None = None) -> str:
     """Enqueue every unfinished item, then mark the plan Running (a redelivery enqueues again: harmless)."""
     if record.state != PROCESSING:
         services.records.transition(record.job_id, PROCESSING, last_error="")
+    # the items of a plan just written (every one unfinished), or of one a crash left unstarted
+    pending = items if items is not None else services.ledger.items(plan.job_id, plan.generation)
     if plan.items_total == 0:
         running = services.ledger.save_plan(replace(plan, state="Completing"))
         return complete_job(services, record, running)
-    for item in services.ledger.items(plan.job_id, plan.generation):
+    for item in pending:
         if not item.final:
             send_message(services.queue, encode_item(item.job_id, item.generation, item.item_id))
     services.ledger.save_plan(replace(plan, state=RUNNING_PLAN))

@@ -124,7 +124,6 @@ def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> str:
             requeue(services, guard.item, result.delay)
             guard.save(state=PENDING, owner="", heartbeat=None)
             return "Waiting"
-        guard.check(force=True)
         final = replace(
             guard.item,
             state=DELIVERED if guard.item.files_delivered else MISSING,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
 from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestError, ServiceResponseError
-from azure.storage.blob import BlobBlock, BlobClient, ContentSettings
+from azure.storage.blob import BlobBlock, BlobClient, ContentSettings, ExponentialRetry
 
 from shared.crypto.envelope import AES_BLOCK, METADATA_NAME, StreamEncryptor
 from shared.crypto.jwk import JwkError, public_key_from_jwk
@@ -259,10 +259,16 @@ class EncryptedBlobUploader:
         return replace(result, seconds=elapsed)
 
     def _blob_client(self, sas_uri: str) -> BlobClient:
+        # The storage SDK's default backoff starts at 15 s: one reset connection would hold a block (and the
+        # whole file) that long. A block is small and idempotent to re-send: retry after ~1, 3 and 5 s, and
+        # leave longer outages to the work item's own retry (which backs off for minutes).
+        retry = ExponentialRetry(
+            initial_backoff=1, increment_base=2, retry_total=self.settings.storage_retries, random_jitter_range=1
+        )
         kwargs: dict[str, Any] = {
             "connection_timeout": self.settings.connect_timeout,
             "read_timeout": self.settings.read_timeout,
-            "retry_total": self.settings.storage_retries,
+            "retry_policy": retry,
         }
         if self._transport is not None:
             kwargs["transport"] = self._transport
