@@ -7,9 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from devstack.agent_env import agent_settings
 from shared.agent.poller import poll
 from shared.agent.processor import process_message
-from shared.agent.runtime import Agent
+from shared.agent.runtime import Agent, build_agent
+from shared.settings import AgentSettings
 
 
 def drain(agent: Agent, *, timeout: float = 90.0, workers: int = 4, dequeue_count: int | None = None) -> list[str]:
@@ -40,6 +42,16 @@ def _one(agent: Agent, message: Any, dequeue_count: int | None) -> str:
     )
     agent.queue.delete_message(message)
     return outcome
+
+
+def quick_agent(stack: Any, *, heartbeat_every: float = 0.5, **overrides: str) -> Agent:
+    """The agent on this stack with fresh tables and short waits: retries after 0.2 s, exports waited for
+    1 s per run, heartbeats every `heartbeat_every` s (the deployed defaults are 15 s, 20 s, 10 s)."""
+    built = build_agent(AgentSettings.from_env(agent_settings(stack, unique=True, **overrides)))
+    built.services.retry_delay = 0.2
+    built.services.wait_in_run = 1.0
+    built.services.heartbeat_every = heartbeat_every
+    return built
 
 
 def poll_once(agent: Agent):

@@ -11,13 +11,10 @@ from datetime import timedelta
 
 import pytest
 
-from devstack.agent_env import agent_settings
 from shared.agent.renewer import renew_all
-from shared.agent.runtime import build_agent
-from shared.settings import AgentSettings
 from shared.upload.target import UploadTargetPolicy
 from shared.upload.uploader import EncryptedBlobUploader, MiB, UploadSettings
-from tests.integration.agent_helpers import drain, history, poll_once, recorded_camera, window
+from tests.integration.agent_helpers import drain, history, poll_once, quick_agent, recorded_camera, window
 
 
 @pytest.fixture(autouse=True)
@@ -38,11 +35,7 @@ def vms(stack):
 @pytest.fixture
 def make_agent(stack, vms):
     def make(**overrides):
-        built = build_agent(AgentSettings.from_env(agent_settings(stack, unique=True, **overrides)))
-        built.services.retry_delay = 0.2
-        built.services.wait_in_run = 1.0
-        built.services.heartbeat_every = 0.2
-        return built
+        return quick_agent(stack, heartbeat_every=0.2, **overrides)
 
     return make
 

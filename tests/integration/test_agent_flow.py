@@ -9,11 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from devstack.agent_env import agent_settings
 from shared.agent.ledger import DELIVERED, generation_of
-from shared.agent.runtime import build_agent
-from shared.settings import AgentSettings
-from tests.integration.agent_helpers import drain, history, poll_once, recorded_camera, run_job, window
+from tests.integration.agent_helpers import drain, history, poll_once, quick_agent, recorded_camera, run_job, window
 
 pytestmark = pytest.mark.integration
 
@@ -30,12 +27,7 @@ def vms(stack):
 @pytest.fixture
 def make_agent(stack, vms):
     def make(**overrides):
-        env = agent_settings(stack, unique=True, **overrides)
-        built = build_agent(AgentSettings.from_env(env))
-        built.services.retry_delay = 0.2
-        built.services.wait_in_run = 1.0
-        built.services.heartbeat_every = 0.5
-        return built
+        return quick_agent(stack, **overrides)
 
     return make
 
