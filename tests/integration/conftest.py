@@ -27,6 +27,16 @@ def fresh_simulator(stack):
 
 
 @pytest.fixture
+def vms(stack):
+    """The EEN simulator, reset, with small files (64 kbit/s: 10 minutes ≈ 4.8 MB); faults cleared after."""
+    control = stack.een.control
+    control.reset()
+    control.configure(BitrateKbps=64)
+    yield control
+    control.clear_faults()
+
+
+@pytest.fixture
 def connection(stack):
     return parse_connection_file(stack.connection_file_json)
 

@@ -24,15 +24,6 @@ def default_durations(stack):
 
 
 @pytest.fixture
-def vms(stack):
-    control = stack.een.control
-    control.reset()
-    control.configure(BitrateKbps=64)  # small files: 10 minutes ≈ 4.8 MB
-    yield control
-    control.clear_faults()
-
-
-@pytest.fixture
 def make_agent(stack, vms):
     def make(**overrides):
         return quick_agent(stack, heartbeat_every=0.2, **overrides)

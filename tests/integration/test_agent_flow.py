@@ -16,15 +16,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def vms(stack):
-    control = stack.een.control
-    control.reset()
-    control.configure(BitrateKbps=64)  # small files: 10 minutes ≈ 4.8 MB
-    yield control
-    control.clear_faults()
-
-
-@pytest.fixture
 def make_agent(stack, vms):
     def make(**overrides):
         return quick_agent(stack, **overrides)

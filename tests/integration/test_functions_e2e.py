@@ -24,15 +24,6 @@ FINAL = {"Completed", "PartiallyCompleted", "Failed", "Canceled"}
 
 
 @pytest.fixture
-def vms(stack):
-    control = stack.een.control
-    control.reset()
-    control.configure(BitrateKbps=64)
-    yield control
-    control.clear_faults()
-
-
-@pytest.fixture
 def settings(stack, vms):
     return agent_settings(
         stack, unique=True, POLL_SCHEDULE="*/1 * * * * *", RENEW_SCHEDULE="*/3 * * * * *", MAX_IN_FLIGHT_JOBS="10"
