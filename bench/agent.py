@@ -96,7 +96,8 @@ def idle_poll(stack: LocalStack) -> tuple[int, int]:
     queue = cast(QueueClient, CountingProxy(agent.queue, counter))
     agent.services.registry.list_jobs()  # the token first: it is not part of a poll
     before = len(stack.sim.requests())
-    poll(agent.services.registry, agent.services.records, queue, max_in_flight=agent.settings.max_in_flight_jobs)
+    agent.services.queue = queue
+    poll(agent.services, max_in_flight=agent.settings.max_in_flight_jobs)
     return len(stack.sim.requests()) - before, counter["writes"]
 
 

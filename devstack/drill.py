@@ -32,7 +32,7 @@ from devstack.agent_env import agent_settings
 from devstack.funchost.logs import invocation_stats
 from devstack.funchost.process import HostProcess
 from devstack.stack import REPO_ROOT, LocalStack
-from shared.agent.ledger import Ledger, generation_of
+from shared.agent.ledger import Ledger
 from shared.agent.planner import segments
 from shared.agent.records import LockRecords
 from shared.settings import AgentSettings
@@ -189,9 +189,9 @@ class Drill:
             delivered += len(completed)
             bytes_delivered += sum((f.get("Verification") or {}).get("Size") or 0 for f in completed)
             record = records.get(job.job_id)
-            if record is not None:
-                items = ledger.items(job.job_id, generation_of(record.lock_token))
-                redone += sum(max(0, item.attempts - 1) for item in items)
+            plan = ledger.get_plan(job.job_id, record.generation) if record is not None else None
+            if plan is not None:
+                redone += sum(max(0, item.attempts - 1) for item in ledger.items(plan))
         stuck = sum(1 for d in details.values() if d["State"] == "Locked") + sum(1 for _ in records.active())
         in_flight, longest = self.invocations()
         stats = _registry_stats(sim)

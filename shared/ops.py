@@ -102,10 +102,10 @@ def show(records: LockRecords, ledger: Ledger, job_id: str, out: TextIO) -> int:
         f"delivered {plan.items_delivered}, missing {plan.items_missing}, failed {plan.items_failed})",
         file=out,
     )
-    for gap in plan.missing:
+    for gap in ledger.gaps(plan) if plan.gaps_total else []:
         print(f"  missing: {gap}", file=out)
     print(f"  {'item':<34}{'state':<11}{'tries':>6}{'files':>6}{'MiB':>9}  what / last error", file=out)
-    for item in ledger.items(record.job_id, plan.generation):
+    for item in ledger.items(plan):
         detail = item.last_error or "; ".join(item.missing) or item.label()
         print(
             f"  {item.item_id:<34}{item.state:<11}{item.attempts:>6}{item.files_delivered:>6}"
@@ -140,13 +140,13 @@ def release(
     try:
         registry.release(job_id, record.lock_token)
     except NotOurs as exc:
-        records.transition(job_id, "Lost", last_error=f"operator release: {exc}")
+        records.transition(job_id, "Lost", generation=record.generation, last_error=f"operator release: {exc}")
         print(f"The Registry says the lock is no longer ours ({exc.status}); the record is marked Lost.", file=out)
         return 1
     except RegistryError as exc:
         raise OpsError(f"the Registry refused the release: {exc}") from None
-    records.transition(job_id, "Released", last_error="released by an operator")
-    log_job_end(record, "Released", "released by an operator")
+    if records.transition(job_id, "Released", generation=record.generation, last_error="released by an operator"):
+        log_job_end(record, "Released", "released by an operator")
     print(f"Released job {job_id}.", file=out)
     return 0
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 from azure.storage.queue import QueueClient
 
 from shared.agent.ledger import Ledger
+from shared.agent.pause import AgentPause
 from shared.agent.records import LockRecords
 from shared.agent.services import Services
 from shared.redact import install_log_scrubbing
@@ -66,10 +67,16 @@ def build_agent(settings: AgentSettings) -> Agent:
         ledger=Ledger(locks_table),
         queue=queue_client(settings.storage, settings.jobs_queue),
         poison_queue=queue_client(settings.storage, f"{settings.jobs_queue}-poison"),
+        pause=AgentPause(locks_table, settings.agent_pause_seconds),
         progress_interval=settings.progress_interval_seconds,
         export_timeout=settings.export_timeout_seconds,
         max_attempts=settings.max_dequeue_count,
+        release_limit=settings.release_limit,
+        max_job_age=timedelta(minutes=settings.max_job_age_minutes),
+        retention=timedelta(days=settings.retention_days),
         max_segment=timedelta(minutes=settings.max_segment_minutes),
+        retry_delay=settings.retry_delay_seconds,
+        wait_in_run=settings.export_wait_seconds,
     )
     return Agent(settings, services)
 

@@ -55,9 +55,7 @@ def quick_agent(stack: Any, *, heartbeat_every: float = 0.5, **overrides: str) -
 
 
 def poll_once(agent: Agent):
-    return poll(
-        agent.services.registry, agent.services.records, agent.queue, max_in_flight=agent.settings.max_in_flight_jobs
-    )
+    return poll(agent.services, max_in_flight=agent.settings.max_in_flight_jobs)
 
 
 def run_job(agent: Agent, **drain_options: Any) -> list[str]:

@@ -381,7 +381,7 @@ def test_a_lock_lost_mid_upload_stops_without_completing_and_a_new_lock_starts_a
         threading.Event().wait(0.1)
     assert started, "no upload started"
     stack.sim.expire_lock(job["Id"])
-    renew_all(agent.services.registry, agent.services.records, margin=timedelta(hours=1), max_age=timedelta(hours=3))
+    renew_all(agent.services, margin=timedelta(hours=1))
     worker.join(timeout=90)
     assert outcome.count("Lost") == 2
     seen = stack.sim.job(job["Id"])

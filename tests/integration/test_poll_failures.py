@@ -38,9 +38,7 @@ def thumbnail_jobs(stack, count: int, cameras: list[str] | None = None) -> list[
 
 
 def poll_once(agent):
-    return poll(
-        agent.services.registry, agent.services.records, agent.queue, max_in_flight=agent.settings.max_in_flight_jobs
-    )
+    return poll(agent.services, max_in_flight=agent.settings.max_in_flight_jobs)
 
 
 def queued(agent) -> list[str]:
