@@ -7,6 +7,7 @@ Files go through `deliver_file`, which skips whatever the ledger already records
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -57,7 +58,8 @@ def run_media(guard: ItemGuard) -> Done | Waiting:
     camera, start, end = item.camera_id or "", item.start, item.end
     assert start is not None and end is not None
     if item.ticket is None:
-        guard.save(ticket=vms.start_clip(camera, start, end), ticket_started=utc_now())
+        tag = "clr-" + hashlib.sha256(f"{item.job_id}/{item.generation}/{item.item_id}".encode()).hexdigest()[:12]
+        guard.save(ticket=vms.start_clip(camera, start, end, tag=tag), ticket_started=utc_now())
     status = _wait_for_clip(guard)
     if status is None:
         return Waiting(delay=max(5.0, vms.capabilities.min_poll_interval))

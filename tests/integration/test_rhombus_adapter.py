@@ -20,6 +20,7 @@ from tests.integration.vms_helpers import (
     JPEG_MAGIC,
     count,
     ms,
+    new_tag,
     not_exactly,
     recent_window,
     rhombus_adapter,
@@ -84,7 +85,7 @@ def test_an_unknown_camera_is_camera_not_found(stack, rhombus):
     with pytest.raises(CameraNotFound):
         adapter.find_recordings("AAAAAAAAAAAAAAAAAAAAAA", *recent_window(2, 10))
     with pytest.raises(CameraNotFound):
-        adapter.start_clip("AAAAAAAAAAAAAAAAAAAAAA", *recent_window(2, 10))
+        adapter.start_clip("AAAAAAAAAAAAAAAAAAAAAA", *recent_window(2, 10), tag=new_tag())
     with pytest.raises(CameraNotFound):
         adapter.get_snapshot("AAAAAAAAAAAAAAAAAAAAAA")
 
@@ -102,7 +103,7 @@ def test_coverage_reports_the_gaps_and_clips_hold_only_footage(stack, rhombus):
 
     assert adapter.capabilities.reports_coverage
     assert spans(adapter.find_recordings(camera_id, *window)) == recorded
-    ticket = adapter.start_clip(camera_id, *window)
+    ticket = adapter.start_clip(camera_id, *window, tag=new_tag())
     status = wait_for_clip(adapter, ticket, rhombus)
 
     assert status.state == "ready" and spans(status.downloads) == recorded
@@ -143,7 +144,9 @@ def test_seams_under_two_seconds_are_one_recording(stack, rhombus):
     adapter = rhombus_adapter(stack)
 
     covered = adapter.find_recordings(camera_id, t0, t0 + timedelta(minutes=1))
-    status = wait_for_clip(adapter, adapter.start_clip(camera_id, t0, t0 + timedelta(minutes=1)), rhombus)
+    status = wait_for_clip(
+        adapter, adapter.start_clip(camera_id, t0, t0 + timedelta(minutes=1), tag=new_tag()), rhombus
+    )
 
     assert spans(covered) == [(t0, t0 + timedelta(minutes=1))]
     assert [not_exactly(adapter, d, camera_id) for d in status.downloads] == [""]
@@ -175,7 +178,7 @@ def test_footage_kept_on_an_offline_camera_is_reported_missing_not_filled(stack,
     online = adapter.find_recordings(camera_id, t0, end)
     rhombus.set_online(camera_id, False)
     offline = adapter.find_recordings(camera_id, t0, end)
-    ticket = adapter.start_clip(camera_id, t0, end)
+    ticket = adapter.start_clip(camera_id, t0, end, tag=new_tag())
     status = wait_for_clip(adapter, ticket, rhombus)
 
     assert spans(online) == [(t0, end)]
@@ -190,7 +193,7 @@ def test_a_window_over_60_minutes_is_split_into_clips_that_download_and_are_dele
     start, end = recent_window(hours_ago=4, minutes=90)
     camera = rhombus.add_camera(Name="Long", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = rhombus_adapter(stack)
-    ticket = adapter.start_clip(camera["Id"], start, end)
+    ticket = adapter.start_clip(camera["Id"], start, end, tag=new_tag())
     assert len(ticket["clips"]) == 2
     status = wait_for_clip(adapter, ticket, rhombus)
     assert status.state == "ready" and status.missing == []
@@ -208,7 +211,7 @@ def test_cleanup_deletes_every_saved_clip_and_can_be_repeated(stack, rhombus, mo
     adapter = rhombus_adapter(stack)
     if moment == "after a failure":
         rhombus.fail_exports()
-    ticket = adapter.start_clip(camera["Id"], start, end)
+    ticket = adapter.start_clip(camera["Id"], start, end, tag=new_tag())
     if moment != "while splicing":
         wait_for_clip(adapter, ticket, rhombus)
 
@@ -227,7 +230,7 @@ def test_a_clip_download_dropped_after_the_first_chunk_resumes_with_range(stack,
     start, end = recent_window(hours_ago=2, minutes=3)  # ~45 MB
     camera = rhombus.add_camera(Name="Drop", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = rhombus_adapter(stack)
-    download = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end), rhombus).downloads[0]
+    download = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end, tag=new_tag()), rhombus).downloads[0]
     rhombus.drop_downloads(after_bytes=1_500_000, count=1)  # past the first 1 MiB chunk handed out
 
     assert not_exactly(adapter, download, camera["Id"]) == ""  # every byte, in order, exactly once
@@ -239,7 +242,7 @@ def test_a_dropped_download_from_a_server_without_ranges_fails_rather_than_passi
     start, end = recent_window(hours_ago=2, minutes=3)
     camera = rhombus.add_camera(Name="NoRanges", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = rhombus_adapter(stack)
-    download = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end), rhombus).downloads[0]
+    download = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end, tag=new_tag()), rhombus).downloads[0]
     rhombus.ignore_ranges(count=1)
     rhombus.drop_downloads(after_bytes=1_500_000, count=1)
     received = 0
@@ -256,7 +259,7 @@ def test_a_resume_the_server_answers_with_the_whole_file_fails_rather_than_dupli
     start, end = recent_window(hours_ago=2, minutes=3)
     camera = rhombus.add_camera(Name="Forgetful", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = rhombus_adapter(stack)
-    download = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end), rhombus).downloads[0]
+    download = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end, tag=new_tag()), rhombus).downloads[0]
     rhombus.drop_downloads(after_bytes=1_500_000, count=1)
 
     stream = adapter.open_download(download)  # opened: the server said it accepts ranges
@@ -275,7 +278,7 @@ def test_cameras_with_unusual_ids_deliver_their_own_footage(stack, rhombus, came
     rhombus.add_camera(Id=camera_id, Name="Odd", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = rhombus_adapter(stack)
     snapshot = adapter.get_snapshot(camera_id)
-    ticket = adapter.start_clip(camera_id, start, end)
+    ticket = adapter.start_clip(camera_id, start, end, tag=new_tag())
     status = wait_for_clip(adapter, ticket, rhombus)
     assert read_jpeg_comment(snapshot.content)[0] == camera_tag(camera_id)
     assert [not_exactly(adapter, d, camera_id) for d in status.downloads] == [""]
@@ -327,6 +330,6 @@ def test_a_clip_request_that_fails_half_way_leaves_no_clip_behind(stack, rhombus
     rhombus.configure(MaxClipSeconds=300)  # the second clip (10 min) is refused
 
     with pytest.raises(VmsVendorError, match="300 seconds"):
-        rhombus_adapter(stack).start_clip(camera_id, t0, t0 + timedelta(minutes=20))
+        rhombus_adapter(stack).start_clip(camera_id, t0, t0 + timedelta(minutes=20), tag=new_tag())
 
     assert len(rhombus.jobs()) == 1 and rhombus.leftovers() == []
