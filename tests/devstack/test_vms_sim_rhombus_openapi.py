@@ -76,10 +76,11 @@ def test_every_request_and_response_of_a_whole_clip_follows_rhombus_openapi(stac
         adapter.get_snapshot(camera_id, at=start - timedelta(hours=1))  # a 200 with error: true
     rhombus_sim.set_online(camera_id, False)
     assert adapter.find_recordings(camera_id, start, end)
-    ticket = adapter.start_clip(camera_id, start, end, tag=new_tag())
+    tag = new_tag()
+    ticket = adapter.start_clip(camera_id, start, end, tag=tag)
     status = wait_for_clip(adapter, ticket, rhombus_sim)
     assert [not_exactly(adapter, d, camera_id) for d in status.downloads] == ["", ""]
-    adapter.cleanup(ticket)
+    assert adapter.remove_tagged(tag) == 2  # the saved clips, listed by getClipsWithProgress
     adapter.cleanup(ticket)  # the clips are gone: the answers are errors, checked too
     rhombus_sim.fail_exports()
     failed = adapter.start_clip(camera_id, start, start + timedelta(minutes=1), tag=new_tag())
