@@ -208,6 +208,7 @@ def api_blueprint(sim: RhombusSite) -> Blueprint:
             size = LIST_PAGE_DEFAULT
         elif isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= LIST_PAGE_MAX:
             raise failure(f"pageSize must be an integer from 1 to {LIST_PAGE_MAX}")
+        size = min(size, engine.config.max_page_size)  # a page may hold fewer than asked: follow pageToken
         offset = page_offset(data.get("pageToken"))
         search = optional_string(data, "searchFilter")
         devices = string_list(data, "deviceUuidFilters")

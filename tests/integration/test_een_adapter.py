@@ -466,3 +466,117 @@ def test_no_token_client_secret_or_url_signature_reaches_the_logs(stack, een, ca
         assert secret not in caplog.text
     assert "signature=" in adapter.resolve_url(download)
     assert re.search(r"signature=(?!REDACTED)", caplog.text) is None
+
+
+# ---- artefacts found by their tag (a run killed, or an answer lost, after the VMS created them) -------
+
+LIST_OPERATIONS = {"token", "client_settings", "current_user", "list_jobs", "list_files", "list_deleted_files"}
+
+
+def test_an_export_whose_answer_was_lost_is_found_and_removed_by_its_tag(stack, een):
+    een.configure(BitrateKbps=64)
+    t0, _ = recent_window(hours_ago=5, minutes=0)
+    camera_id, _ = gappy_camera(een, t0)
+    adapter = een_adapter(stack, een_video_route="export")
+    tag = new_tag()
+    een.drop_after_create()  # EEN creates the export, then the connection closes without an answer
+
+    with pytest.raises(VmsTransient):
+        adapter.start_clip(camera_id, t0, t0 + timedelta(minutes=20), tag=tag)
+
+    assert count(een, "create_export") == 1  # sent once: a retry would have made a second export
+    een.advance_clock(600)  # the export nobody heard of finishes: its file lands in the archive
+    left = een.leftovers()
+    assert sorted(item["Kind"] for item in left) == ["file", "job"]
+    assert all(tag in item["Name"].split() for item in left)
+    assert adapter.remove_tagged(tag) == 2
+    assert een.leftovers() == []
+    assert adapter.remove_tagged(tag) == 0  # idempotent
+
+
+def test_an_export_whose_answer_is_held_exists_in_the_account_until_released(stack, een):
+    start, end = recent_window(hours_ago=3, minutes=10)
+    camera = een.add_camera(Name="Held", Recordings=[[start.isoformat(), end.isoformat()]])
+    adapter = een_adapter(stack, een_video_route="export")
+    een.hold_after_create(seconds=60)
+    tickets = []
+    worker = threading.Thread(
+        target=lambda: tickets.append(adapter.start_clip(camera["Id"], start, end, tag=new_tag()))
+    )
+    worker.start()
+
+    deadline = time.monotonic() + 20
+    while een.held() == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert een.held() == 1 and [item["Kind"] for item in een.leftovers()] == ["job"]  # the window to kill a host in
+    assert een.release_held() == 1
+    worker.join(timeout=20)
+    assert len(tickets) == 1 and len(tickets[0]["exports"]) == 1
+    adapter.cleanup(tickets[0])
+    assert een.leftovers() == []
+
+
+@pytest.mark.parametrize("where", ["archive", "recycle bin"])
+def test_export_files_whose_job_is_gone_are_found_by_their_tag(stack, een, where):
+    start, end = recent_window(hours_ago=3, minutes=10)
+    camera = een.add_camera(Name="Orphan", Recordings=[[start.isoformat(), end.isoformat()]])
+    adapter = een_adapter(stack, een_video_route="export")
+    tag = new_tag()
+    ticket = adapter.start_clip(camera["Id"], start, end, tag=tag)
+    wait_for_clip(adapter, ticket, een)
+    if where == "recycle bin":
+        een.inject_fault("delete_trash_file", 500, count=4)
+        with pytest.raises(VmsTransient):
+            adapter.cleanup(ticket)
+        een.clear_faults()
+    adapter._api("DELETE", f"/jobs/{ticket['exports'][0]['job_id']}", operation="delete_job").close()  # job expired
+
+    assert [(item["Kind"], item["Where"]) for item in een.leftovers()] == [("file", where)]
+    assert adapter.remove_tagged(tag) == 1
+    assert een.leftovers() == []
+
+
+def test_remove_tagged_finds_every_tagged_export_across_pages_and_nothing_else(stack, een):
+    een.configure(BitrateKbps=64, DefaultPageSize=2, MaxPageSize=2)
+    start, end = recent_window(hours_ago=3, minutes=10)
+    camera = een.add_camera(Name="Many", Recordings=[[start.isoformat(), end.isoformat()]])
+    adapter = een_adapter(stack, een_video_route="export")
+    tag = new_tag()
+    for _ in range(3):  # three runs that each created an export and never recorded it
+        adapter.start_clip(camera["Id"], start, end, tag=tag)
+    kept = adapter.start_clip(camera["Id"], start, end, tag=new_tag())
+    wait_for_clip(adapter, kept, een)
+
+    assert adapter.remove_tagged(tag) == 6  # three jobs and their three files
+    assert count(een, "list_jobs") == 2  # four jobs, two a page
+    assert sorted(item["Kind"] for item in een.leftovers()) == ["file", "job"]  # the other tag's export
+    adapter.cleanup(kept)
+    assert een.leftovers() == []
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_remove_tagged_of_an_unknown_tag_removes_nothing(stack, een, route):
+    start, end = recent_window(hours_ago=3, minutes=10)
+    camera = een.add_camera(Name="Other", Recordings=[[start.isoformat(), end.isoformat()]])
+    adapter = een_adapter(stack, een_video_route=route)
+    ticket = adapter.start_clip(camera["Id"], start, end, tag=new_tag())
+    wait_for_clip(adapter, ticket, een)
+    left = een.leftovers()
+    before = len(een.requests())
+
+    assert adapter.remove_tagged(new_tag()) == 0
+
+    assert {entry["Operation"] for entry in een.requests()[before:]} <= LIST_OPERATIONS  # listed, deleted nothing
+    assert een.leftovers() == left
+    adapter.cleanup(ticket)
+
+
+def test_a_malformed_tag_is_refused_before_any_call(stack, een):
+    start, end = recent_window(hours_ago=3, minutes=10)
+    adapter = een_adapter(stack, een_video_route="export")
+    for tag in ("", "Clr-Upper", "clr 1", "clr-" + "x" * 30):
+        with pytest.raises(ValueError):
+            adapter.start_clip("any", start, end, tag=tag)
+        with pytest.raises(ValueError):
+            adapter.remove_tagged(tag)
+    assert een.requests() == []
