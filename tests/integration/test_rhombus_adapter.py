@@ -333,3 +333,62 @@ def test_a_clip_request_that_fails_half_way_leaves_no_clip_behind(stack, rhombus
         rhombus_adapter(stack).start_clip(camera_id, t0, t0 + timedelta(minutes=20), tag=new_tag())
 
     assert len(rhombus.jobs()) == 1 and rhombus.leftovers() == []
+
+
+# ---- saved clips found by their tag (a run killed, or an answer lost, after Rhombus saved them) --------
+
+
+def two_recordings(rhombus, t0):
+    """A camera recorded [t0, t0+4 min) and [t0+10 min, t0+13 min): a clip request makes two clips."""
+    recorded = [(t0, t0 + timedelta(minutes=4)), (t0 + timedelta(minutes=10), t0 + timedelta(minutes=13))]
+    return rhombus.add_camera(Name="Two", Recordings=[[s.isoformat(), e.isoformat()] for s, e in recorded])["Id"]
+
+
+def test_a_clip_whose_answer_was_lost_is_found_and_removed_by_its_tag(stack, rhombus):
+    t0, _ = recent_window(hours_ago=5, minutes=0)
+    camera_id = two_recordings(rhombus, t0)
+    adapter = rhombus_adapter(stack)
+    tag = new_tag()
+    rhombus.drop_after_create()  # Rhombus saves the clip, then the connection closes without an answer
+
+    with pytest.raises(VmsTransient):
+        adapter.start_clip(camera_id, t0, t0 + timedelta(minutes=20), tag=tag)
+
+    assert count(rhombus, "splice") == 1  # sent once: a retry would have saved a second clip
+    left = rhombus.leftovers()
+    assert [item["Kind"] for item in left] == ["job"] and tag in left[0]["Name"].split()
+    assert adapter.remove_tagged(tag) == 1
+    assert rhombus.leftovers() == []
+    assert adapter.remove_tagged(tag) == 0  # idempotent
+
+
+def test_remove_tagged_finds_every_tagged_clip_across_pages_and_nothing_else(stack, rhombus):
+    rhombus.configure(DefaultPageSize=2, MaxPageSize=2)
+    t0, _ = recent_window(hours_ago=5, minutes=0)
+    camera_id = two_recordings(rhombus, t0)
+    adapter = rhombus_adapter(stack)
+    tag, window = new_tag(), (t0, t0 + timedelta(minutes=20))
+    for _ in range(3):  # three runs that each saved two clips and never recorded them
+        adapter.start_clip(camera_id, *window, tag=tag)
+    kept = adapter.start_clip(camera_id, *window, tag=new_tag())
+
+    assert adapter.remove_tagged(tag) == 6
+    assert count(rhombus, "list_clips") == 3  # six clips found by the search, two a page
+    assert sorted(item["Id"] for item in rhombus.leftovers()) == sorted(clip["clip_uuid"] for clip in kept["clips"])
+    adapter.cleanup(kept)
+    assert rhombus.leftovers() == []
+
+
+def test_remove_tagged_of_an_unknown_tag_removes_nothing(stack, rhombus):
+    t0, _ = recent_window(hours_ago=5, minutes=0)
+    camera_id = two_recordings(rhombus, t0)
+    adapter = rhombus_adapter(stack)
+    ticket = adapter.start_clip(camera_id, t0, t0 + timedelta(minutes=20), tag=new_tag())
+    before = len(rhombus.requests())
+
+    assert adapter.remove_tagged(new_tag()) == 0
+
+    assert {entry["Operation"] for entry in rhombus.requests()[before:]} == {"list_clips"}
+    assert len(rhombus.leftovers()) == 2
+    adapter.cleanup(ticket)
+    assert rhombus.leftovers() == []

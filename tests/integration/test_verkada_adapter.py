@@ -330,3 +330,16 @@ def test_the_registry_simulator_accepts_the_exact_mp4_and_rejects_a_mix_up(stack
     assert stack.sim.job(job["Id"])["Files"][0]["Verification"]["Ok"] is True
     with pytest.raises(UploadRejected, match="not the footage it was reported as"):
         deliver("shifted.mp4", download.start + timedelta(seconds=1), download.end)
+
+
+def test_remove_tagged_finds_nothing_and_asks_verkada_nothing(stack, verkada):
+    """HLS creates nothing on Verkada's side, so there is nothing a lost ticket could leave behind."""
+    camera = verkada.add_camera(Name="Hls", Online=True)["Id"]
+    adapter = verkada_adapter(stack)
+    tag = new_tag()
+    ticket = adapter.start_clip(camera, *recent_window(2, 10), tag=tag)
+    before = len(verkada.requests())
+
+    assert ticket["tag"] == tag
+    assert adapter.remove_tagged(tag) == 0
+    assert len(verkada.requests()) == before
