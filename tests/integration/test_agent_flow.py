@@ -11,6 +11,7 @@ import pytest
 
 from shared.agent.ledger import DELIVERED, generation_of
 from tests.integration.agent_helpers import drain, history, poll_once, quick_agent, recorded_camera, run_job, window
+from tests.integration.vms_helpers import new_tag
 
 pytestmark = pytest.mark.integration
 
@@ -280,7 +281,7 @@ def test_a_file_committed_but_not_completed_is_completed_without_a_second_upload
     job_id, item = planned_media_job(stack, vms, agent)
     record = agent.services.records.get(job_id)
     services = agent.services
-    ticket = services.vms.start_clip(item.camera_id, item.start, item.end)
+    ticket = services.vms.start_clip(item.camera_id, item.start, item.end, tag=new_tag())
     (download,) = services.vms.poll_clip(ticket).downloads
     name = media_name(item.camera_id, download.start, download.end)
     upload = services.registry.initialize_upload(job_id, record.lock_token, name, "video/mp4")

@@ -17,6 +17,11 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 FAST_RETRIES = RetryPolicy(max_attempts=4, backoff_initial=0.05, backoff_max=0.2, deadline=15)
 
 
+def new_tag() -> str:
+    """A fresh artefact tag, as the engine gives start_clip (unique per test, so no test finds another's)."""
+    return f"clr-{uuid.uuid4().hex[:10]}"
+
+
 def fresh_token_table(stack):
     """A table of its own per test, so no stored grant leaks from one test into another."""
     service = TableServiceClient.from_connection_string(stack.storage_connection_string)

@@ -43,6 +43,7 @@ from shared.vms.base import (
     Interval,
     Snapshot,
     VmsAdapter,
+    check_tag,
     clip_to_window,
     gaps,
     split_window,
@@ -322,8 +323,9 @@ class VerkadaAdapter(VmsAdapter):
 
     # ---- footage: clips -----------------------------------------------------------------------------
 
-    def start_clip(self, camera_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+    def start_clip(self, camera_id: str, start: datetime, end: datetime, *, tag: str) -> dict[str, Any]:
         """No server-side job: the ticket names the window and its pieces of at most an hour (no credentials)."""
+        check_tag(tag)
         self._camera(camera_id)
         pieces = [[p.start.isoformat(), p.end.isoformat()] for p in split_window(start, end, STREAM_MAX)]
         return {
@@ -333,6 +335,7 @@ class VerkadaAdapter(VmsAdapter):
             "start": start.isoformat(),
             "end": end.isoformat(),
             "pieces": pieces,
+            "tag": tag,
         }
 
     def poll_clip(self, ticket: dict[str, Any]) -> ClipStatus:
@@ -438,6 +441,11 @@ class VerkadaAdapter(VmsAdapter):
 
     def cleanup(self, ticket: dict[str, Any]) -> None:
         """HLS creates nothing on Verkada's side: nothing to delete."""
+
+    def remove_tagged(self, tag: str) -> int:
+        """HLS creates nothing on Verkada's side: nothing to find, no call made."""
+        check_tag(tag)
+        return 0
 
     def close(self) -> None:
         self._sender.session.close()
