@@ -83,6 +83,31 @@ param progressIntervalSeconds int = 5
 @maxValue(86400)
 param exportTimeoutSeconds int = 1800
 
+@description('How long one run waits for a VMS export before handing the item back to the queue.')
+@minValue(1)
+@maxValue(600)
+param exportWaitSeconds int = 20
+
+@description('First backoff of a work item or message that failed transiently (doubling, at most 5 minutes).')
+@minValue(1)
+@maxValue(600)
+param retryDelaySeconds int = 15
+
+@description('Releases of one job for reasons of its own before the agent cancels it at its next lock.')
+@minValue(1)
+@maxValue(100)
+param releaseLimit int = 3
+
+@description('How long the agent locks no new job when its own configuration is refused (then it checks again).')
+@minValue(5)
+@maxValue(86400)
+param agentPauseSeconds int = 300
+
+@description('Days the records, plans and items of finished jobs are kept in Table Storage.')
+@minValue(1)
+@maxValue(3650)
+param retentionDays int = 30
+
 @minValue(1)
 @maxValue(32)
 param uploadConcurrency int = 4
@@ -412,6 +437,11 @@ module app 'modules/app.bicep' = {
     maxJobAgeMinutes: maxJobAgeMinutes
     progressIntervalSeconds: progressIntervalSeconds
     exportTimeoutSeconds: exportTimeoutSeconds
+    exportWaitSeconds: exportWaitSeconds
+    retryDelaySeconds: retryDelaySeconds
+    releaseLimit: releaseLimit
+    agentPauseSeconds: agentPauseSeconds
+    retentionDays: retentionDays
     uploadConcurrency: uploadConcurrency
     uploadBlockMib: uploadBlockMib
     uploadAllowedHosts: uploadAllowedHosts

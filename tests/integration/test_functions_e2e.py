@@ -120,7 +120,8 @@ def test_a_host_killed_mid_upload_redoes_only_the_items_it_was_running_and_the_j
     storage = AgentSettings.from_env(settings).storage
     table = table_client(storage, settings["LOCKS_TABLE_NAME"])
     record = LockRecords(table).get(job)
-    items = Ledger(table).items(job, generation_of(record.lock_token))
+    ledger = Ledger(table)
+    items = ledger.items(ledger.get_plan(job, generation_of(record.lock_token)))
     redone = [item for item in items if item.attempts > 1]
     assert len(redone) >= 1 and all(item.attempts == 2 for item in redone)  # only what the kill interrupted
     # a redo uploads afresh (one more file id) or, if its run died after recording the commit, completes that

@@ -44,6 +44,11 @@ param lockRenewMarginSeconds int
 param maxJobAgeMinutes int
 param progressIntervalSeconds int
 param exportTimeoutSeconds int
+param exportWaitSeconds int
+param retryDelaySeconds int
+param releaseLimit int
+param agentPauseSeconds int
+param retentionDays int
 param uploadConcurrency int
 param uploadBlockMib int
 param uploadAllowedHosts string
@@ -251,6 +256,26 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'EXPORT_TIMEOUT_SECONDS'
           value: string(exportTimeoutSeconds)
+        }
+        {
+          name: 'EXPORT_WAIT_SECONDS'
+          value: string(exportWaitSeconds)
+        }
+        {
+          name: 'RETRY_DELAY_SECONDS'
+          value: string(retryDelaySeconds)
+        }
+        {
+          name: 'RELEASE_LIMIT'
+          value: string(releaseLimit)
+        }
+        {
+          name: 'AGENT_PAUSE_SECONDS'
+          value: string(agentPauseSeconds)
+        }
+        {
+          name: 'RETENTION_DAYS'
+          value: string(retentionDays)
         }
         {
           name: 'UPLOAD_CONCURRENCY'
