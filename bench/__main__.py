@@ -242,6 +242,10 @@ def report(results: dict[str, tuple[float, str]]) -> None:
     row("registry_calls_per_file_job", calls, "<= 5", calls <= 5)
     row("idle_poll_registry_calls", value["idle_poll_registry_calls"], "== 1", value["idle_poll_registry_calls"] == 1)
     row("idle_poll_storage_writes", value["idle_poll_storage_writes"], "== 0", value["idle_poll_storage_writes"] == 0)
+    polls = value["poll_seconds_10k_history"] / value["poll_seconds_empty"]
+    row("poll_seconds_10k_history / poll_seconds_empty", polls, "<= 1.5", polls <= 1.5)
+    renewals = value["renew_seconds_10k_history"] / value["renew_seconds_empty"]
+    row("renew_seconds_10k_history / renew_seconds_empty", renewals, "<= 1.5", renewals <= 1.5)
     remux = value["verkada_remux_mbps"] / value["verkada_raw_hls_mbps"]
     row("verkada_remux_mbps / verkada_raw_hls_mbps (uncapped)", remux, "(info)", True)
     one, two = value["thumbnail_jobs_per_s_1host"], value["thumbnail_jobs_per_s_2hosts"]

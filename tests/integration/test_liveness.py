@@ -369,3 +369,19 @@ def test_an_item_of_a_stale_message_is_not_run(stack, agent):
     stack.sim.expire_lock(job["Id"])
     poll_once(agent)  # a new lock: the old plan's item must do nothing
     assert run_item(decode_message(item_message.content), message_id="x", services=agent.services) == "Stale"
+
+
+def test_an_export_created_but_never_recorded_is_found_by_its_tag_and_removed(stack, vms):
+    """The VMS creates the export but its answer never arrives (as if the run died right then): the item
+    had recorded its intent first, so the next run removes what carries its tag before starting again."""
+    agent = quick_agent(stack, EEN_VIDEO_ROUTE="export")
+    vms.configure(ExportDurationSeconds=0)
+    vms.drop_after_create(count=1)
+    camera, start, end = recorded_camera(vms, minutes=5)
+    job = stack.sim.create_job("mediarequest", {"Cameras": [window(camera, start, end)]})
+    poll_once(agent)
+    outcomes = drain(agent, timeout=90)
+
+    assert "RetryLater" in outcomes
+    assert stack.sim.job(job["Id"])["State"] == "Completed"
+    assert vms.leftovers() == []
