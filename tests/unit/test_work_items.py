@@ -73,5 +73,6 @@ def test_the_outcome_follows_what_was_delivered_and_what_is_missing():
 
 def test_the_outcome_message_counts_what_it_does_not_list():
     many = [f"cam {n} (no recording)" for n in range(500)]
-    state, message = choose_outcome(Plan("job", "g", "mediarequest", gaps_total=500), [_item(DELIVERED, delivered=1)], many)
+    plan = Plan("job", "g", "mediarequest", gaps_total=500)
+    state, message = choose_outcome(plan, [_item(DELIVERED, delivered=1)], many)
     assert state == "PartiallyCompleted" and "and 480 more" in message and len(message) <= 1000
