@@ -57,7 +57,7 @@ def finish_item(services: Services, record: LockRecord, item: WorkItem) -> tuple
     stored item and plan (Completing when this was the last item: the caller completes the job)."""
     for _ in range(20):
         plan = services.ledger.get_plan(item.job_id, item.generation)
-        if plan is None or plan.state not in (RUNNING_PLAN, PLANNED) or plan.plan_id != item.plan_id:
+        if plan is None or plan.state not in (RUNNING_PLAN, PLANNED) or not plan.owns(item):
             raise StaleEntry(f"job {item.job_id}: the plan is gone or no longer running")
         report = plan.items_remaining > 1 and _progress_due(services, plan)
         counted = replace(

@@ -223,6 +223,14 @@ class Plan:
     updated: datetime = field(default_factory=utc_now)
     etag: str | None = field(default=None, compare=False)
 
+    @property
+    def item_prefix(self) -> str:
+        """The RowKey prefix of this plan's items (a plan stored before plan ids existed has none)."""
+        return f"item-{self.generation}-{self.plan_id}-" if self.plan_id else f"item-{self.generation}-"
+
+    def owns(self, item: WorkItem) -> bool:
+        return item.generation == self.generation and (not self.plan_id or item.plan_id == self.plan_id)
+
 
 @dataclass(frozen=True)
 class OfferedJob:
@@ -349,7 +357,7 @@ class Ledger:
 
     def items(self, plan: Plan) -> list[WorkItem]:
         """The items of the plan's own planning attempt."""
-        return [_item_from(entity) for entity in self._range(plan.job_id, f"item-{plan.generation}-{plan.plan_id}-")]
+        return [_item_from(entity) for entity in self._range(plan.job_id, plan.item_prefix)]
 
     def save_item(self, item: WorkItem) -> WorkItem:
         """Compare-and-swap against the ETag the item was read with."""

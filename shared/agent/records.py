@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 PARTITION = "job"
 ACTIVE_PARTITION = "active"
+MARKER_PARTITION, INDEX_MARKER = "agent", "active-index"
 QUEUED, PROCESSING = "Queued", "Processing"
 COMPLETED, PARTIALLY_COMPLETED, FAILED, CANCELED = "Completed", "PartiallyCompleted", "Failed", "Canceled"
 REFUSED, RELEASED, LOST, ABANDONED = "Refused", "Released", "Lost", "Abandoned"
@@ -109,6 +110,7 @@ class LockRecords:
         self._table = table
         self._clock = clock
         self._table_ready = False
+        self._indexed = False
 
     def ensure_table(self) -> None:
         if not self._table_ready:
@@ -179,6 +181,7 @@ class LockRecords:
         """The records in flight, from the active index (never a scan of the history). Index rows whose
         record has ended (a crash between the record's write and the row's removal) are removed here."""
         self.ensure_table()
+        self._index_earlier_records()
         now = self._clock()
         for row in list(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": ACTIVE_PARTITION})):
             record = self.get(row["RowKey"])
@@ -187,8 +190,32 @@ class LockRecords:
             elif now - (row.get("CreatedUtc") or now) > INDEX_GRACE or (record is not None and record.terminal):
                 self._unindex(row["RowKey"], row.metadata["etag"])
 
+    def _index_earlier_records(self) -> None:
+        """Records of jobs in flight written before the active index existed (by an earlier version of the
+        agent) are indexed, so an upgrade never strands a job: once per process, and never again once a
+        marker row says it was done for this table."""
+        if self._indexed:
+            return
+        try:
+            self._table.get_entity(MARKER_PARTITION, INDEX_MARKER)
+        except ResourceNotFoundError:
+            query = f"PartitionKey eq '{PARTITION}' and (State eq '{QUEUED}' or State eq '{PROCESSING}')"
+            found = 0
+            for entity in self._table.query_entities(query):
+                found += 1
+                record = _from_entity(entity)
+                self._table.upsert_entity(
+                    {"PartitionKey": ACTIVE_PARTITION, "RowKey": record.job_id, "Generation": record.generation,
+                     "CreatedUtc": self._clock()},
+                    mode=UpdateMode.REPLACE,
+                )  # fmt: skip
+            if found:  # none found: nothing to remember (an idle poll writes nothing)
+                self._table.upsert_entity({"PartitionKey": MARKER_PARTITION, "RowKey": INDEX_MARKER})
+        self._indexed = True
+
     def count_active(self) -> int:
         self.ensure_table()
+        self._index_earlier_records()
         query = "PartitionKey eq @pk"
         return sum(1 for _ in self._table.query_entities(query, parameters={"pk": ACTIVE_PARTITION}, select=["RowKey"]))
 

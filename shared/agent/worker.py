@@ -93,7 +93,7 @@ def run_item(message: ItemMessage, *, message_id: str, services: Services) -> st
         return "Stale"
     if item.final:
         plan = services.ledger.get_plan(item.job_id, item.generation)
-        if plan is not None and plan.state == COMPLETING and plan.plan_id == item.plan_id:
+        if plan is not None and plan.state == COMPLETING and plan.owns(item):
             complete_job(services, record, plan)  # the item that finished last died before completing
         clean_up(services, item, attempt=message.cleanup)  # in case its run died before cleaning up
         return "Duplicate"

@@ -385,3 +385,15 @@ def test_an_export_created_but_never_recorded_is_found_by_its_tag_and_removed(st
     assert "RetryLater" in outcomes
     assert stack.sim.job(job["Id"])["State"] == "Completed"
     assert vms.leftovers() == []
+
+
+def test_jobs_in_flight_recorded_by_an_earlier_version_are_still_renewed(stack, agent):
+    """Records written before the active index existed are indexed on first use, so an upgrade strands no job."""
+    job = stack.sim.create_job("discovery", {})
+    poll_once(agent)
+    table = agent.services.ledger.table
+    table.delete_entity("active", job["Id"])  # as an earlier version left it: a record, no index row
+    later = quick_agent(stack, LOCKS_TABLE_NAME=agent.settings.locks_table, JOBS_QUEUE_NAME=agent.settings.jobs_queue)
+
+    assert [record.job_id for record in later.services.records.active()] == [job["Id"]]
+    assert later.services.records.count_active() == 1
