@@ -23,6 +23,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableEntity, UpdateMode
 
+from shared.secrets.sealing import Sealer, is_sealed
+
 log = logging.getLogger(__name__)
 
 PARTITION = "job"
@@ -72,9 +74,14 @@ class LockRecord:
 
 
 class LockRecords:
-    def __init__(self, table: TableClient, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, table: TableClient, clock: Callable[[], datetime] = utc_now, *, sealer: Sealer | None = None
+    ) -> None:
+        """`sealer` seals the lock token (shared/secrets/lock_tokens.py); without it (an operator without the
+        connection file) a sealed token reads as "" and only the agent's own records can be written."""
         self._table = table
         self._clock = clock
+        self._sealer = sealer
         self._table_ready = False
 
     def ensure_table(self) -> None:
@@ -86,7 +93,7 @@ class LockRecords:
     def get(self, job_id: str) -> LockRecord | None:
         self.ensure_table()
         try:
-            return _from_entity(self._table.get_entity(PARTITION, job_id))
+            return _from_entity(self._table.get_entity(PARTITION, job_id), self._sealer)
         except ResourceNotFoundError:
             return None
 
@@ -96,7 +103,7 @@ class LockRecords:
         lock fails its next compare-and-swap (and its next Registry call answers 409)."""
         self.ensure_table()
         try:
-            metadata = self._table.create_entity(_to_entity(record))
+            metadata = self._table.create_entity(_to_entity(record, self._sealer))
             return replace(record, etag=metadata["etag"])
         except ResourceExistsError:
             existing = self.get(record.job_id)
@@ -127,12 +134,12 @@ class LockRecords:
         self.ensure_table()
         query = f"PartitionKey eq '{PARTITION}' and (State eq '{QUEUED}' or State eq '{PROCESSING}')"
         for entity in self._table.query_entities(query):
-            yield _from_entity(entity)
+            yield _from_entity(entity, self._sealer)
 
     def all(self) -> Iterator[LockRecord]:
         self.ensure_table()
         for entity in self._table.query_entities(f"PartitionKey eq '{PARTITION}'"):
-            yield _from_entity(entity)
+            yield _from_entity(entity, self._sealer)
 
     def count_active(self) -> int:
         return sum(1 for _ in self.active())
@@ -140,19 +147,22 @@ class LockRecords:
     def _write(self, record: LockRecord, etag: str | None) -> LockRecord:
         try:
             metadata = self._table.update_entity(
-                _to_entity(record), mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+                _to_entity(record, self._sealer),
+                mode=UpdateMode.REPLACE,
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
             )
         except (ResourceModifiedError, ResourceNotFoundError):
             raise StaleRecord(f"job {record.job_id}: the record changed meanwhile") from None
         return replace(record, etag=metadata["etag"])
 
 
-def _to_entity(record: LockRecord) -> dict[str, Any]:
+def _to_entity(record: LockRecord, sealer: Sealer | None = None) -> dict[str, Any]:
     entity: dict[str, Any] = {
         "PartitionKey": PARTITION,
         "RowKey": record.job_id,
         "JobType": record.job_type,
-        "LockToken": record.lock_token,
+        "LockToken": sealer.seal(record.lock_token, _token_context(record.job_id)) if sealer else record.lock_token,
         "LockExpiresUtc": record.lock_expires,
         "State": record.state,
         "Attempts": record.attempts,
@@ -165,11 +175,23 @@ def _to_entity(record: LockRecord) -> dict[str, Any]:
     return entity
 
 
-def _from_entity(entity: TableEntity) -> LockRecord:
+def _token_context(job_id: str) -> str:
+    return f"{PARTITION}/{job_id}/LockToken"
+
+
+def _open_token(entity: TableEntity, sealer: Sealer | None) -> str:
+    """The lock token: opened when sealed (a plain one, written before sealing, is read as it is)."""
+    stored = str(entity.get("LockToken", ""))
+    if not is_sealed(stored):
+        return stored
+    return sealer.open(stored, _token_context(entity["RowKey"])) if sealer else ""
+
+
+def _from_entity(entity: TableEntity, sealer: Sealer | None = None) -> LockRecord:
     return LockRecord(
         job_id=entity["RowKey"],
         job_type=entity.get("JobType", ""),
-        lock_token=entity.get("LockToken", ""),
+        lock_token=_open_token(entity, sealer),
         lock_expires=entity["LockExpiresUtc"],
         state=entity.get("State", QUEUED),
         attempts=int(entity.get("Attempts", 0)),
