@@ -17,6 +17,7 @@ from devstack.scenario import create_cameras, plan
 from devstack.stack import REPO_ROOT
 from shared.agent.ledger import Ledger, generation_of
 from shared.agent.records import LockRecords
+from shared.secrets.lock_tokens import lock_token_sealer
 from shared.settings import AgentSettings
 from shared.storage import table_client
 
@@ -119,7 +120,7 @@ def test_a_host_killed_mid_upload_redoes_only_the_items_it_was_running_and_the_j
     assert all(f["Verification"]["Ok"] for f in completed)
     storage = AgentSettings.from_env(settings).storage
     table = table_client(storage, settings["LOCKS_TABLE_NAME"])
-    record = LockRecords(table).get(job)
+    record = LockRecords(table, sealer=lock_token_sealer(AgentSettings.from_env(settings).connection)).get(job)
     items = Ledger(table).items(job, generation_of(record.lock_token))
     redone = [item for item in items if item.attempts > 1]
     assert len(redone) >= 1 and all(item.attempts == 2 for item in redone)  # only what the kill interrupted
