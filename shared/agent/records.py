@@ -23,7 +23,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableEntity, UpdateMode
 
-from shared.secrets.sealing import Sealer, is_sealed
+from shared.secrets.sealing import SealedValueUnreadable, Sealer, is_sealed
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,13 @@ def _open_token(entity: TableEntity, sealer: Sealer | None) -> str:
     stored = str(entity.get("LockToken", ""))
     if not is_sealed(stored):
         return stored
-    return sealer.open(stored, _token_context(entity["RowKey"])) if sealer else ""
+    if sealer is None:
+        return ""
+    try:
+        return sealer.open(stored, _token_context(entity["RowKey"]))
+    except SealedValueUnreadable:  # sealed under another connection file: this lock cannot be used
+        log.warning("job %s: its lock token was sealed under another connection file", entity["RowKey"])
+        return ""
 
 
 def _from_entity(entity: TableEntity, sealer: Sealer | None = None) -> LockRecord:

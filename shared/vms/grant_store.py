@@ -18,7 +18,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.secrets.sealing import Sealer, is_sealed
+from shared.secrets.sealing import SealedValueUnreadable, Sealer, is_sealed
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +69,24 @@ class GrantStore:
         except ResourceNotFoundError:
             return None
         refresh, access = entity["RefreshToken"], entity.get("AccessToken") or ""
+        try:
+            opened = self._sealer.open(refresh, self._context("RefreshToken"))
+            opened_access = self._sealer.open(access, self._context("AccessToken"))
+        except SealedValueUnreadable as exc:
+            # Not a passing outage (that is KeyUnavailable, raised): the value or its data key is gone for
+            # good. Read as an empty grant: a newly configured consent replaces it, else refreshing fails
+            # with "consent again".
+            log.error("The stored VMS grant cannot be opened (%s): a new consent is needed", exc)
+            opened, opened_access = "", ""
         grant = StoredGrant(
-            refresh_token=self._sealer.open(refresh, self._context("RefreshToken")),
+            refresh_token=opened,
             seed_fingerprint=entity.get("SeedFingerprint", ""),
-            access_token=self._sealer.open(access, self._context("AccessToken")) or None,
+            access_token=opened_access or None,
             access_expires_at=entity.get("AccessExpiresAt"),
             refresh_claimed_until=entity.get("RefreshClaimedUntil"),
             etag=entity.metadata["etag"],
         )
-        if is_sealed(refresh) and (not access or is_sealed(access)):
+        if not opened or (is_sealed(refresh) and (not access or is_sealed(access))):
             return grant
         # Written in plain text by an earlier version: rewrite it sealed, once (whoever wins the swap).
         assert grant.etag is not None

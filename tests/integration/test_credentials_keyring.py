@@ -4,20 +4,23 @@ of an older version rewritten sealed."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.data.tables import TableClient, TableServiceClient
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.agent.records import LockRecord, LockRecords
+from shared.crypto.jwk import private_jwk
 from shared.failures import Disposition, disposition_of
 from shared.registry.connection_file import parse_connection_file
 from shared.secrets.keyring import PARTITION, DataKeyRing, LocalKeyFileWrapper, WrappedKey, credentials_sealer
 from shared.secrets.lock_tokens import lock_token_sealer
 from shared.secrets.sealing import KeyAccessDenied, KeyUnavailable, Sealer, is_sealed
-from shared.vms.grant_store import GrantStore, fingerprint
+from shared.vms.grant_store import GrantStore, StoredGrant, fingerprint
 from shared.vms.verkada.tokens import SharedCredentialStore
 
 
@@ -175,3 +178,28 @@ def test_a_plain_lock_token_still_reads_and_is_sealed_at_the_next_write(table, s
     assert is_sealed(stored["LockToken"]) and "plain-lock-token" not in repr(dict(stored))
     assert records.get("job-1").lock_token == "plain-lock-token"
     assert LockRecords(table).get("job-1").lock_token == ""  # an operator without the connection file sees none
+
+
+def test_a_grant_whose_key_is_gone_reads_as_empty_so_a_new_consent_can_replace_it(table, local_key, tmp_path):
+    lost_key = LocalKeyFileWrapper(LocalKeyFileWrapper.create(tmp_path / "lost.key"))
+    GrantStore(table, "een", "client", credentials_sealer(table, lost_key)).create(
+        StoredGrant("refresh-under-a-lost-key", "seed-1")
+    )
+    table.delete_entity(PARTITION, "current")  # the keyring lost its data key (e.g. rows deleted by hand)
+    for row in keyring_rows(table):
+        table.delete_entity(PARTITION, row["RowKey"])
+    store = GrantStore(table, "een", "client", credentials_sealer(table, local_key))
+    grant = store.read()
+    assert grant is not None and grant.refresh_token == "" and grant.seed_fingerprint == "seed-1"
+    assert grant.etag is not None
+    assert store.replace(StoredGrant("new-consent", "seed-2"), grant.etag) is not None
+    assert store.read().refresh_token == "new-consent"
+
+
+def test_a_lock_token_sealed_under_another_connection_file_reads_as_unknown(table, stack):
+    other = json.loads(stack.connection_file_json)
+    other["ServicePrincipalKey"] = private_jwk(rsa.generate_private_key(public_exponent=65537, key_size=2048), "k2")
+    before = LockRecords(table, sealer=lock_token_sealer(parse_connection_file(json.dumps(other))))
+    before.create(LockRecord("job-2", "thumbnail", "token-of-the-old-file", datetime.now(UTC) + timedelta(minutes=5)))
+    now = LockRecords(table, sealer=lock_token_sealer(parse_connection_file(stack.connection_file_json)))
+    assert [r.lock_token for r in now.active()] == [""]  # listed (renew_locks keeps working), token unknown

@@ -24,7 +24,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.secrets.sealing import Sealer, is_sealed
+from shared.secrets.sealing import SealedValueUnreadable, Sealer, is_sealed
 from shared.vms.errors import VmsTransient
 from shared.vms.grant_store import fingerprint
 
@@ -70,7 +70,11 @@ class SharedCredentialStore:
         except ResourceNotFoundError:
             return _Row(None, None, None)
         stored, expires = entity.get("Value") or "", entity.get("ExpiresAt")
-        value = self._sealer.open(stored, self._context)
+        try:
+            value = self._sealer.open(stored, self._context)
+        except SealedValueUnreadable as exc:  # gone for good (not an outage): mint a new one
+            log.warning("Verkada: a stored token cannot be opened (%s); a new one will be minted", exc)
+            value = ""
         credential = Credential(value, expires) if value and expires else None
         row = _Row(credential, entity.get("ClaimedUntil"), entity.metadata["etag"])
         if stored and not is_sealed(stored):
