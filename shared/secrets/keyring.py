@@ -79,9 +79,11 @@ class KeyVaultKeyWrapper:
 
     ALGORITHM = "RSA-OAEP-256"
 
-    def __init__(self, key_uri: str, credential: TokenCredential) -> None:
+    def __init__(self, key_uri: str, credential: TokenCredential, **client_options: Any) -> None:
+        """`client_options` go to each `CryptographyClient` (tests: a stand-in vault's TLS and challenge)."""
         self._key_uri = key_uri.rstrip("/")
         self._credential = credential
+        self._options = {"retry_total": 1, "connection_timeout": 10, "read_timeout": 20, **client_options}
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -91,9 +93,7 @@ class KeyVaultKeyWrapper:
         with self._lock:
             if key_id not in self._clients:
                 # The SDK's own retries are few and short: ours (DataKeyRing) back off and bound the total.
-                self._clients[key_id] = CryptographyClient(
-                    key_id, self._credential, retry_total=1, connection_timeout=10, read_timeout=20
-                )
+                self._clients[key_id] = CryptographyClient(key_id, self._credential, **self._options)
             return self._clients[key_id]
 
     def wrap(self, key: bytes) -> WrappedKey:

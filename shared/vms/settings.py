@@ -21,6 +21,7 @@ from shared.config import Settings, SettingsError, choice, text, url
 from shared.http.retry import RetryingSender, RetryPolicy, Timeouts
 from shared.http.session import pooled_session
 from shared.secrets.keyring import KeyVaultKeyWrapper, KeyWrapper, LocalKeyFileWrapper, credentials_sealer
+from shared.secrets.sealing import Sealer
 from shared.vms.base import VmsAdapter
 from shared.vms.een.adapter import EenAdapter
 from shared.vms.een.auth import EenCredentials, EenTokens
@@ -123,12 +124,18 @@ def build_adapter(
     *,
     token_table: TableClient | None = None,
     credential: TokenCredential | None = None,
+    key_wrapper: KeyWrapper | None = None,
     retry: RetryPolicy | None = None,
     pool_size: int = 16,
 ) -> VmsAdapter:
     """The configured adapter. EEN and Verkada need `token_table`, the credentials table where their tokens
-    are shared, sealed (and `credential`, the app's identity, when the key is in Key Vault)."""
+    are shared, sealed (and `credential`, the app's identity, when the key is in Key Vault; `key_wrapper`
+    replaces the key the settings name)."""
     sender = RetryingSender(pooled_session(pool_size), retry or RetryPolicy(), VMS_TIMEOUTS)
+
+    def sealer(table: TableClient) -> Sealer:
+        return credentials_sealer(table, key_wrapper or credentials_key_wrapper(settings, credential))
+
     if settings.kind == "verkada":
         if token_table is None:
             raise VmsConfigError("the Verkada adapter needs a table for its shared tokens (EEN_TOKEN_TABLE)")
@@ -138,7 +145,7 @@ def build_adapter(
             sender,
             api_url=settings.verkada_api_url,
             token_table=token_table,
-            sealer=credentials_sealer(token_table, credentials_key_wrapper(settings, credential)),
+            sealer=sealer(token_table),
         )
     if settings.kind == "rhombus":
         return RhombusAdapter(
@@ -152,6 +159,5 @@ def build_adapter(
         client_secret=settings.een_client_secret,
         seed_refresh_token=settings.een_refresh_token,
     )
-    sealer = credentials_sealer(token_table, credentials_key_wrapper(settings, credential))
-    tokens = EenTokens(credentials, GrantStore(token_table, "een", settings.een_client_id, sealer), sender)
+    tokens = EenTokens(credentials, GrantStore(token_table, "een", settings.een_client_id, sealer(token_table)), sender)
     return EenAdapter(tokens, sender, api_url=settings.een_api_url, video_route=settings.een_video_route)
