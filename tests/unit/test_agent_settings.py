@@ -168,8 +168,8 @@ def test_vendors_that_store_tokens_need_the_key_that_seals_them():
     for kind in ("een", "verkada"):
         with pytest.raises(SettingsError, match=f"VMS_KIND={kind} stores credentials sealed: set CREDENTIALS_KEY_URI"):
             AgentSettings.from_env({**base, "VMS_KIND": kind})
-        local = AgentSettings.from_env({**base, "VMS_KIND": kind, "CREDENTIALS_KEY_FILE": "/tmp/local.key"})
-        assert local.vms.credentials_key_file == "/tmp/local.key"
+        local = AgentSettings.from_env({**base, "VMS_KIND": kind, "CREDENTIALS_KEY_FILE": "devstack-state/local.key"})
+        assert local.vms.credentials_key_file == "devstack-state/local.key"
     with pytest.raises(SettingsError, match="CREDENTIALS_KEY_URI must be an absolute"):
         AgentSettings.from_env({**base, "VMS_KIND": "een", "CREDENTIALS_KEY_URI": "kv/keys/credentials"})
     assert AgentSettings.from_env(valid_env()).vms.kind == "rhombus"  # Rhombus stores nothing: no key needed
