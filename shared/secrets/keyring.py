@@ -263,10 +263,14 @@ class DataKeyRing:
                     self._forget(created)  # another instance was first: use its key
                     continue
             key_id = str(pointer["DataKeyId"])
-            entry = self._keys.get(key_id)
+            entry: _Cached | None = self._keys.get(key_id)
             if entry is None or time.monotonic() >= entry.until:  # unwrapped again once the cache time is up
-                entry = self._unwrapped(key_id, self._table.get_entity(PARTITION, f"dk-{key_id}"))
-            if self._clock() - entry.created < self._max_age:
+                try:
+                    entry = self._unwrapped(key_id, self._table.get_entity(PARTITION, f"dk-{key_id}"))
+                except ResourceNotFoundError:
+                    log.error("Credentials keyring: the current data key %s is missing; making a new one", key_id)
+                    entry = None
+            if entry is not None and self._clock() - entry.created < self._max_age:
                 return entry
             rotated = self._new_data_key()
             try:

@@ -203,3 +203,10 @@ def test_a_lock_token_sealed_under_another_connection_file_reads_as_unknown(tabl
     before.create(LockRecord("job-2", "thumbnail", "token-of-the-old-file", datetime.now(UTC) + timedelta(minutes=5)))
     now = LockRecords(table, sealer=lock_token_sealer(parse_connection_file(stack.connection_file_json)))
     assert [r.lock_token for r in now.active()] == [""]  # listed (renew_locks keeps working), token unknown
+
+
+def test_a_current_data_key_deleted_by_hand_is_replaced(table, local_key):
+    first = DataKeyRing(table, local_key).current()[0]
+    table.delete_entity(PARTITION, f"dk-{first}")
+    second = DataKeyRing(table, local_key).current()[0]
+    assert second != first and table.get_entity(PARTITION, "current")["DataKeyId"] == second
