@@ -77,8 +77,8 @@ class LockRecords:
     def __init__(
         self, table: TableClient, clock: Callable[[], datetime] = utc_now, *, sealer: Sealer | None = None
     ) -> None:
-        """`sealer` seals the lock token (shared/secrets/lock_tokens.py); without it (an operator without the
-        connection file) a sealed token reads as "" and only the agent's own records can be written."""
+        """`sealer` seals the lock token (shared/secrets/lock_tokens.py). Without it (an operator without the
+        connection file) a sealed token reads as "": such records are for reading, never for writing back."""
         self._table = table
         self._clock = clock
         self._sealer = sealer
