@@ -25,6 +25,7 @@ def agent_settings(stack: LocalStack, *, vms: str = "een", unique: bool = False,
         "UPLOAD_ALLOWED_HOSTS": "127.0.0.1",
         "UPLOAD_ALLOW_HTTP_LOOPBACK": "true",  # Azurite speaks plain http on loopback; never in Azure
         "VMS_KIND": vms,
+        "CREDENTIALS_KEY_FILE": stack.credentials_key_file,  # local only: Key Vault's key in Azure
     }
     if vms == "een":
         een = stack.een

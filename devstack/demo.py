@@ -26,6 +26,7 @@ from devstack.stack import DEFAULT_STATE_DIR, REPO_ROOT, LocalStack
 from devstack.vms_sim import EenEndpoints, RhombusEndpoints, VerkadaEndpoints
 from shared.agent.ledger import Ledger
 from shared.agent.records import LockRecords
+from shared.secrets.lock_tokens import lock_token_sealer
 from shared.settings import AgentSettings
 from shared.storage import table_client
 
@@ -102,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
 def watch(stack: LocalStack, jobs: list[PlannedJob], settings: dict[str, str], started: float, timeout: float) -> bool:
     """Live progress bars until every job is final (True) or the timeout (False)."""
     table = table_client(AgentSettings.from_env(settings).storage, settings["LOCKS_TABLE_NAME"])
-    with ProgressView(LockRecords(table), Ledger(table)) as view:
+    records = LockRecords(table, sealer=lock_token_sealer(AgentSettings.from_env(settings).connection))
+    with ProgressView(records, Ledger(table)) as view:
         for job in jobs:
             view.add(job.job_id, job.job_type, job.label)
         while time.monotonic() - started < timeout:

@@ -35,6 +35,7 @@ from devstack.stack import REPO_ROOT, LocalStack
 from shared.agent.ledger import Ledger
 from shared.agent.planner import segments
 from shared.agent.records import LockRecords
+from shared.secrets.lock_tokens import lock_token_sealer
 from shared.settings import AgentSettings
 from shared.storage import queue_client, table_client
 from shared.vms.base import Interval
@@ -180,7 +181,8 @@ class Drill:
         final = [j for j in self.jobs if _state(details[j.job_id]) in FINAL]
         storage = AgentSettings.from_env(self.settings).storage
         table = table_client(storage, self.settings["LOCKS_TABLE_NAME"])
-        records, ledger = LockRecords(table), Ledger(table)
+        sealer = lock_token_sealer(AgentSettings.from_env(self.settings).connection)
+        records, ledger = LockRecords(table, sealer=sealer), Ledger(table)
         duplicates = delivered = bytes_delivered = redone = 0
         for job in self.jobs:
             completed = [f for f in details[job.job_id]["Files"] if f["Completed"]]

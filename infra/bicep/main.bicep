@@ -393,6 +393,7 @@ module rbac 'modules/rbac.bicep' = {
     principalId: identity.outputs.principalId
     storageAccountName: storage.outputs.name
     keyVaultName: keyvault.outputs.name
+    credentialsKeyName: keyvault.outputs.credentialsKeyName
     appInsightsName: monitoring.outputs.appInsightsName
   }
 }
@@ -422,6 +423,7 @@ module app 'modules/app.bicep' = {
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     appInsightsConnectionString: monitoring.outputs.connectionString
     keyVaultName: keyvault.outputs.name
+    credentialsKeyUri: keyvault.outputs.credentialsKeyUri
     pythonVersion: pythonVersion
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB

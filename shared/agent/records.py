@@ -34,6 +34,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, TableEntity, UpdateMode
 
 from shared.agent.ledger import generation_of, read_int
+from shared.secrets.sealing import SealedValueUnreadable, Sealer, is_sealed
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ class LockRecord:
     """How many times this agent locked the job (this lock included)."""
     releases: int = 0
     """How many times this agent released the job for a reason of the job's own (not a misconfiguration)."""
+    stored_generation: str = field(default="", repr=False, compare=False)
+    """The generation as stored (readable without the token, which is sealed: shared/secrets/)."""
     etag: str | None = field(default=None, compare=False)
 
     @property
@@ -89,7 +92,7 @@ class LockRecord:
 
     @property
     def generation(self) -> str:
-        return generation_of(self.lock_token)
+        return self.stored_generation or generation_of(self.lock_token)
 
     @property
     def born(self) -> datetime:
@@ -106,9 +109,14 @@ class LockRecord:
 
 
 class LockRecords:
-    def __init__(self, table: TableClient, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, table: TableClient, clock: Callable[[], datetime] = utc_now, *, sealer: Sealer | None = None
+    ) -> None:
+        """`sealer` seals the lock token (shared/secrets/lock_tokens.py). Without it (an operator without the
+        connection file) a sealed token reads as "": such records are for reading, never for writing back."""
         self._table = table
         self._clock = clock
+        self._sealer = sealer
         self._table_ready = False
         self._indexed = False
 
@@ -121,7 +129,7 @@ class LockRecords:
     def get(self, job_id: str) -> LockRecord | None:
         self.ensure_table()
         try:
-            return _from_entity(self._table.get_entity(PARTITION, job_id))
+            return _from_entity(self._table.get_entity(PARTITION, job_id), self._sealer)
         except ResourceNotFoundError:
             return None
 
@@ -137,7 +145,7 @@ class LockRecords:
         )  # fmt: skip
         record = replace(record, first_locked=record.first_locked or record.created)
         try:
-            metadata = self._table.create_entity(_to_entity(record))
+            metadata = self._table.create_entity(_to_entity(record, self._sealer))
             return replace(record, etag=metadata["etag"])
         except ResourceExistsError:
             existing = self.get(record.job_id)
@@ -203,7 +211,7 @@ class LockRecords:
             found = 0
             for entity in self._table.query_entities(query):
                 found += 1
-                record = _from_entity(entity)
+                record = _from_entity(entity, self._sealer)
                 self._table.upsert_entity(
                     {"PartitionKey": ACTIVE_PARTITION, "RowKey": record.job_id, "Generation": record.generation,
                      "CreatedUtc": self._clock()},
@@ -222,7 +230,7 @@ class LockRecords:
     def all(self) -> Iterator[LockRecord]:
         self.ensure_table()
         for entity in self._table.query_entities(f"PartitionKey eq '{PARTITION}'"):
-            yield _from_entity(entity)
+            yield _from_entity(entity, self._sealer)
 
     def finished_before(self, cutoff: datetime, limit: int) -> list[LockRecord]:
         """Records that ended before `cutoff` (for retention); a scan of the history, so run rarely."""
@@ -230,7 +238,7 @@ class LockRecords:
         query = "PartitionKey eq @pk and FinishedUtc lt @cutoff"
         found = []
         for entity in self._table.query_entities(query, parameters={"pk": PARTITION, "cutoff": cutoff}):
-            found.append(_from_entity(entity))
+            found.append(_from_entity(entity, self._sealer))
             if len(found) >= limit:
                 break
         return found
@@ -242,7 +250,7 @@ class LockRecords:
             )
 
     def _write(self, record: LockRecord, etag: str | None) -> LockRecord:
-        entity = _to_entity(record)
+        entity = _to_entity(record, self._sealer)
         try:
             metadata = self._table.update_entity(
                 entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
@@ -280,12 +288,12 @@ class LockRecords:
             log.warning("Could not remove job %s from the active index (%s)", job_id, type(exc).__name__)
 
 
-def _to_entity(record: LockRecord) -> dict[str, Any]:
+def _to_entity(record: LockRecord, sealer: Sealer | None = None) -> dict[str, Any]:
     entity: dict[str, Any] = {
         "PartitionKey": PARTITION,
         "RowKey": record.job_id,
         "JobType": record.job_type,
-        "LockToken": record.lock_token,
+        "LockToken": sealer.seal(record.lock_token, _token_context(record.job_id)) if sealer else record.lock_token,
         "Generation": record.generation,
         "LockExpiresUtc": record.lock_expires,
         "State": record.state,
@@ -304,11 +312,29 @@ def _to_entity(record: LockRecord) -> dict[str, Any]:
     return entity
 
 
-def _from_entity(entity: TableEntity) -> LockRecord:
+def _token_context(job_id: str) -> str:
+    return f"{PARTITION}/{job_id}/LockToken"
+
+
+def _open_token(entity: TableEntity, sealer: Sealer | None) -> str:
+    """The lock token: opened when sealed (a plain one, written before sealing, is read as it is)."""
+    stored = str(entity.get("LockToken", ""))
+    if not is_sealed(stored):
+        return stored
+    if sealer is None:
+        return ""
+    try:
+        return sealer.open(stored, _token_context(entity["RowKey"]))
+    except SealedValueUnreadable:  # sealed under another connection file: this lock cannot be used
+        log.warning("job %s: its lock token was sealed under another connection file", entity["RowKey"])
+        return ""
+
+
+def _from_entity(entity: TableEntity, sealer: Sealer | None = None) -> LockRecord:
     return LockRecord(
         job_id=entity["RowKey"],
         job_type=entity.get("JobType", ""),
-        lock_token=entity.get("LockToken", ""),
+        lock_token=_open_token(entity, sealer),
         lock_expires=entity["LockExpiresUtc"],
         state=entity.get("State", QUEUED),
         attempts=read_int(entity, "Attempts"),
@@ -319,6 +345,7 @@ def _from_entity(entity: TableEntity) -> LockRecord:
         first_locked=entity.get("FirstLockedUtc"),
         locks=read_int(entity, "Locks") or 1,
         releases=read_int(entity, "Releases"),
+        stored_generation=entity.get("Generation", ""),
         etag=entity.metadata["etag"],
     )
 

@@ -24,6 +24,7 @@ from tests.integration.vms_helpers import (
     not_exactly,
     recent_window,
     spans,
+    stack_sealer,
     wait_for_clip,
 )
 
@@ -393,7 +394,7 @@ def test_two_instances_refreshing_at_once_share_one_rotation_without_a_401_storm
     een.seed_cameras(2)
     table = fresh_token_table(stack)
     first, second = een_adapter(stack, table=table), een_adapter(stack, table=table)
-    grant = GrantStore(table, "een", stack.een.client_id)
+    grant = GrantStore(table, "een", stack.een.client_id, stack_sealer(stack, table))
     een.inject_latency("token", 3000)  # the first instance's refresh is answered after 3 s
     results: dict[str, object] = {}
 

@@ -27,6 +27,7 @@ from tests.integration.vms_helpers import (
     fresh_token_table,
     new_tag,
     recent_window,
+    stack_sealer,
     verkada_adapter,
 )
 
@@ -288,7 +289,8 @@ def test_429_waits_out_verkadas_cooldown_and_never_calls_during_it(stack, verkad
         stack.verkada.org_id,
         sender,
         api_url=stack.verkada.api_url,
-        token_table=fresh_token_table(stack),
+        token_table=(table := fresh_token_table(stack)),
+        sealer=stack_sealer(stack, table),
         cooldown_seconds=1.0,
     )
     for _ in range(6):

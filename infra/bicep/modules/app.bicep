@@ -19,6 +19,8 @@ param storageTableEndpoint string
 param deploymentContainerUrl string
 param appInsightsConnectionString string
 param keyVaultName string
+@description('CREDENTIALS_KEY_URI: the Key Vault key that wraps the data keys sealing stored VMS credentials.')
+param credentialsKeyUri string
 @allowed([
   '3.11'
   '3.12'
@@ -221,6 +223,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'EEN_TOKEN_TABLE'
           value: eenTokenTableName
+        }
+        // The credentials table's tokens are sealed with data keys this Key Vault key wraps (docs/security.md).
+        {
+          name: 'CREDENTIALS_KEY_URI'
+          value: credentialsKeyUri
         }
         // Capacity and timing.
         {

@@ -34,6 +34,7 @@ from azure.data.tables import TableClient
 from shared.http.auth import StaticHeaders, TokenHeader, TokenQuery
 from shared.http.retry import RetryingSender
 from shared.http.sender import AuthenticatedSender, Call, Cooldown
+from shared.secrets.sealing import Sealer
 from shared.vms.base import (
     Camera,
     Capabilities,
@@ -105,6 +106,7 @@ class VerkadaAdapter(VmsAdapter):
         *,
         api_url: str,
         token_table: TableClient,
+        sealer: Sealer,
         resolution: str = "high_res",
         cooldown_seconds: float = COOLDOWN_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
@@ -113,10 +115,12 @@ class VerkadaAdapter(VmsAdapter):
         self._api_url = api_url.rstrip("/")
         self._resolution = resolution
         self.api_token = SharedCredential(
-            "API token", SharedCredentialStore(token_table, "api-token", api_key), self._mint_api_token
+            "API token", SharedCredentialStore(token_table, "api-token", api_key, sealer), self._mint_api_token
         )
         self.stream_token = SharedCredential(
-            "streaming token", SharedCredentialStore(token_table, "stream-jwt", api_key), self._mint_stream_token
+            "streaming token",
+            SharedCredentialStore(token_table, "stream-jwt", api_key, sealer),
+            self._mint_stream_token,
         )
         senders: dict[str, Any] = {
             "log_prefix": "verkada_",
