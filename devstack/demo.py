@@ -97,7 +97,21 @@ def run(args: argparse.Namespace) -> int:
             for host in hosts:
                 host.stop()
         details = {job.job_id: stack.sim.job(job.job_id) for job in jobs}
-    return report(jobs, details, time.monotonic() - started, finished)
+        paths = download_paths(vms.request_summary())
+    return report(jobs, details, time.monotonic() - started, finished, paths)
+
+
+VIDEO_PATHS = {"media_stream": "streamed", "download_file": "exported", "download_clip": "exported"}
+
+
+def download_paths(summary: dict) -> dict[str, int]:
+    """Video files fetched per path, from the VMS simulator's log (whole downloads, not Range resumes):
+    EEN's direct route streams recordings from their mp4Url; its export route and Rhombus download exports."""
+    counts = {"streamed": 0, "exported": 0}
+    for operation, count in summary.get("OkByOperation", {}).items():
+        if operation in VIDEO_PATHS:
+            counts[VIDEO_PATHS[operation]] += count
+    return counts
 
 
 def watch(stack: LocalStack, jobs: list[PlannedJob], settings: dict[str, str], started: float, timeout: float) -> bool:
@@ -116,7 +130,9 @@ def watch(stack: LocalStack, jobs: list[PlannedJob], settings: dict[str, str], s
     return False
 
 
-def report(jobs: list[PlannedJob], details: dict[str, dict], seconds: float, finished: bool) -> int:
+def report(
+    jobs: list[PlannedJob], details: dict[str, dict], seconds: float, finished: bool, paths: dict[str, int]
+) -> int:
     print(f"\n{'job':<10}{'type':<14}{'expected':<20}{'state':<20}{'files':>6}{'MiB':>9}  scenario")
     files = verified = rejected = size = released = 0
     unexpected = []
@@ -150,6 +166,8 @@ def report(jobs: list[PlannedJob], details: dict[str, dict], seconds: float, fin
         "files_verified": verified,
         "files_rejected": rejected,
         "bytes": size,
+        "video_files_streamed": paths["streamed"],
+        "video_files_exported": paths["exported"],
         "seconds": round(seconds, 1),
     }
     ok = finished and not unexpected and rejected == 0

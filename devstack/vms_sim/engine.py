@@ -204,6 +204,7 @@ class VmsEngine:
             "Refreshes": sum(e["Operation"] == "token" and e["Status"] == 200 for e in entries),
             "Unauthorized": by_status["401"],
             "ByOperation": dict(Counter(e["Operation"] for e in entries)),
+            "OkByOperation": dict(Counter(e["Operation"] for e in entries if e["Status"] == 200)),
             "ByStatus": dict(by_status),
         }
 
