@@ -84,3 +84,11 @@ def history(stack, job_id: str, operation: str, status: int | None = None) -> in
         for h in stack.sim.job(job_id)["History"]
         if h["Operation"] == operation and (status is None or h["Status"] == status)
     )
+
+
+def end_pause(agent: Agent) -> None:
+    """As if the agent's pause (pause.py) had run its course: the next poll checks the cause again."""
+    table = agent.services.ledger.table
+    row = table.get_entity("agent", "pause")
+    row["UntilUtc"] = datetime.now(UTC) - timedelta(seconds=1)
+    table.upsert_entity(row)

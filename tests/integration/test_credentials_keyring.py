@@ -173,7 +173,7 @@ def test_a_plain_lock_token_still_reads_and_is_sealed_at_the_next_write(table, s
     records = LockRecords(table, sealer=lock_token_sealer(connection))
     record = records.get("job-1")
     assert record is not None and record.lock_token == "plain-lock-token"
-    records.transition("job-1", "Processing")
+    records.transition("job-1", "Processing", generation=record.generation)
     stored = table.get_entity("job", "job-1")
     assert is_sealed(stored["LockToken"]) and "plain-lock-token" not in repr(dict(stored))
     assert records.get("job-1").lock_token == "plain-lock-token"

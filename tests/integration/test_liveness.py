@@ -31,7 +31,7 @@ from shared.agent.processor import process_message
 from shared.agent.records import LockRecord, LockRecords
 from shared.agent.renewer import renew_all
 from shared.agent.worker import run_item
-from tests.integration.agent_helpers import drain, history, poll_once, quick_agent, recorded_camera, window
+from tests.integration.agent_helpers import drain, end_pause, history, poll_once, quick_agent, recorded_camera, window
 
 GiB = 2**30
 
@@ -207,17 +207,10 @@ def test_a_refused_vms_credential_pauses_the_agent_instead_of_a_lock_release_loo
         "EEN_TOKEN_TABLE": agent.settings.vms.een_token_table,
     }
     agent = quick_agent(stack, AGENT_PAUSE_SECONDS="5", EEN_REFRESH_TOKEN=fresh, **same_storage)
-    _expire_pause(agent)  # the pause is over: the next poll probes the VMS
+    end_pause(agent)  # the pause is over: the next poll probes the VMS
     poll_once(agent)
     drain(agent)
     assert [stack.sim.job(job)["State"] for job in jobs] == ["Completed"] * 3
-
-
-def _expire_pause(agent) -> None:
-    table = agent.services.ledger.table
-    row = table.get_entity("agent", "pause")
-    row["UntilUtc"] = datetime.now(UTC) - timedelta(seconds=1)
-    table.upsert_entity(row)
 
 
 def test_many_gaps_are_planned_without_reaching_any_table_limit(stack, vms, agent):
