@@ -67,8 +67,11 @@ def create_cameras(control, *, full: int = 4, hours: int = 6) -> DemoCameras:
     middle = start + (end - start) / 2
     gap = [[start.isoformat(), middle.isoformat()], [(middle + timedelta(minutes=10)).isoformat(), end.isoformat()]]
     aligned = start.replace(minute=start.minute - start.minute % 5)
-    files = [
-        [(aligned + timedelta(minutes=5 * n)).isoformat(), (aligned + timedelta(minutes=5 * (n + 1))).isoformat()]
+    files = [  # a second between files, as a camera's recording files have (under the 2 s gap tolerance)
+        [
+            (aligned + timedelta(minutes=5 * n)).isoformat(),
+            (aligned + timedelta(minutes=5 * (n + 1), seconds=-1)).isoformat(),
+        ]
         for n in range(int((end - aligned).total_seconds() // 300))
     ]
     return DemoCameras(
