@@ -75,6 +75,7 @@ param verkadaOrgId string
   'us'
   'eu'
   'au'
+  'gov'
 ])
 param verkadaRegion string
 param verkadaApiUrl string
