@@ -472,7 +472,7 @@ def test_storage_and_vault_close_their_public_endpoints_with_private_networking(
 
 
 def test_the_verkada_regions_offered_are_the_ones_the_code_knows():
-    from shared.vms.verkada.adapter import REGIONS
+    from shared.vms.verkada.regions import REGIONS
 
     decorators = main()["parameters"]["verkadaRegion"]["decorators"]
     allowed = next(d["argument"] for d in decorators if d["type"] == "allowed")
