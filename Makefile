@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: help setup demo drill test lint format bench stack agent ops package clean
+.PHONY: help setup demo drill test lint format bench stack agent ops package lock clean
 .DEFAULT_GOAL := help
 
 ## This list (plain `make` prints it too). Every target sets itself up on a fresh machine.
@@ -18,9 +18,11 @@ help:
 ## The venv (.venv, the pinned packages) and Azurite (npm ci); the other targets run it when needed.
 setup: $(PY_STAMP) $(NODE_STAMP)
 
+# The runtime lock first, exactly (hashes checked, nothing resolved), then the development tools on top.
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
@@ -77,6 +79,10 @@ stack: setup
 ## The deployment zip, exactly as deployed: dist/functionapp.zip (docs/deployment.md).
 package: $(PY_STAMP)
 	$(PY) -m tools.build_package
+
+## Regenerate requirements.txt (every runtime package, pinned, with hashes) from requirements.in; needs PyPI.
+lock: $(PY_STAMP)
+	$(PY) -m tools.lock
 
 ## Remove everything generated: venvs, node_modules, dist, the local stack's and the bench's state.
 clean:
