@@ -27,8 +27,7 @@ from shared.vms.een.adapter import EenAdapter
 from shared.vms.een.auth import EenCredentials, EenTokens
 from shared.vms.grant_store import GrantStore
 from shared.vms.rhombus.adapter import REGIONS, RhombusAdapter
-from shared.vms.verkada.adapter import REGIONS as VERKADA_REGIONS
-from shared.vms.verkada.adapter import VerkadaAdapter
+from shared.vms.verkada.regions import REGIONS as VERKADA_REGIONS
 
 KINDS = ("een", "rhombus", "verkada")
 EEN_AUTH_URL = "https://auth.eagleeyenetworks.com"
@@ -137,6 +136,10 @@ def build_adapter(
         return credentials_sealer(table, key_wrapper or credentials_key_wrapper(settings, credential))
 
     if settings.kind == "verkada":
+        # Imported only here: the Verkada adapter brings PyAV (FFmpeg's libraries, ~100 MB), which EEN and
+        # Rhombus agents never need and should not load at every cold start.
+        from shared.vms.verkada.adapter import VerkadaAdapter
+
         if token_table is None:
             raise VmsConfigError("the Verkada adapter needs a table for its shared tokens (EEN_TOKEN_TABLE)")
         return VerkadaAdapter(

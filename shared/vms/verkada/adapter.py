@@ -66,12 +66,6 @@ from shared.vms.verkada.tokens import Credential, SharedCredential, SharedCreden
 log = logging.getLogger(__name__)
 
 VENDOR = "verkada"
-REGIONS = {
-    "us": "https://api.verkada.com",
-    "eu": "https://api.eu.verkada.com",
-    "au": "https://api.au.verkada.com",
-    "gov": "https://api.verkadagov.com",
-}
 STREAM_MAX = timedelta(hours=1)
 TOKEN_LIFETIME = timedelta(minutes=30)
 PAGE_SIZE = 200  # Verkada's maximum page_size
