@@ -31,6 +31,8 @@ COMMON_SETTINGS = {
     "AzureWebJobsStorage": "UseDevelopmentStorage=true",
     "POLL_SCHEDULE": "0 */1 * * * *",
     "RENEW_SCHEDULE": "30 */1 * * * *",
+    # as deployed: stored credentials are sealed under a Key Vault key (nothing is asked of the vault at start)
+    "CREDENTIALS_KEY_URI": "https://bench-vault.vault.azure.net/keys/vms-credentials-kek",
 }
 FUNCTION_MODULES = ("poll_jobs", "process_job", "renew_locks")
 
