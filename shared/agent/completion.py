@@ -109,7 +109,7 @@ def complete_job(services: Services, record: LockRecord, plan: Plan) -> str:
     except Exception as exc:
         _note(services, plan, f"completing as {state} failed: {scrub(str(exc))[:300]}")
         raise
-    end_job(services, current, state, message or "")
+    end_job(services.records, current, state, message or "")
     _mark_done(services, plan, state, message)
     return state
 
@@ -124,7 +124,7 @@ def _refused(services: Services, record: LockRecord, plan: Plan, state: str, exc
     except RegistryError as cancel_error:
         log.error("Canceling job %s failed too (%s); its lock will expire on its own", record.job_id,
                   scrub(str(cancel_error))[:300])  # fmt: skip
-    end_job(services, record, REFUSED, reason)
+    end_job(services.records, record, REFUSED, reason)
     _mark_done(services, plan, REFUSED, reason)
     return REFUSED
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from shared.agent.records import CANCELED, LOST, RELEASED, LockRecord, log_job_end, utc_now
+from shared.agent.records import CANCELED, LOST, RELEASED, LockRecord, LockRecords, log_job_end, utc_now
 from shared.agent.services import Services
 from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
@@ -15,11 +15,11 @@ from shared.redact import scrub
 log = logging.getLogger(__name__)
 
 
-def end_job(services: Services, record: LockRecord, state: str, detail: str, *, released: bool = False) -> bool:
+def end_job(records: LockRecords, record: LockRecord, state: str, detail: str, *, released: bool = False) -> bool:
     """Move the record of `record`'s lock to `state`; log `Job ended` if this call did it. False when the
     record had already ended or belongs to a newer lock (fencing): then nothing is written or logged."""
     detail = scrub(detail)
-    moved = services.records.transition(
+    moved = records.transition(
         record.job_id, state, generation=record.generation, released=released, last_error=detail[:1000]
     )
     if moved is None:
@@ -30,7 +30,7 @@ def end_job(services: Services, record: LockRecord, state: str, detail: str, *, 
 
 def lose_job(services: Services, record: LockRecord, why: str) -> bool:
     """The Registry says the lock is no longer ours: stop, and say so (once)."""
-    return end_job(services, record, LOST, why)
+    return end_job(services.records, record, LOST, why)
 
 
 def cancel_job(services: Services, record: LockRecord, reason: str) -> str:
@@ -43,7 +43,7 @@ def cancel_job(services: Services, record: LockRecord, reason: str) -> str:
             raise
         lose_job(services, record, str(exc))
         return LOST
-    end_job(services, record, CANCELED, reason)
+    end_job(services.records, record, CANCELED, reason)
     return CANCELED
 
 
@@ -60,7 +60,7 @@ def release_job(services: Services, record: LockRecord, reason: str, *, agent_fa
     except Exception as exc:  # noqa: BLE001 - the lock then expires on its own; the record still ends
         log.error("Releasing job %s failed too (%s); its lock will expire on its own", record.job_id,
                   scrub(str(exc))[:300])  # fmt: skip
-    end_job(services, record, RELEASED, reason, released=not agent_fault)
+    end_job(services.records, record, RELEASED, reason, released=not agent_fault)
     if agent_fault:
         services.pause.pause(reason)
     return RELEASED

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from shared.agent.ending import cancel_job, reason_to_end
+from shared.agent.ending import cancel_job, end_job, reason_to_end
 from shared.agent.ledger import JobTooLarge, OfferedJob, generation_of
 from shared.agent.messages import encode_job
 from shared.agent.records import RELEASED, LockRecord, utc_now
@@ -231,10 +231,12 @@ def _release(job: Job, token: str, registry: RegistryClient, result: PollResult)
 
 
 def _note_in_record(services: Services, job_id: str, token: str, reason: str) -> str:
-    """Marks this lock's record Released with the reason, if the record is ours and not final already."""
+    """Ends this lock's record Released with the reason (and its `Job ended` line), if there is one."""
     try:
-        moved = services.records.transition(job_id, RELEASED, generation=generation_of(token), last_error=reason)
-        return "" if moved is not None else " (no lock record of this lock to update)"
+        record = services.records.get(job_id)
+        if record is None or record.generation != generation_of(token):
+            return " (no lock record of this lock to update)"
+        return "" if end_job(services.records, record, RELEASED, reason) else " (its lock record had already ended)"
     except Exception as exc:  # noqa: BLE001 - the log line still says why
         return f" (the lock record could not be updated either: {_describe(exc)})"
 

@@ -85,7 +85,9 @@ def _one(services: Services, record: LockRecord, action: str) -> tuple[str, str]
                         extra=context)  # fmt: skip
             with contextlib.suppress(NotOurs):
                 registry.release(record.job_id, record.lock_token)
-            end_job(services, record, ABANDONED, f"exceeded the maximum job age ({age:.0f} minutes)", released=True)
+            end_job(
+                services.records, record, ABANDONED, f"exceeded the maximum job age ({age:.0f} minutes)", released=True
+            )
             return record.job_id, "abandoned"
         lock = registry.renew(record.job_id, record.lock_token)
     except NotOurs as exc:
