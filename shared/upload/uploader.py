@@ -23,10 +23,12 @@ from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
 from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestError, ServiceResponseError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import BlobBlock, BlobClient, ContentSettings, ExponentialRetry
 
 from shared.crypto.envelope import AES_BLOCK, METADATA_NAME, StreamEncryptor
 from shared.crypto.jwk import JwkError, public_key_from_jwk
+from shared.http.session import pooled_session
 from shared.redact import redact_url
 from shared.upload.errors import (
     RecipientKeyRejected,
@@ -38,6 +40,9 @@ from shared.upload.errors import (
 from shared.upload.target import UploadTargetPolicy
 
 log = logging.getLogger(__name__)
+
+SHARED_POOL_SIZE = 64
+"""Connections kept for uploads: up to 12 items in flight per instance, each with up to 4 blocks in flight."""
 
 MiB = 1024 * 1024
 MAX_BLOCKS = 50_000
@@ -220,7 +225,14 @@ class EncryptedBlobUploader:
     ) -> None:
         self.target_policy = target_policy or UploadTargetPolicy()
         self.settings = settings or UploadSettings()
-        self._transport = transport  # e.g. a null transport in benchmarks
+        # One transport (one pool of connections) for every blob client of this worker: a 1,000-camera
+        # thumbnail job must not pay 1,000 TLS handshakes. The session outlives each client's close().
+        self._transport = transport or RequestsTransport(
+            session=pooled_session(SHARED_POOL_SIZE),
+            session_owner=False,
+            connection_timeout=self.settings.connect_timeout,
+            read_timeout=self.settings.read_timeout,
+        )
 
     def upload(
         self,
@@ -265,14 +277,13 @@ class EncryptedBlobUploader:
         retry = ExponentialRetry(
             initial_backoff=1, increment_base=2, retry_total=self.settings.storage_retries, random_jitter_range=1
         )
-        kwargs: dict[str, Any] = {
-            "connection_timeout": self.settings.connect_timeout,
-            "read_timeout": self.settings.read_timeout,
-            "retry_policy": retry,
-        }
-        if self._transport is not None:
-            kwargs["transport"] = self._transport
-        return BlobClient.from_blob_url(sas_uri, **kwargs)
+        return BlobClient.from_blob_url(
+            sas_uri,
+            connection_timeout=self.settings.connect_timeout,
+            read_timeout=self.settings.read_timeout,
+            retry_policy=retry,
+            transport=self._transport,
+        )
 
     def _stream(
         self,
