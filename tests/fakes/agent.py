@@ -17,7 +17,7 @@ from shared.agent.pause import AgentPause
 from shared.agent.records import LockRecords
 from shared.agent.services import Services
 from shared.registry.contract import Job, Lock, UploadTicket
-from shared.registry.errors import JobGone, LockConflict, LockLost
+from shared.registry.errors import JobGone, LockLost
 from shared.upload.uploader import CommitCallback, ProgressCallback, UploadResult
 from shared.vms.base import Camera, Capabilities, ClipStatus, DownloadStream, Interval, Snapshot, VmsAdapter
 from tests.fakes.queues import FakeQueue
@@ -28,12 +28,15 @@ LOCK_MINUTES = 5
 
 @dataclass
 class FakeRegistry:
-    """Jobs, locks and files as the Registry keeps them; idempotent lock for this agent; 409 (LockLost)
-    on any call under a lock that is not the job's current one."""
+    """Jobs, locks and files as the Registry keeps them (as devstack's simulator does): lock is idempotent
+    for this agent; complete, cancel and release repeated with the same lock and outcome are accepted; any
+    other call under a lock that is not the job's current one is 409 (LockLost)."""
 
     jobs: dict[str, Job] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     states: dict[str, str] = field(default_factory=dict)
+    closed: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Lock token → the call that ended it and the job's state after."""
     calls: list[tuple[str, str]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
     _files: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -59,7 +62,7 @@ class FakeRegistry:
         if job_id not in self.jobs:
             raise JobGone(f"job {job_id} is gone", operation="lock", job_id=job_id, status=404)
         if self.states[job_id] not in ("Available", "Locked"):
-            raise LockConflict(f"job {job_id} is {self.states[job_id]}", operation="lock", job_id=job_id, status=409)
+            raise JobGone(f"job {job_id} is {self.states[job_id]}", operation="lock", job_id=job_id, status=410)
         token = self.tokens.setdefault(job_id, uuid.uuid4().hex)
         self.states[job_id] = "Locked"
         return self._lock(job_id, token)
@@ -72,16 +75,13 @@ class FakeRegistry:
         self._under_lock("progress", job_id, lock_token)
 
     def complete(self, job_id: str, lock_token: str, state: str, message: str | None = None) -> None:
-        self._under_lock("complete", job_id, lock_token)
-        self._end(job_id, state)
+        self._end("complete", job_id, lock_token, state)
 
     def cancel(self, job_id: str, lock_token: str, reason: str) -> None:
-        self._under_lock("cancel", job_id, lock_token)
-        self._end(job_id, "Canceled")
+        self._end("cancel", job_id, lock_token, "Canceled")
 
     def release(self, job_id: str, lock_token: str) -> None:
-        self._under_lock("release", job_id, lock_token)
-        self.expire_lock(job_id)
+        self._end("release", job_id, lock_token, "Available")
 
     def initialize_upload(self, job_id: str, lock_token: str, file_name: str, content_type: str) -> UploadTicket:
         self._under_lock("initialize_upload", job_id, lock_token)
@@ -104,8 +104,11 @@ class FakeRegistry:
         return sum(1 for operation, _ in self.calls if operation == name)
 
     def _file(self, operation: str, job_id: str, lock_token: str, file_id: str, size: int, sha256: str) -> None:
+        if any(f["FileId"] == file_id and f["LockToken"] == lock_token for f in self.files):
+            self.calls.append((operation, job_id))
+            return  # completed already with this lock: a retry
         self._under_lock(operation, job_id, lock_token)
-        self.files.append({"JobId": job_id, "FileId": file_id, "Size": size, "Sha256": sha256})
+        self.files.append({"JobId": job_id, "FileId": file_id, "LockToken": lock_token, "Size": size, "Sha256": sha256})
 
     def _under_lock(self, operation: str, job_id: str, lock_token: str) -> None:
         self.calls.append((operation, job_id))
@@ -113,7 +116,12 @@ class FakeRegistry:
             raise LockLost(f"{operation}: job {job_id} is not locked with this token", operation=operation,
                            job_id=job_id, status=409)  # fmt: skip
 
-    def _end(self, job_id: str, state: str) -> None:
+    def _end(self, operation: str, job_id: str, lock_token: str, state: str) -> None:
+        if self.closed.get(lock_token) == (operation, state):
+            self.calls.append((operation, job_id))
+            return  # a retry of a call that already succeeded with this lock
+        self._under_lock(operation, job_id, lock_token)
+        self.closed[lock_token] = (operation, state)
         self.states[job_id] = state
         self.tokens.pop(job_id, None)
 

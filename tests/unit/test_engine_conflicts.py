@@ -35,6 +35,7 @@ from shared.agent.planner import draft_plan
 from shared.agent.poller import poll
 from shared.agent.processor import process_message
 from shared.agent.records import LOST, PARTITION, PROCESSING, QUEUED, LockRecord
+from shared.agent.renewer import renew_all
 from shared.agent.sweep import sweep
 from tests.fakes.agent import Engine, engine_services
 from tests.fakes.queues import FakeMessage
@@ -408,3 +409,59 @@ def test_the_sweep_puts_an_abandoned_item_back_once_per_sweep_after(engine):
     assert [len(messages) for messages in sent] == [1, 0, 0, 1]
     for (message,) in (sent[0], sent[3]):
         assert (message.item_id, message.previous) == (abandoned.item_id, "dead")
+
+
+# ---- found by these tests ----------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="completion.finish_item treats any change of the item row as a takeover: a 412 because the sweep "
+    "touched the item (owner unchanged) drops the run's finish ('TakenOver'), leaving the item Running for "
+    "another run, where ItemGuard.save would write again (docs/work-items.md: only another owner stops a run)",
+)
+def test_a_finish_that_meets_the_sweeps_touch_is_made_again(engine):
+    record = locked(engine)
+    (job_message,) = engine.queue.receive()
+    assert process(engine, job_message) == "Planned"
+    (item_message,) = engine.queue.receive()
+    plan = engine.services.ledger.get_plan(record.job_id, record.generation)
+    swept: list = []
+    later = datetime.now(UTC) + timedelta(hours=1)
+    touch = engine.table.before_write(plan_row(plan), lambda: swept.append(sweep(engine.services, [record], later)),
+                                      operations={"transaction"})  # fmt: skip
+
+    outcome = process(engine, item_message)
+
+    assert touch.fired == 1 and len(swept[0].items) == 1  # the sweep did touch the item, owner unchanged
+    assert outcome == DELIVERED
+    (item,) = engine.services.ledger.items(plan)
+    assert item.state == DELIVERED
+    assert engine.registry.states[record.job_id] == "Completed"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="LockRecords.active() removes an index row whose record is terminal without comparing generations: "
+    "a renewal running while the poller re-locks a job (index row of the new lock written, the old lock's "
+    "Released record not yet replaced) deletes the new lock's index row, so the new lock is never renewed",
+)
+def test_a_renewal_during_a_relock_keeps_the_new_locks_index_row(engine):
+    old = locked(engine)
+    engine.queue.receive()
+    release_job(engine.services, old, "the VMS was down")  # the record ends Released; the job is offered again
+    renewals: list = []
+    race = engine.table.before_write(
+        (PARTITION, old.job_id),
+        lambda: renewals.append(renew_all(engine.services, margin=timedelta(0))),
+        operations={"create"},
+    )
+
+    assert poll(engine.services, max_in_flight=10).locked == [old.job_id]
+
+    assert race.fired == 1
+    new = engine.services.records.get(old.job_id)
+    assert (new.state, new.locks, new.releases) == (QUEUED, 2, 1)
+    assert [record.job_id for record in engine.services.records.active()] == [old.job_id]
