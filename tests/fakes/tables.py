@@ -79,19 +79,19 @@ _REASONS = {400: "Bad Request", 404: "Not Found", 409: "Conflict", 412: "Precond
 
 
 class ServiceRefusal(Exception):
-    """What the service answered to one operation (turned into the SDK's exception by the caller)."""
+    """What the service answered to one operation (raised as the SDK's exception by `_answer`, or as a
+    TableTransactionError naming the operation by `_transaction`)."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
 
 
-def _sdk_error(refusal: ServiceRefusal, kind: type[HttpResponseError] | None = None) -> HttpResponseError:
+def _sdk_error(refusal: ServiceRefusal) -> HttpResponseError:
     """The exception the SDK raises for a single-entity operation refused with this status and code."""
-    if kind is None:
-        kind = {404: ResourceNotFoundError, 409: ResourceExistsError, 412: ResourceModifiedError}.get(
-            refusal.status, HttpResponseError
-        )
+    kind = {404: ResourceNotFoundError, 409: ResourceExistsError, 412: ResourceModifiedError}.get(
+        refusal.status, HttpResponseError
+    )
     error = kind(message=f"{refusal.message}\nErrorCode:{refusal.code}")
     _stamp(error, refusal)
     return error
@@ -318,7 +318,7 @@ class FakeTableClient:
 
         def rows() -> Iterator[TableEntity]:
             with self._lock:
-                found = [_entity(self._rows[key], select, keep_keys=not select) for key in sorted(self._rows)
+                found = [_entity(self._rows[key], select) for key in sorted(self._rows)
                          if condition(_entity(self._rows[key], None))]  # fmt: skip
             yield from found
 
@@ -522,12 +522,13 @@ def _merged(current: Wire, changes: Wire) -> Wire:
     return merged
 
 
-def _entity(row: _Row, select: str | list[str] | None, *, keep_keys: bool = True) -> TableEntity:
+def _entity(row: _Row, select: str | list[str] | None) -> TableEntity:
+    """The row as the SDK reads it (only the `select`ed properties, if any; the ETag in its metadata)."""
     wire = copy.deepcopy(row.wire)
     if select:
         names = set(select.split(",") if isinstance(select, str) else select)
         wire = {k: v for k, v in wire.items() if k.split("@", 1)[0] in names}
-    elif keep_keys:
+    else:
         wire["Timestamp"] = row.timestamp
     wire["odata.etag"] = row.etag
     return _convert_to_entity(wire)  # type: ignore[no-any-return]
