@@ -353,6 +353,21 @@ def test_a_planner_adopting_a_plan_whose_planner_died_enqueues_it_without_resett
     assert sorted(decode_message(m.content).item_id for m in engine.queue.receive()) == unfinished
 
 
+def test_a_plan_create_whose_answer_was_lost_and_retried_is_recognised_as_ours(engine):
+    record = locked(engine)
+    (message,) = engine.queue.receive()
+    key = (record.job_id, f"plan-{record.generation}")
+    lost = engine.table.lose_answer(key, operations={"create"}, cause="gateway")
+
+    assert process(engine, message) == "Planned"
+
+    assert lost.fired == 1 and outcomes(engine, key, "create") == ["applied, answer lost", "retry: 409"]
+    plan = engine.services.ledger.get_plan(record.job_id, record.generation)
+    (item,) = engine.services.ledger.items(plan)
+    assert plan.state == RUNNING_PLAN and engine.services.records.get(record.job_id).attempts == 0
+    assert [decode_message(m.content).item_id for m in engine.queue.receive()] == [item.item_id]
+
+
 # ---- the lock record's creation ---------------------------------------------------------------------------
 
 
@@ -465,3 +480,28 @@ def test_a_renewal_during_a_relock_keeps_the_new_locks_index_row(engine):
     new = engine.services.records.get(old.job_id)
     assert (new.state, new.locks, new.releases) == (QUEUED, 2, 1)
     assert [record.job_id for record in engine.services.records.active()] == [old.job_id]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="complete_job logs `Job ended` only in the run whose record write answered: when that write is "
+    "applied but its answer never arrives (the SDK's retries fail too), the run fails, and the next delivery "
+    "finds the record final, returns 'Stale' (run_item checks the record before the plan left Completing): "
+    "no `Job ended` line for the lock, and the plan stays Completing",
+)
+def test_a_completion_whose_record_write_was_never_answered_still_logs_job_ended_once(engine, caplog):
+    record = locked(engine)
+    (job_message,) = engine.queue.receive()
+    assert process(engine, job_message) == "Planned"  # the record's first update: Processing
+    (item_message,) = engine.queue.receive()
+    lost = engine.table.lose_answer((PARTITION, record.job_id), operations={"update"}, retried=False)
+
+    with caplog.at_level(logging.INFO):
+        assert process(engine, item_message) == "RetryLater"  # ServiceResponseError after the record was written
+        (again,) = engine.queue.receive()
+        process(engine, again)
+
+    assert lost.fired == 1 and engine.services.records.get(record.job_id).state == "Completed"
+    assert engine.services.ledger.get_plan(record.job_id, record.generation).state == "Done"
+    assert len(job_ended_lines(caplog, record.job_id)) == 1
