@@ -295,6 +295,28 @@ def test_marking_the_plan_running_while_an_item_finishes_is_no_planning_failure(
     assert enqueued == [item.item_id for item in engine.services.ledger.items(plan)]
 
 
+def test_marking_the_plan_running_never_undoes_the_last_item_moving_it_to_completing(engine):
+    record = locked(engine)
+    (message,) = engine.queue.receive()
+    key = (record.job_id, f"plan-{record.generation}")
+    finished: list[Plan] = []
+
+    def the_only_item_finishes() -> None:
+        plan = engine.services.ledger.get_plan(record.job_id, record.generation)
+        (only,) = engine.services.ledger.items(plan)
+        done = replace(claimed(engine, only, "quick"), state=MISSING, owner="")
+        finished.append(finish_item(engine.services, record, done)[1])
+
+    race = engine.table.before_write(key, the_only_item_finishes, operations={"update"})
+
+    assert process(engine, message) == "Planned"
+
+    assert race.fired == 1 and finished[0].state == COMPLETING
+    assert outcomes(engine, key, "update") == ["412"]  # the retry saw Completing and wrote nothing
+    plan = engine.services.ledger.get_plan(record.job_id, record.generation)
+    assert (plan.state, plan.items_remaining) == (COMPLETING, 0)
+
+
 def test_two_planners_of_one_lock_leave_one_plan_and_the_loser_adopts_it(engine):
     engine.vms.cameras = [f"cam-{n}" for n in range(41)]
     record = locked(engine, "thumbnail", {"CameraIds": engine.vms.cameras})
@@ -353,7 +375,7 @@ def test_a_planner_adopting_a_plan_whose_planner_died_enqueues_it_without_resett
     assert sorted(decode_message(m.content).item_id for m in engine.queue.receive()) == unfinished
 
 
-def test_a_plan_create_whose_answer_was_lost_and_retried_is_recognised_as_ours(engine):
+def test_a_plan_create_whose_answer_was_lost_and_retried_is_no_planning_failure(engine):
     record = locked(engine)
     (message,) = engine.queue.receive()
     key = (record.job_id, f"plan-{record.generation}")
