@@ -19,7 +19,8 @@ What it mirrors (checked against azure-data-tables 12.7 and, in tests/unit/test_
   units (64 KiB), an entity of at most 1 MiB (Azure's size formula), at most 252 properties besides
   PartitionKey, RowKey and Timestamp; keys without `/ \\ # ?` or control characters, at most 1 KiB.
 
-Fault hooks (each records how often it fired, so a test can assert that its path ran):
+Fault hooks, each on the nth write touching one row (counted from when the hook is set; a transaction
+touches each of its rows) and each recording when it fired, so a test can assert that its path ran:
 
 - `lose_answer(row)`: the write is applied and its answer lost. What the caller then sees is what the
   SDK does next: with `cause="timeout"` (connection dropped after sending) its retry policy sends the
