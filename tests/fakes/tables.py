@@ -310,11 +310,13 @@ class FakeTableClient:
         self,
         query_filter: str,
         *,
-        parameters: dict[str, Any] | None = None,
+        results_per_page: int | None = None,
         select: str | list[str] | None = None,
+        parameters: dict[str, Any] | None = None,
         **_: Any,
     ) -> Iterator[TableEntity]:
-        """Lazy like the SDK's ItemPaged: the query runs when iteration starts; rows in key order."""
+        """Lazy like the SDK's ItemPaged: the query runs when iteration starts; rows in key order (one page:
+        `results_per_page` changes nothing the engine sees)."""
         condition = parse_filter(_parameter_filter_substitution(parameters, query_filter))
 
         def rows() -> Iterator[TableEntity]:
