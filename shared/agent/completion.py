@@ -34,6 +34,7 @@ from shared.agent.ledger import (
     FAILED,
     MISSING,
     PLANNED,
+    RUNNING,
     RUNNING_PLAN,
     TRANSIENT,
     Plan,
@@ -41,7 +42,7 @@ from shared.agent.ledger import (
     WorkItem,
     utc_now,
 )
-from shared.agent.records import REFUSED, RELEASED, LockRecord
+from shared.agent.records import REFUSED, RELEASED, LockRecord, log_job_end
 from shared.agent.services import Services
 from shared.redact import scrub
 from shared.registry.errors import NotOurs, RegistryBadRequest, RegistryError
@@ -52,7 +53,9 @@ NOTHING_DELIVERED = {"mediarequest": "Video unavailable", "thumbnail": "No image
 LISTED = 20
 
 
-def finish_item(services: Services, record: LockRecord, item: WorkItem) -> tuple[WorkItem, Plan]:
+def finish_item(
+    services: Services, record: LockRecord, item: WorkItem, *, owner: str | None = None
+) -> tuple[WorkItem, Plan]:
     """Count `item` (already in its final state, with the ETag it was read with) on its plan; returns the
     stored item and plan (Completing when this was the last item: the caller completes the job)."""
     for _ in range(20):
@@ -75,8 +78,12 @@ def finish_item(services: Services, record: LockRecord, item: WorkItem) -> tuple
             stored_item, stored_plan = services.ledger.finish_item(item, counted)
         except StaleEntry:
             current = services.ledger.get_item(item.job_id, item.generation, item.item_id)
-            if current is None or current.etag != item.etag:
-                raise  # the item itself changed: it is no longer ours to finish
+            if current is None:
+                raise
+            if current.etag != item.etag:
+                if owner is None or current.owner != owner or current.state != RUNNING:
+                    raise  # another run owns the item now: it is no longer ours to finish
+                item = replace(item, etag=current.etag)  # touched (the sweep), still ours: finish it again
             continue  # only the plan moved (another item finished): count again on its newest state
         if report:
             _report_progress(services, record, stored_plan)
@@ -90,7 +97,10 @@ def complete_job(services: Services, record: LockRecord, plan: Plan) -> str:
     state, message = choose_outcome(plan, items, services.ledger.gaps(plan) if plan.gaps_total else [])
     current = services.records.get(record.job_id)
     if current is not None and current.generation == record.generation and current.state == state:
-        _mark_done(services, plan, state, message)  # an earlier delivery completed it, then died
+        # an earlier delivery ended the record, then died (or lost the answer) before marking the plan Done,
+        # perhaps before its `Job ended` line: say it here (at least once rather than perhaps never)
+        log_job_end(current, state, message or "")
+        _mark_done(services, plan, state, message)
         return state
     if current is None or current.generation != record.generation or current.terminal:
         log.warning("Not completing job %s: the lock record says the lock is no longer ours", record.job_id)

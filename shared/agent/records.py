@@ -195,7 +195,9 @@ class LockRecords:
             record = self.get(row["RowKey"])
             if record is not None and not record.terminal and record.generation == row.get("Generation"):
                 yield record
-            elif now - (row.get("CreatedUtc") or now) > INDEX_GRACE or (record is not None and record.terminal):
+            elif now - (row.get("CreatedUtc") or now) > INDEX_GRACE or (
+                record is not None and record.terminal and record.generation == row.get("Generation")
+            ):
                 self._unindex(row["RowKey"], row.metadata["etag"])
 
     def _index_earlier_records(self) -> None:

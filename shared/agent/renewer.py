@@ -24,7 +24,8 @@ from shared.agent.ending import end_job, lose_job
 from shared.agent.records import ABANDONED, LockRecord, utc_now
 from shared.agent.services import Services
 from shared.agent.sweep import SweepResult, retain, sweep
-from shared.registry.errors import NotOurs, RegistryError
+from shared.redact import scrub
+from shared.registry.errors import NotOurs
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,10 @@ def renew_all(
         )
     ended = set(result.lost) | set(result.abandoned)
     result.swept = sweep(services, [record for record in active if record.job_id not in ended])
-    retain(services)
+    try:
+        retain(services)
+    except Exception as exc:  # noqa: BLE001 - retention waits for the next run; renewals must not fail for it
+        log.warning("retention: skipped this run (%s)", type(exc).__name__)
     return result
 
 
@@ -94,8 +98,11 @@ def _one(services: Services, record: LockRecord, action: str) -> tuple[str, str]
         log.warning("Lock lost (%s): marking the job Lost so its runs stop", type(exc).__name__, extra=context)
         lose_job(services, record, str(exc))
         return record.job_id, "lost"
-    except RegistryError as exc:
-        log.error("Renewal failed, will retry on the next run: %s", exc, extra=context)
+    except Exception as exc:  # noqa: BLE001 - one job's trouble never stops the others, the sweep or retention
+        log.error("Renewal failed, will retry on the next run: %s", scrub(str(exc))[:300], extra=context)
         return record.job_id, "failed"
-    records.transition(record.job_id, None, generation=record.generation, lock_expires=lock.lock_expiration_utc)
+    try:
+        records.transition(record.job_id, None, generation=record.generation, lock_expires=lock.lock_expiration_utc)
+    except Exception as exc:  # noqa: BLE001 - renewed at the Registry; the record learns it next time
+        log.warning("Renewed, but recording the new expiry failed (%s)", type(exc).__name__, extra=context)
     return record.job_id, "renewed"

@@ -89,6 +89,10 @@ def run_item(message: ItemMessage, *, message_id: str, services: Services) -> st
         log.warning("Item %s of job %s: no such lock record or item; ignoring", message.item_id, message.job_id)
         return "Unknown"
     if record.terminal or record.generation != message.generation:
+        if item.final and record.generation == message.generation:
+            plan = services.ledger.get_plan(item.job_id, item.generation)
+            if plan is not None and plan.state == COMPLETING and plan.owns(item):
+                complete_job(services, record, plan)  # the record ended; the plan was never marked Done
         clean_up(services, item, attempt=message.cleanup)
         return "Stale"
     if item.final:
@@ -146,7 +150,7 @@ def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> str:
         bytes_in_flight=0,
         last_error="",
     )
-    return _finish(services, record, final)  # a failure to complete the job escapes: retried by the processor
+    return _finish(services, record, final, owner=guard.owner)  # a failure to complete escapes: retried
 
 
 def _failed(guard: ItemGuard, services: Services, record: LockRecord, exc: Exception) -> str:
@@ -187,11 +191,11 @@ def _failed(guard: ItemGuard, services: Services, record: LockRecord, exc: Excep
     return "RetryLater"
 
 
-def _finish(services: Services, record: LockRecord, item: WorkItem) -> str:
+def _finish(services: Services, record: LockRecord, item: WorkItem, *, owner: str | None = None) -> str:
     """Count the final item on its plan (completing the job when it was the last), then remove its VMS
     artefacts: only once the ledger says it is done, so a retry never polls an export already deleted."""
     try:
-        finished, plan = finish_item(services, record, item)
+        finished, plan = finish_item(services, record, item, owner=owner)
     except StaleEntry:
         log.warning("Item %s of job %s changed while finishing; another run has it", item.item_id, item.job_id)
         return "TakenOver"

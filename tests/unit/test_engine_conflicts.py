@@ -451,13 +451,6 @@ def test_the_sweep_puts_an_abandoned_item_back_once_per_sweep_after(engine):
 # ---- found by these tests ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="completion.finish_item treats any change of the item row as a takeover: a 412 because the sweep "
-    "touched the item (owner unchanged) drops the run's finish ('TakenOver'), leaving the item Running for "
-    "another run, where ItemGuard.save would write again (docs/work-items.md: only another owner stops a run)",
-)
 def test_a_finish_that_meets_the_sweeps_touch_is_made_again(engine):
     record = locked(engine)
     (job_message,) = engine.queue.receive()
@@ -478,13 +471,6 @@ def test_a_finish_that_meets_the_sweeps_touch_is_made_again(engine):
     assert engine.registry.states[record.job_id] == "Completed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="LockRecords.active() removes an index row whose record is terminal without comparing generations: "
-    "a renewal running while the poller re-locks a job (index row of the new lock written, the old lock's "
-    "Released record not yet replaced) deletes the new lock's index row, so the new lock is never renewed",
-)
 def test_a_renewal_during_a_relock_keeps_the_new_locks_index_row(engine):
     old = locked(engine)
     engine.queue.receive()
@@ -504,14 +490,6 @@ def test_a_renewal_during_a_relock_keeps_the_new_locks_index_row(engine):
     assert [record.job_id for record in engine.services.records.active()] == [old.job_id]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="complete_job logs `Job ended` only in the run whose record write answered: when that write is "
-    "applied but its answer never arrives (the SDK's retries fail too), the run fails, and the next delivery "
-    "finds the record final, returns 'Stale' (run_item checks the record before the plan left Completing): "
-    "no `Job ended` line for the lock, and the plan stays Completing",
-)
 def test_a_completion_whose_record_write_was_never_answered_still_logs_job_ended_once(engine, caplog):
     record = locked(engine)
     (job_message,) = engine.queue.receive()
