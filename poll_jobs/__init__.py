@@ -6,6 +6,7 @@ import azure.functions as func
 
 from shared.agent.poller import poll
 from shared.agent.runtime import agent
+from shared.telemetry.queue_age import record_oldest_message_age
 
 
 def main(timer: func.TimerRequest) -> None:
@@ -18,3 +19,4 @@ def main(timer: func.TimerRequest) -> None:
         running.queue,
         max_in_flight=running.settings.max_in_flight_jobs,
     )
+    record_oldest_message_age(running.queue)

@@ -23,6 +23,7 @@ from shared.agent.ledger import StaleEntry, WorkItem, utc_now
 from shared.agent.records import LockRecord
 from shared.agent.services import Services
 from shared.registry.errors import NotOurs
+from shared.telemetry import carry_context
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,9 @@ class ItemGuard:
     # ---- heartbeat ---------------------------------------------------------------------------------
 
     def __enter__(self) -> ItemGuard:
-        self._beat = threading.Thread(target=self._beat_loop, name=f"heartbeat-{self._item.item_id}", daemon=True)
+        # carry_context: the heartbeat's log lines and spans name the job, like the run's (telemetry)
+        beat = carry_context(self._beat_loop)
+        self._beat = threading.Thread(target=beat, name=f"heartbeat-{self._item.item_id}", daemon=True)
         self._beat.start()
         return self
 

@@ -5,6 +5,9 @@
   (it lives in the lock record).
 - An **item message** (from the planner, or an item re-queued for later): only ids. What the item is
   and how far it got is in the ledger, never in the message.
+
+Both may carry an optional `Traceparent` (W3C trace context of the span that sent them), so one job is one
+trace across instances; a message without one is as valid as before.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from shared.registry.contract import Job
+from shared.telemetry.tracing import current_traceparent
 from shared.wire import CaseInsensitiveModel, UtcDatetime, describe_validation_error, format_utc
 
 
@@ -27,6 +31,7 @@ class JobMessage(CaseInsensitiveModel):
     job_type: str = Field(alias="Type", min_length=1, max_length=100)
     parameters: dict[str, Any] = Field(default_factory=dict, alias="Parameters")
     created_utc: UtcDatetime | None = Field(default=None, alias="CreatedUtc")
+    traceparent: str = Field(default="", alias="Traceparent", max_length=128)
 
 
 class ItemMessage(CaseInsensitiveModel):
@@ -37,13 +42,14 @@ class ItemMessage(CaseInsensitiveModel):
     """The message this one replaces (see processor.refresh): its run, if any, is dead or abandoned."""
     cleanup: int = Field(default=0, alias="Cleanup", ge=0, le=100)
     """How many times the VMS artefacts of this (finished) item failed to be removed so far."""
+    traceparent: str = Field(default="", alias="Traceparent", max_length=128)
 
 
 def encode_job(job: Job) -> bytes:
     document: dict[str, Any] = {"JobId": job.id, "Type": job.type, "Parameters": job.parameters}
     if job.created_utc is not None:
         document["CreatedUtc"] = format_utc(job.created_utc)
-    return _dumps(document)
+    return _dumps(_traced(document))
 
 
 def encode_item(job_id: str, generation: str, item_id: str, *, previous: str = "", cleanup: int = 0) -> bytes:
@@ -52,7 +58,7 @@ def encode_item(job_id: str, generation: str, item_id: str, *, previous: str = "
         document["Previous"] = previous
     if cleanup:
         document["Cleanup"] = cleanup
-    return _dumps(document)
+    return _dumps(_traced(document))
 
 
 def decode_message(body: bytes) -> JobMessage | ItemMessage:
@@ -69,6 +75,12 @@ def decode_message(body: bytes) -> JobMessage | ItemMessage:
     except ValidationError as exc:
         source = "item message" if is_item else "job message"
         raise MalformedMessage(describe_validation_error(exc, source=source)) from None
+
+
+def _traced(document: dict[str, Any]) -> dict[str, Any]:
+    if traceparent := current_traceparent():
+        document["Traceparent"] = traceparent
+    return document
 
 
 def _dumps(document: dict[str, Any]) -> bytes:

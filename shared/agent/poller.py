@@ -35,6 +35,8 @@ from shared.registry.errors import (
     RegistryUnavailable,
 )
 from shared.storage import send_message
+from shared.telemetry import job_context
+from shared.telemetry.tracing import job_trace
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,12 @@ def poll(
 
 
 def _take(job: Job, registry: RegistryClient, records: LockRecords, queue: QueueClient, result: PollResult) -> bool:
+    """One job taken starts the job's trace (its job message carries it); its lines carry its dimensions."""
+    with job_context(job_id=job.id, job_type=job.type), job_trace("poll_jobs take"):
+        return _take_one(job, registry, records, queue, result)
+
+
+def _take_one(job: Job, registry: RegistryClient, records: LockRecords, queue: QueueClient, result: PollResult) -> bool:
     """Lock, record and enqueue one job; False when the Registry as a whole is failing (stop this poll)."""
     context = {"job_id": job.id, "job_type": job.type}
     try:

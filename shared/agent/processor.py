@@ -33,6 +33,8 @@ from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
 from shared.registry.errors import RegistryError
 from shared.storage import send_message
+from shared.telemetry import bind
+from shared.telemetry.jobs import message_scope
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +54,12 @@ def process_message(body: bytes, *, dequeue_count: int, message_id: str, service
     except MalformedMessage as exc:
         _poison(services, body, message_id, exc)
         return "Poisoned"
-    if dequeue_count > 1:
-        return refresh(message, body, message_id, services)
-    if isinstance(message, ItemMessage):
-        return run_item(message, message_id=message_id, services=services)
-    return plan_job(message, body, services=services)
+    with message_scope(message, redelivered=dequeue_count > 1):  # telemetry: job dimensions, the job's trace
+        if dequeue_count > 1:
+            return refresh(message, body, message_id, services)
+        if isinstance(message, ItemMessage):
+            return run_item(message, message_id=message_id, services=services)
+        return plan_job(message, body, services=services)
 
 
 def refresh(message: JobMessage | ItemMessage, body: bytes, message_id: str, services: Services) -> str:
@@ -78,6 +81,7 @@ def plan_job(message: JobMessage, body: bytes, *, services: Services) -> str:
         log.info("Job %s already %s; duplicate message acknowledged", message.job_id, record.state, extra=context)
         return "Duplicate"
     generation = generation_of(record.lock_token)
+    bind(generation=generation)  # telemetry
     plan = services.ledger.get_plan(message.job_id, generation)
     if plan is not None and plan.state != PLANNED:
         log.info("Job %s is already planned and running; duplicate message acknowledged", message.job_id)

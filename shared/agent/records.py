@@ -23,6 +23,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableEntity, UpdateMode
 
+from shared.telemetry import metrics
+
 log = logging.getLogger(__name__)
 
 PARTITION = "job"
@@ -193,3 +195,4 @@ def log_job_end(record: LockRecord, state: str, detail: str) -> None:
         f" detail={detail[:300]}" if detail else "",
         extra={"job_id": record.job_id, "job_type": record.job_type, "job_event": state},
     )
+    metrics.job_ended(state, record.job_type)  # telemetry: clearance.jobs.ended

@@ -14,9 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from shared.agent.ledger import generation_of
 from shared.agent.records import LockRecord, LockRecords, StaleRecord, log_job_end, utc_now
 from shared.registry.client import RegistryClient
 from shared.registry.errors import NotOurs, RegistryError
+from shared.telemetry import carry_context, job_context
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,8 @@ def renew_all(
     if not due:
         return result
     with ThreadPoolExecutor(max_workers=min(workers, len(due)), thread_name_prefix="renew") as pool:
-        for job_id, outcome in pool.map(lambda item: _one(registry, records, *item), due):
+        renew_one = carry_context(lambda item: _one(registry, records, *item))  # telemetry: the run's trace
+        for job_id, outcome in pool.map(renew_one, due):
             getattr(result, outcome).append(job_id)
     log.info(
         "renew: %d renewed, %d lost, %d abandoned, %d failed, %d not due",
@@ -66,6 +69,12 @@ def renew_all(
 
 
 def _one(registry: RegistryClient, records: LockRecords, record: LockRecord, action: str) -> tuple[str, str]:
+    """One record, with its job's dimensions on every log line and span (telemetry)."""
+    with job_context(job_id=record.job_id, job_type=record.job_type, generation=generation_of(record.lock_token)):
+        return _renew_one(registry, records, record, action)
+
+
+def _renew_one(registry: RegistryClient, records: LockRecords, record: LockRecord, action: str) -> tuple[str, str]:
     context = {"job_id": record.job_id, "job_type": record.job_type, "attempt": record.attempts}
     try:
         if action == "abandon":

@@ -49,6 +49,7 @@ from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
 from shared.registry.errors import RegistryError
 from shared.storage import send_message
+from shared.telemetry import bind
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def run_item(message: ItemMessage, *, message_id: str, services: Services) -> st
     if record is None or item is None:
         log.warning("Item %s of job %s: no such lock record or item; ignoring", message.item_id, message.job_id)
         return "Unknown"
+    bind(job_type=record.job_type)  # telemetry
     if record.terminal or generation_of(record.lock_token) != message.generation:
         clean_up(services, item, attempt=message.cleanup)
         return "Stale"

@@ -95,7 +95,7 @@ def build_adapter(
     pool_size: int = 16,
 ) -> VmsAdapter:
     """The configured adapter. EEN and Verkada need `token_table`: where their tokens are shared."""
-    sender = RetryingSender(pooled_session(pool_size), retry or RetryPolicy(), VMS_TIMEOUTS)
+    sender = RetryingSender(pooled_session(pool_size), retry or RetryPolicy(), VMS_TIMEOUTS, service="VMS")
     if settings.kind == "verkada":
         if token_table is None:
             raise VmsConfigError("the Verkada adapter needs a table for its shared tokens (EEN_TOKEN_TABLE)")

@@ -57,6 +57,7 @@ PLATFORM_SETTINGS = {
     "AZURE_CLIENT_ID",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "PYTHON_ENABLE_OPENTELEMETRY",
 }
 # Being added: the template sets them ahead of the code that reads them (the Verkada adapter). When
 # shared/settings.py reads one, move it out of this list (a test says so).
@@ -199,6 +200,19 @@ def test_identity_based_host_storage():
     for service in ("blob", "queue", "table"):
         assert settings[f"AzureWebJobsStorage__{service}ServiceUri"] == f"storage{service.title()}Endpoint"
     assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=${identityClientId};Authorization=AAD"
+
+
+def test_opentelemetry_is_on_in_host_json_and_the_app_settings():
+    """host.json's telemetryMode, the worker's switch, and never the worker's own distro set-up (it would
+    configure Azure Monitor without the managed identity, and Application Insights has local auth off)."""
+    host = json.loads((ROOT / "host.json").read_text())
+    assert host["telemetryMode"] == "OpenTelemetry"
+    assert "Trace" in host["logging"]["applicationInsights"]["samplingSettings"]["excludedTypes"].split(";")
+    settings = app_settings()
+    assert settings["PYTHON_ENABLE_OPENTELEMETRY"] == "true"
+    assert "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY" not in settings
+    requirements = (ROOT / "requirements.txt").read_text()
+    assert re.search(r"^azure-monitor-opentelemetry==\S+", requirements, re.M)
 
 
 def test_no_setting_flex_deprecates_and_no_connection_string():
