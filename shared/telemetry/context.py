@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from types import MappingProxyType
 from typing import ParamSpec, TypeVar
 
 from opentelemetry import trace
@@ -22,7 +23,8 @@ R = TypeVar("R")
 DIMENSIONS = ("job_id", "job_type", "item_id", "vms", "generation")
 """The names every record and span of a job carries (customDimensions in Application Insights)."""
 
-_job: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("clearance_job", default={})
+_NONE: Mapping[str, str] = MappingProxyType({})
+_job: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("clearance_job", default=_NONE)
 _worker: dict[str, str] = {}
 
 
