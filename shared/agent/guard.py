@@ -137,6 +137,7 @@ class ItemGuard:
                     if self._stop.is_set() or self._taken_over:
                         return
                     self.save(heartbeat=utc_now(), bytes_in_flight=self._bytes_in_flight)
+                log.debug("Heartbeat of item %s of job %s", self._item.item_id, self.job_id)
             except TakenOver:
                 log.warning("Item %s of job %s was taken over by another run", self._item.item_id, self.job_id)
                 return

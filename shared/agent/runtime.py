@@ -53,6 +53,7 @@ _agent: Agent | None = None
 
 
 def build_agent(settings: AgentSettings) -> Agent:
+    set_worker_dimensions(vms=settings.vms.kind)  # telemetry: every record of this worker names its VMS
     registry = RegistryClient(settings.connection, settings.agent_id, agent_service_url=settings.agent_service_url)
     vms = build_adapter(settings.vms, token_table=table_client(settings.storage, settings.vms.een_token_table))
     uploader = EncryptedBlobUploader(
@@ -83,7 +84,6 @@ def agent() -> Agent:
             install_log_scrubbing(*logging.getLogger().handlers)
             configure_telemetry()  # once per worker: Azure Monitor in Azure (shared/telemetry/setup.py)
             _agent = build_agent(AgentSettings.from_env())
-            set_worker_dimensions(vms=_agent.settings.vms.kind)
             log.info(
                 "Agent %s ready: VMS %s, queue %s, max %d jobs in flight",
                 _agent.settings.agent_id,

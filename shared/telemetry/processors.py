@@ -1,10 +1,13 @@
 """OpenTelemetry processors that stamp the current job's dimensions on every span and log record.
 
 Both run synchronously on the thread that starts the span or emits the record, before any batching, so
-they see that thread's contextvars. A dimension the record already has (an `extra=` field) is kept.
+they see that thread's contextvars. A dimension the record already has (an `extra=` field) is kept. Log
+records also get `thread.name` (a heartbeat's line from the run's own, `renew_…` from the renewal pool).
 """
 
 from __future__ import annotations
+
+import threading
 
 from opentelemetry.context import Context
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
@@ -25,7 +28,8 @@ class JobDimensionsLogProcessor(LogRecordProcessor):
         attributes = log_record.log_record.attributes
         if attributes is None:
             return
-        for name, value in current_dimensions().items():
+        stamps = {**current_dimensions(), "thread.name": threading.current_thread().name}
+        for name, value in stamps.items():
             if name not in attributes:
                 attributes[name] = value  # type: ignore[index]  # mutable BoundedAttributes on a ReadWriteLogRecord
 

@@ -20,22 +20,23 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
-from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadableLogRecord
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
     InMemoryLogRecordExporter,
+    LogRecordExportResult,
     SimpleLogRecordProcessor,
 )
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.config import Settings, text
@@ -59,19 +60,36 @@ class TelemetrySettings(Settings):
     authentication: str = text("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "")
 
 
+class _GatedSpans(InMemorySpanExporter):
+    """Keeps spans only while `collecting` (a test session installs telemetry once, for a few tests)."""
+
+    collecting = True
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return super().export(spans) if self.collecting else SpanExportResult.SUCCESS
+
+
+class _GatedLogs(InMemoryLogRecordExporter):
+    collecting = True
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        return super().export(batch) if self.collecting else LogRecordExportResult.SUCCESS
+
+
 @dataclass
 class InMemoryTelemetry:
     """What the `memory` mode collects: for the telemetry tests and the benchmark."""
 
-    spans: InMemorySpanExporter
-    logs: InMemoryLogRecordExporter
+    spans: _GatedSpans
+    logs: _GatedLogs
     metrics: InMemoryMetricReader
     handler: logging.Handler
 
-    def clear(self) -> None:
+    def collect(self, on: bool) -> None:
+        """Start (clearing what was kept) or stop keeping spans and log records."""
         self.spans.clear()
         self.logs.clear()
-        self.metrics.collect()  # cumulative counters keep counting; tests compare before/after
+        self.spans.collecting = self.logs.collecting = on
 
 
 _lock = threading.Lock()
@@ -153,8 +171,8 @@ def _aad_client_id(authentication: str) -> str | None:
 def _install_in_memory(*, batch: bool) -> None:
     global _memory
     resource = Resource.create({"service.name": SERVICE_NAME})
-    spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
-    logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
+    spans, reader = _GatedSpans(), InMemoryMetricReader()
+    logs = _GatedLogs()  # type: ignore[no-untyped-call]
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(JobDimensionsSpanProcessor())
     tracer_provider.add_span_processor(BatchSpanProcessor(spans) if batch else SimpleSpanProcessor(spans))
