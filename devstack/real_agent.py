@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -17,9 +18,12 @@ from pathlib import Path
 from devstack.azurite import Azurite
 from devstack.funchost.host import FunctionHost
 from devstack.stack import DEFAULT_STATE_DIR, REPO_ROOT
+from shared.ops.access import AGENT_STORAGE as _AGENT_STORAGE_NAME
 from shared.settings import AgentSettings, SettingsError
 
 LOCAL_STORAGE = ("", "usedevelopmentstorage=true")
+AGENT_STORAGE = DEFAULT_STATE_DIR / _AGENT_STORAGE_NAME.name
+"""Where `make ops` looks for the storage of a running `make agent` (shared/ops/access.py)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,11 +65,17 @@ def run(args: argparse.Namespace) -> int:
         azurite = Azurite(DEFAULT_STATE_DIR / "azurite").start()
         values["AzureWebJobsStorage"] = azurite.connection_string
         print(f"Storage: local Azurite at {azurite.blob_endpoint} (data in {DEFAULT_STATE_DIR / 'azurite'})")
+        # `make ops` finds this Azurite (its ports change at every start) while the agent runs
+        AGENT_STORAGE.parent.mkdir(parents=True, exist_ok=True)
+        AGENT_STORAGE.write_text(
+            json.dumps({"storage_connection_string": azurite.connection_string, "pid": os.getpid()}), encoding="utf-8"
+        )
     try:
         AgentSettings.from_env(values)  # fail fast, with every bad setting named
     except SettingsError as exc:
         print(f"error: {exc}")
         if azurite:
+            AGENT_STORAGE.unlink(missing_ok=True)
             azurite.stop()
         return 2
     stop = threading.Event()
@@ -79,5 +89,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         host.stop()
         if azurite:
+            AGENT_STORAGE.unlink(missing_ok=True)
             azurite.stop()
     return 0

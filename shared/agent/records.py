@@ -74,10 +74,13 @@ class LockRecord:
 
 
 class LockRecords:
-    def __init__(self, table: TableClient, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, table: TableClient, clock: Callable[[], datetime] = utc_now, *, create_table: bool = True
+    ) -> None:
+        """`create_table=False` (the ops tool): never create the table, so reading needs only a reader's role."""
         self._table = table
         self._clock = clock
-        self._table_ready = False
+        self._table_ready = not create_table
 
     def ensure_table(self) -> None:
         if not self._table_ready:
