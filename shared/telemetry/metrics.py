@@ -17,34 +17,35 @@ from shared.telemetry.context import current_dimensions
 METER_NAME = "clearance.agent"
 
 
+_SPECS: dict[str, tuple[str, str, str, str]] = {
+    # key: (instrument, name, unit, description) — docs/telemetry.md lists the same
+    "jobs_ended": ("counter", "clearance.jobs.ended", "{job}", "Jobs ended, by state"),
+    "files": ("counter", "clearance.files.delivered", "{file}", "Files uploaded and completed"),
+    "bytes": ("counter", "clearance.bytes.delivered", "By", "Bytes of files delivered"),
+    "file_seconds": ("histogram", "clearance.file.duration", "s", "From InitializeUpload to Complete*, per file"),
+    "vms_rate": ("histogram", "clearance.vms.throughput", "By/s", "Bytes per second of a media file from the VMS"),
+    "http_throttled": ("counter", "clearance.http.throttled", "{response}", "HTTP 429 answers, by service"),
+    "http_server_errors": ("counter", "clearance.http.server_errors", "{response}", "HTTP 5xx answers, by service"),
+    "polls": ("counter", "clearance.polls", "{poll}", "poll_jobs runs (the heartbeat the absence alert watches)"),
+    "message_age": ("histogram", "clearance.queue.message_age", "s", "Age of a jobs-queue message when its run starts"),
+    "oldest_message_age": (
+        "histogram",
+        "clearance.queue.oldest_message_age",
+        "s",
+        "Age of the oldest visible jobs-queue message, per poll",
+    ),
+}
+METRIC_NAMES = frozenset(name for _, name, _, _ in _SPECS.values())
+
+
 @cache
 def _instruments() -> dict[str, Any]:
     meter = metrics.get_meter(METER_NAME)
-    return {
-        "jobs_ended": meter.create_counter("clearance.jobs.ended", unit="{job}", description="Jobs ended, by state"),
-        "files": meter.create_counter(
-            "clearance.files.delivered", unit="{file}", description="Files uploaded and completed"
-        ),
-        "bytes": meter.create_counter("clearance.bytes.delivered", unit="By", description="Bytes of files delivered"),
-        "file_seconds": meter.create_histogram(
-            "clearance.file.duration", unit="s", description="From InitializeUpload to Complete*, per file"
-        ),
-        "vms_rate": meter.create_histogram(
-            "clearance.vms.throughput", unit="By/s", description="Bytes per second of a file streamed from the VMS"
-        ),
-        "http_throttled": meter.create_counter(
-            "clearance.http.throttled", unit="{response}", description="HTTP 429 answers, by service"
-        ),
-        "http_server_errors": meter.create_counter(
-            "clearance.http.server_errors", unit="{response}", description="HTTP 5xx answers, by service"
-        ),
-        "message_age": meter.create_histogram(
-            "clearance.queue.message_age", unit="s", description="Age of a jobs-queue message when a run starts"
-        ),
-        "oldest_message_age": meter.create_histogram(
-            "clearance.queue.oldest_message_age", unit="s", description="Age of the oldest jobs-queue message, per poll"
-        ),
-    }
+    made: dict[str, Any] = {}
+    for key, (kind, name, unit, description) in _SPECS.items():
+        create = meter.create_counter if kind == "counter" else meter.create_histogram
+        made[key] = create(name, unit=unit, description=description)
+    return made
 
 
 def _job_attributes(**extra: str) -> dict[str, str]:
@@ -77,6 +78,10 @@ def http_answer(service: str, status: int) -> None:
         _instruments()["http_throttled"].add(1, attributes)
     elif status >= 500:
         _instruments()["http_server_errors"].add(1, {**attributes, "status": str(status)})
+
+
+def poll_ran() -> None:
+    _instruments()["polls"].add(1)
 
 
 def message_age(seconds: float, *, oldest: bool = False) -> None:

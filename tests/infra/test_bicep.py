@@ -24,7 +24,7 @@ from tests.infra.bicep_model import (
 )
 
 EXPECTED_MODULES = {
-    *("identity", "storage", "keyvault", "monitoring", "app", "rbac", "alerts"),
+    *("identity", "storage", "keyvault", "monitoring", "app", "rbac", "alerts", "workbook"),
     *("network", "private-endpoint"),
 }
 ROLE_IDS = {
@@ -346,7 +346,7 @@ def _matches(query: str, line: str) -> bool:
 def test_every_log_alert_skips_query_validation():
     # The tables a query reads do not exist in a new workspace until data arrives; validation would fail.
     rules = resources_of_type(module("alerts"), "Microsoft.Insights/scheduledQueryRules")
-    assert len(rules) == 4
+    assert len(rules) == 6
     for name, rule in rules.items():
         assert config(rule)["properties"]["skipQueryValidation"] is True, name
 
