@@ -198,7 +198,10 @@ def main() -> int:
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(
         json.dumps(
-            [{"name": name, "value": round(value, 1), "unit": unit} for name, (value, unit) in results.items()],
+            [
+                {"name": name, "value": round(value, 2 if unit == "ratio" else 1), "unit": unit}
+                for name, (value, unit) in results.items()
+            ],
             indent=2,
         )
         + "\n"
@@ -244,6 +247,8 @@ def report(results: dict[str, tuple[float, str]]) -> None:
     row("idle_poll_storage_writes", value["idle_poll_storage_writes"], "== 0", value["idle_poll_storage_writes"] == 0)
     remux = value["verkada_remux_mbps"] / value["verkada_raw_hls_mbps"]
     row("verkada_remux_mbps / verkada_raw_hls_mbps (uncapped)", remux, "(info)", True)
+    overhead = value["telemetry_overhead_ratio"]
+    row("telemetry_overhead_ratio (jobs/s on / off)", overhead, ">= 0.9", overhead >= 0.9)
     one, two = value["thumbnail_jobs_per_s_1host"], value["thumbnail_jobs_per_s_2hosts"]
     row("thumbnail_jobs_per_s_2hosts / _1host", two / one, "(info)", True)
     serial, parallel = value["media_job_seconds_serial"], value["media_job_seconds_parallel"]

@@ -4,6 +4,9 @@
 - registry_calls_per_file_job: Registry calls one such job costs (request log; polls, renewals and
   token requests excluded).
 - idle_poll_registry_calls / idle_poll_storage_writes: what one poll costs when nothing is offered.
+- telemetry_overhead_ratio: thumbnail jobs per second through one host with telemetry on (the OpenTelemetry
+  SDK with in-memory exporters: job dimensions, spans, metrics, log records batched as in Azure) over the
+  same with telemetry off; runs in the order off, on, on, off so that drift over the run cancels out.
 """
 
 from __future__ import annotations
@@ -54,10 +57,18 @@ class CountingProxy:
         return attribute
 
 
-def thumbnails_per_second(stack: LocalStack, hosts: int, jobs: int, tmp_label: str) -> tuple[float, float]:
+def thumbnails_per_second(
+    stack: LocalStack, hosts: int, jobs: int, tmp_label: str, *, telemetry: str = "off"
+) -> tuple[float, float]:
     # Fresh tables per run, so the EEN grant is seeded again: reset the simulator to the initial consent.
     stack.een.control.reset()
-    settings = agent_settings(stack, unique=True, POLL_SCHEDULE="*/1 * * * * *", MAX_IN_FLIGHT_JOBS="100")
+    settings = agent_settings(
+        stack,
+        unique=True,
+        POLL_SCHEDULE="*/1 * * * * *",
+        MAX_IN_FLIGHT_JOBS="100",
+        CLEARANCE_TELEMETRY=telemetry,  # shared/telemetry/setup.py: off, or memory (in-memory exporters)
+    )
     camera = stack.een.control.add_camera(Name="bench")["Id"]
     processes = [
         HostProcess(
@@ -100,12 +111,22 @@ def idle_poll(stack: LocalStack) -> tuple[int, int]:
     return len(stack.sim.requests()) - before, counter["writes"]
 
 
+def telemetry_overhead(stack: LocalStack, jobs: int) -> float:
+    """Jobs/s with telemetry on over off, one host, in the order off, on, on, off."""
+    rates: dict[str, list[float]] = {"off": [], "memory": []}
+    for n, mode in enumerate(("off", "memory", "memory", "off")):
+        rates[mode].append(thumbnails_per_second(stack, 1, jobs, f"telemetry-{n}", telemetry=mode)[0])
+    return sum(rates["memory"]) / sum(rates["off"])
+
+
 def measure(jobs: int = 200) -> dict[str, tuple[float, str]]:
     with LocalStack(state_dir=None) as stack:
         one_rate, calls_per_job = thumbnails_per_second(stack, 1, jobs, "one")
         two_rate, _ = thumbnails_per_second(stack, 2, jobs, "two")
         idle_calls, idle_writes = statistics.median([idle_poll(stack)[0] for _ in range(3)]), idle_poll(stack)[1]
+        overhead = telemetry_overhead(stack, jobs)
     return {
+        "telemetry_overhead_ratio": (overhead, "ratio"),
         "thumbnail_jobs_per_s_1host": (one_rate, "jobs/s"),
         "thumbnail_jobs_per_s_2hosts": (two_rate, "jobs/s"),
         "registry_calls_per_file_job": (calls_per_job, "calls"),

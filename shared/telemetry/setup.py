@@ -111,6 +111,7 @@ def configure_telemetry(environ: Mapping[str, str] | None = None) -> str:
             _configure_azure_monitor(settings)
         elif mode == "memory":
             _install_in_memory(batch=True)
+            log.info("Telemetry: OpenTelemetry SDK with in-memory exporters (%s=memory)", MODE_SETTING)
         elif mode != "off":
             raise ValueError(f"{MODE_SETTING} must be azuremonitor, memory or off (not {mode!r})")
         _mode = mode
