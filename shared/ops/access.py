@@ -129,10 +129,13 @@ def operator_credential() -> TokenCredential:
 
 def open_table(storage: Storage, name: str) -> TableClient:
     """The lock table (a module-level function: tests swap it for a client with a reader's rights)."""
+    # retry_total: an operator waits for an answer, a few seconds rather than the SDK's default retries
     if storage.connection_string:
-        return TableServiceClient.from_connection_string(storage.connection_string).get_table_client(name)
-    assert storage.table_endpoint is not None
-    return TableServiceClient(storage.table_endpoint, credential=operator_credential()).get_table_client(name)
+        service = TableServiceClient.from_connection_string(storage.connection_string, retry_total=2)
+    else:
+        assert storage.table_endpoint is not None
+        service = TableServiceClient(storage.table_endpoint, credential=operator_credential(), retry_total=2)
+    return service.get_table_client(name)
 
 
 ROLE_READ = "Storage Table Data Reader"
