@@ -12,7 +12,7 @@ class Exit(IntEnum):
     USAGE = 2
     """Bad arguments or settings: the message names what to fix (argparse's own errors use 2 as well)."""
     NOT_FOUND = 3
-    """No such job, or no such table in this storage account."""
+    """No such job, no such table in this storage account, or (release) the job already ended."""
     FORBIDDEN = 4
     """Storage, Key Vault or the Registry refused: a role (or the connection file) is missing."""
     SIGN_IN = 5
