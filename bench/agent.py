@@ -6,7 +6,7 @@
 - idle_poll_registry_calls / idle_poll_storage_writes: what one poll costs when nothing is offered.
 - telemetry_overhead_ratio: thumbnail jobs per second through one host with telemetry on (the OpenTelemetry
   SDK with in-memory exporters: job dimensions, spans, metrics, log records batched as in Azure) over the
-  same with telemetry off; runs in the order off, on, on, off so that drift over the run cancels out.
+  same with telemetry off; the median of four back-to-back pairs (see telemetry_overhead).
 """
 
 from __future__ import annotations
@@ -111,12 +111,19 @@ def idle_poll(stack: LocalStack) -> tuple[int, int]:
     return len(stack.sim.requests()) - before, counter["writes"]
 
 
-def telemetry_overhead(stack: LocalStack, jobs: int) -> float:
-    """Jobs/s with telemetry on over off, one host, in the order off, on, on, off."""
-    rates: dict[str, list[float]] = {"off": [], "memory": []}
-    for n, mode in enumerate(("off", "memory", "memory", "off")):
-        rates[mode].append(thumbnails_per_second(stack, 1, jobs, f"telemetry-{n}", telemetry=mode)[0])
-    return sum(rates["memory"]) / sum(rates["off"])
+def telemetry_overhead(stack: LocalStack, jobs: int, pairs: int = 4) -> float:
+    """Jobs/s with telemetry on over off, one host: the median of `pairs` back-to-back pairs (alternately
+    off-on and on-off), each of `jobs` // 2 jobs, so a burst of load from elsewhere spoils one pair, not the
+    figure."""
+    ratios = []
+    for n in range(pairs):
+        order = ("off", "memory") if n % 2 == 0 else ("memory", "off")
+        rate = {
+            mode: thumbnails_per_second(stack, 1, max(10, jobs // 2), f"telemetry-{n}-{mode}", telemetry=mode)[0]
+            for mode in order
+        }
+        ratios.append(rate["memory"] / rate["off"])
+    return statistics.median(ratios)
 
 
 def measure(jobs: int = 200) -> dict[str, tuple[float, str]]:
