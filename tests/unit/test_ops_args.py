@@ -54,3 +54,25 @@ def test_states_are_matched_without_case_and_unknown_ones_refused():
 def test_storage_options_go_before_or_after_the_command(argv):
     args = ops._parser().parse_args(argv)
     assert str(args.settings) == "a.json" and args.table == "t" and args.command == "status"
+
+
+def test_the_apps_identity_settings_are_used_with_the_operators_sign_in():
+    from shared.ops.access import choose_storage
+
+    app_settings = {
+        "AzureWebJobsStorage__credential": "managedidentity",
+        "AzureWebJobsStorage__clientId": "11111111-2222-3333-4444-555555555555",
+        "AzureWebJobsStorage__tableServiceUri": "https://st.table.core.windows.net",
+        "AzureWebJobsStorage__queueServiceUri": "https://st.queue.core.windows.net",
+    }
+    storage = choose_storage(None, app_settings)
+    assert storage.table_endpoint == "https://st.table.core.windows.net" and storage.connection_string is None
+    assert "signed in as you" in storage.described and "not as the app's managed identity" in storage.described
+
+
+def test_make_ops_needs_only_the_python_environment():
+    from pathlib import Path
+
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    target = next(line for line in makefile.splitlines() if line.startswith("ops:"))
+    assert target.split(":", 1)[1].split() == ["$(PY_STAMP)"]  # not `setup`, which runs npm ci
