@@ -64,8 +64,10 @@ format: setup
 agent: setup
 	$(PY) -m devstack agent --settings $(SETTINGS) $(ARGS)
 
-## What the agent is doing, from its tables: make ops ARGS="status" | "show JOB" | "release JOB" (see shared/ops.py)
-ops: setup
+## What the agent is doing, from its tables: make ops ARGS="status" | "show JOB" | "release JOB" | "check"
+## (shared/ops/); options before or after the command: ARGS="--settings local.settings.json status --json"
+## Python only: no Node (Azurite is not needed to read a running agent's or a real account's tables).
+ops: $(PY_STAMP)
 	$(PY) -m shared.ops $(ARGS)
 
 ## Throughput and memory, each figure next to its baseline; writes .bench/results.json.

@@ -117,6 +117,10 @@ def peak_rss(size_mib: int) -> float:
     return json.loads(output.strip().splitlines()[-1])["peak_rss_mib"]
 
 
+DECIMALS = {"s": 3, "bool": 3, "ratio": 2}
+"""Decimals kept in results.json per unit (1 for the rest)."""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes and one run each (smoke test)")
@@ -202,7 +206,11 @@ def main() -> int:
     RESULTS.write_text(
         json.dumps(
             [
-                {"name": name, "value": round(value, 3 if unit in ("s", "bool") else 1), "unit": unit}
+                {
+                    "name": name,
+                    "value": round(value, 3 if unit in ("s", "bool") else 2 if unit == "ratio" else 1),
+                    "unit": unit,
+                }
                 for name, (value, unit) in results.items()
             ],
             indent=2,
@@ -254,6 +262,8 @@ def report(results: dict[str, tuple[float, str]]) -> None:
     row("renew_seconds_10k_history / renew_seconds_empty", renewals, "<= 1.5", renewals <= 1.5)
     remux = value["verkada_remux_mbps"] / value["verkada_raw_hls_mbps"]
     row("verkada_remux_mbps / verkada_raw_hls_mbps (uncapped)", remux, "(info)", True)
+    overhead = value["telemetry_overhead_ratio"]
+    row("telemetry_overhead_ratio (jobs/s on / off)", overhead, ">= 0.9", overhead >= 0.9)
     one, two = value["thumbnail_jobs_per_s_1host"], value["thumbnail_jobs_per_s_2hosts"]
     row("thumbnail_jobs_per_s_2hosts / _1host", two / one, "(info)", True)
     serial, parallel = value["media_job_seconds_serial"], value["media_job_seconds_parallel"]

@@ -7,6 +7,9 @@
 - poll_seconds_empty / poll_seconds_10k_history: one poll (nothing offered) on an empty table, and on a
   table holding 10,000 finished jobs (records, plans, items): the active index keeps them equal.
   renew_seconds_empty / renew_seconds_10k_history: the same for a renewal run (with its sweep).
+- telemetry_overhead_ratio: thumbnail jobs per second through one host with telemetry on (the OpenTelemetry
+  SDK with in-memory exporters: job dimensions, spans, metrics, log records batched as in Azure) over the
+  same with telemetry off; the median of four back-to-back pairs (see telemetry_overhead).
 """
 
 from __future__ import annotations
@@ -59,10 +62,18 @@ class CountingProxy:
         return attribute
 
 
-def thumbnails_per_second(stack: LocalStack, hosts: int, jobs: int, tmp_label: str) -> tuple[float, float]:
+def thumbnails_per_second(
+    stack: LocalStack, hosts: int, jobs: int, tmp_label: str, *, telemetry: str = "off"
+) -> tuple[float, float]:
     # Fresh tables per run, so the EEN grant is seeded again: reset the simulator to the initial consent.
     stack.een.control.reset()
-    settings = agent_settings(stack, unique=True, POLL_SCHEDULE="*/1 * * * * *", MAX_IN_FLIGHT_JOBS="100")
+    settings = agent_settings(
+        stack,
+        unique=True,
+        POLL_SCHEDULE="*/1 * * * * *",
+        MAX_IN_FLIGHT_JOBS="100",
+        CLEARANCE_TELEMETRY=telemetry,  # shared/telemetry/setup.py: off, or memory (in-memory exporters)
+    )
     camera = stack.een.control.add_camera(Name="bench")["Id"]
     processes = [
         HostProcess(
@@ -158,13 +169,30 @@ def _write_history(table: TableClient, count: int) -> None:
         )
 
 
+def telemetry_overhead(stack: LocalStack, jobs: int, pairs: int = 4) -> float:
+    """Jobs/s with telemetry on over off, one host: the median of `pairs` back-to-back pairs (alternately
+    off-on and on-off), each of `jobs` // 2 jobs, so a burst of load from elsewhere spoils one pair, not the
+    figure."""
+    ratios = []
+    for n in range(pairs):
+        order = ("off", "memory") if n % 2 == 0 else ("memory", "off")
+        rate = {
+            mode: thumbnails_per_second(stack, 1, max(10, jobs // 2), f"telemetry-{n}-{mode}", telemetry=mode)[0]
+            for mode in order
+        }
+        ratios.append(rate["memory"] / rate["off"])
+    return statistics.median(ratios)
+
+
 def measure(jobs: int = 200) -> dict[str, tuple[float, str]]:
     with LocalStack(state_dir=None) as stack:
         history = history_cost(stack, 1_000 if jobs < 100 else 10_000)
         one_rate, calls_per_job = thumbnails_per_second(stack, 1, jobs, "one")
         two_rate, _ = thumbnails_per_second(stack, 2, jobs, "two")
         idle_calls, idle_writes = statistics.median([idle_poll(stack)[0] for _ in range(3)]), idle_poll(stack)[1]
+        overhead = telemetry_overhead(stack, jobs)
     return {
+        "telemetry_overhead_ratio": (overhead, "ratio"),
         "thumbnail_jobs_per_s_1host": (one_rate, "jobs/s"),
         "thumbnail_jobs_per_s_2hosts": (two_rate, "jobs/s"),
         "registry_calls_per_file_job": (calls_per_job, "calls"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -23,12 +24,16 @@ from urllib.parse import urlsplit
 from devstack.azurite import Azurite
 from devstack.funchost.host import FunctionHost
 from devstack.stack import CREDENTIALS_KEY_FILE, DEFAULT_STATE_DIR, REPO_ROOT
+from shared.ops.access import AGENT_STORAGE as _AGENT_STORAGE_NAME
 from shared.secrets.keyring import LocalKeyFileWrapper
 from shared.settings import AgentSettings, SettingsError
 
 LOCAL_STORAGE = ("", "usedevelopmentstorage=true")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SHARED_IDENTITY_FLAG = "--allow-shared-identity"
+
+AGENT_STORAGE = DEFAULT_STATE_DIR / _AGENT_STORAGE_NAME.name
+"""Where `make ops` looks for the storage of a running `make agent` (shared/ops/access.py)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,17 +108,24 @@ def run(args: argparse.Namespace) -> int:
             DEFAULT_STATE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
             key_file = LocalKeyFileWrapper.create(DEFAULT_STATE_DIR / CREDENTIALS_KEY_FILE)
             values["CREDENTIALS_KEY_FILE"] = str(key_file)  # local storage, local key (never for an account)
+        # `make ops` finds this Azurite (its ports change at every start) while the agent runs
+        AGENT_STORAGE.parent.mkdir(parents=True, exist_ok=True)
+        AGENT_STORAGE.write_text(
+            json.dumps({"storage_connection_string": azurite.connection_string, "pid": os.getpid()}), encoding="utf-8"
+        )
     try:
         settings = AgentSettings.from_env(values)  # fail fast, with every bad setting named
     except SettingsError as exc:
         print(f"error: {exc}")
         if azurite:
+            AGENT_STORAGE.unlink(missing_ok=True)
             azurite.stop()
         return 2
     warning = shared_identity_warning(settings)
     if warning is not None and not args.allow_shared_identity:
         print(f"error: {warning}")
         if azurite:
+            AGENT_STORAGE.unlink(missing_ok=True)
             azurite.stop()
         return 2
     if warning is not None:
@@ -129,5 +141,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         host.stop()
         if azurite:
+            AGENT_STORAGE.unlink(missing_ok=True)
             azurite.stop()
     return 0

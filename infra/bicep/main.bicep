@@ -505,6 +505,17 @@ module alerts 'modules/alerts.bicep' = {
     storageAccountName: storage.outputs.name
     poisonQueueName: storage.outputs.poisonQueueName
     alertEmailAddress: alertEmailAddress
+    keyVaultName: keyvault.outputs.name
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    namePrefix: environmentName
+    location: location
+    tags: allTags
+    appInsightsId: monitoring.outputs.appInsightsId
   }
 }
 

@@ -16,6 +16,7 @@ answers that the blob is missing (the commit never happened), the file is upload
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -24,6 +25,7 @@ from typing import Any
 from shared.agent.guard import ItemGuard
 from shared.agent.ledger import FILE_COMMITTED, FILE_COMMITTING, FILE_DELIVERED, FileEntry
 from shared.registry.errors import UploadRejected
+from shared.telemetry import metrics
 from shared.upload.errors import SasRejected
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ def _upload(
     late_facts: Callable[[], dict[str, Any]] | None,
 ) -> FileEntry:
     services = guard.services
+    started = time.monotonic()  # telemetry: seconds per file
     for attempt in (1, 2):
         guard.check(force=True)
         ticket = services.registry.initialize_upload(guard.job_id, guard.lock_token, entry.name, content_type)
@@ -119,7 +122,9 @@ def _upload(
                 close()
         committed = replace(committing[-1], state=FILE_COMMITTED)
         guard.save(files=guard.item.with_file(committed).files)
-        return _complete(guard, committed)
+        delivered = _complete(guard, committed)
+        metrics.file_delivered(delivered.size, time.monotonic() - started, from_vms=entry.kind == "media")
+        return delivered
     raise AssertionError("unreachable")
 
 

@@ -23,6 +23,7 @@ from shared.agent.ledger import RUNNING, StaleEntry, WorkItem, utc_now
 from shared.agent.records import LockRecord
 from shared.agent.services import Services
 from shared.registry.errors import NotOurs
+from shared.telemetry import carry_context
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,9 @@ class ItemGuard:
     # ---- heartbeat ---------------------------------------------------------------------------------
 
     def __enter__(self) -> ItemGuard:
-        self._beat = threading.Thread(target=self._beat_loop, name=f"heartbeat-{self._item.item_id}", daemon=True)
+        # carry_context: the heartbeat's log lines and spans name the job, like the run's (telemetry)
+        beat = carry_context(self._beat_loop)
+        self._beat = threading.Thread(target=beat, name=f"heartbeat-{self._item.item_id}", daemon=True)
         self._beat.start()
         return self
 
@@ -144,6 +147,7 @@ class ItemGuard:
                     if self._stop.is_set() or self._taken_over:
                         return
                     self.save(heartbeat=utc_now(), bytes_in_flight=self._bytes_in_flight)
+                log.debug("Heartbeat of item %s of job %s", self._item.item_id, self.job_id)
             except TakenOver:
                 log.warning("Item %s of job %s was taken over by another run", self._item.item_id, self.job_id)
                 return

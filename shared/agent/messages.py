@@ -9,6 +9,9 @@ Both carry `Tries`: how many deliveries of this message failed before claiming t
 caught, or a run that died while planning). A copy sent in place of a failed delivery carries the count
 forward, so a message that keeps failing reaches the poison queue after MAX_DEQUEUE_COUNT tries, even
 though the host itself never sees it fail (see processor.py).
+
+Both may carry an optional `Traceparent` (W3C trace context of the span that sent them), so one job is one
+trace across instances; a message without one is as valid as before.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
+from shared.telemetry.tracing import current_traceparent
 from shared.wire import CaseInsensitiveModel, UtcDatetime, describe_validation_error, format_utc
 
 
@@ -33,6 +37,7 @@ class JobMessage(CaseInsensitiveModel):
     """Only in messages of earlier versions, which carried the job itself."""
     parameters: dict[str, Any] | None = Field(default=None, alias="Parameters")
     created_utc: UtcDatetime | None = Field(default=None, alias="CreatedUtc")
+    traceparent: str = Field(default="", alias="Traceparent", max_length=128)
 
 
 class ItemMessage(CaseInsensitiveModel):
@@ -44,13 +49,14 @@ class ItemMessage(CaseInsensitiveModel):
     cleanup: int = Field(default=0, alias="Cleanup", ge=0, le=100)
     """How many times the VMS artefacts of this (finished) item failed to be removed so far."""
     tries: int = Field(default=0, alias="Tries", ge=0, le=1000)
+    traceparent: str = Field(default="", alias="Traceparent", max_length=128)
 
 
 def encode_job(job_id: str, generation: str, *, tries: int = 0) -> bytes:
     document: dict[str, Any] = {"JobId": job_id, "Generation": generation}
     if tries:
         document["Tries"] = tries
-    return _dumps(document)
+    return _dumps(_traced(document))
 
 
 def encode_item(
@@ -63,7 +69,7 @@ def encode_item(
         document["Cleanup"] = cleanup
     if tries:
         document["Tries"] = tries
-    return _dumps(document)
+    return _dumps(_traced(document))
 
 
 def encode_again(message: JobMessage | ItemMessage, *, tries: int, previous: str = "") -> bytes:
@@ -96,6 +102,12 @@ def decode_message(body: bytes) -> JobMessage | ItemMessage:
     except ValidationError as exc:
         source = "item message" if is_item else "job message"
         raise MalformedMessage(describe_validation_error(exc, source=source)) from None
+
+
+def _traced(document: dict[str, Any]) -> dict[str, Any]:
+    if traceparent := current_traceparent():
+        document["Traceparent"] = traceparent
+    return document
 
 
 def _dumps(document: dict[str, Any]) -> bytes:

@@ -47,6 +47,8 @@ from shared.registry.errors import (
     RegistryUnavailable,
 )
 from shared.storage import send_message
+from shared.telemetry import job_context
+from shared.telemetry.tracing import job_trace
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +132,12 @@ def _paused(services: Services) -> str | None:
 
 
 def _take(job: Job, services: Services, result: PollResult) -> bool:
+    """One job taken starts the job's trace (its job message carries it); its lines carry its dimensions."""
+    with job_context(job_id=job.id, job_type=job.type), job_trace("poll_jobs take"):
+        return _take_one(job, services, result)
+
+
+def _take_one(job: Job, services: Services, result: PollResult) -> bool:
     """Lock, record and enqueue one job; False when the Registry as a whole is failing (stop this poll)."""
     registry, records = services.registry, services.records
     context = {"job_id": job.id, "job_type": job.type}

@@ -46,6 +46,8 @@ from shared.agent.worker import run_item
 from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
 from shared.storage import send_message
+from shared.telemetry import bind
+from shared.telemetry.jobs import message_scope
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +68,15 @@ def process_message(body: bytes, *, dequeue_count: int, message_id: str, service
     except MalformedMessage as exc:
         _poison_malformed(services, body, message_id, exc)
         return "Poisoned"
-    if dequeue_count > 1:
-        return refresh(message, message_id, services)
-    try:
-        if isinstance(message, ItemMessage):
-            return run_item(message, message_id=message_id, services=services)
-        return plan_job(message, services=services)
-    except Exception as exc:  # noqa: BLE001 - retried through the queue with a count, then poisoned
-        return try_again(message, services, f"{type(exc).__name__}: {exc}")
+    with message_scope(message, redelivered=dequeue_count > 1):  # telemetry: job dimensions, the job's trace
+        if dequeue_count > 1:
+            return refresh(message, message_id, services)
+        try:
+            if isinstance(message, ItemMessage):
+                return run_item(message, message_id=message_id, services=services)
+            return plan_job(message, services=services)
+        except Exception as exc:  # noqa: BLE001 - retried through the queue with a count, then poisoned
+            return try_again(message, services, f"{type(exc).__name__}: {exc}")
 
 
 def refresh(message: JobMessage | ItemMessage, message_id: str, services: Services) -> str:
@@ -125,6 +128,7 @@ def plan_job(message: JobMessage, *, services: Services) -> str:
             "Job %s: this message's lock has ended (%s); acknowledged", message.job_id, record.state, extra=context
         )
         return "Duplicate"
+    bind(generation=generation)  # telemetry
     if (reason := reason_to_end(record, services)) is not None:  # the poller could not cancel it
         return cancel_job(services, record, reason)
     plan = services.ledger.get_plan(message.job_id, generation)

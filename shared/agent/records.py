@@ -35,6 +35,7 @@ from azure.data.tables import TableClient, TableEntity, UpdateMode
 
 from shared.agent.ledger import generation_of, read_int
 from shared.secrets.sealing import SealedValueUnreadable, Sealer, is_sealed
+from shared.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +111,20 @@ class LockRecord:
 
 class LockRecords:
     def __init__(
-        self, table: TableClient, clock: Callable[[], datetime] = utc_now, *, sealer: Sealer | None = None
+        self,
+        table: TableClient,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        sealer: Sealer | None = None,
+        create_table: bool = True,
     ) -> None:
         """`sealer` seals the lock token (shared/secrets/lock_tokens.py). Without it (an operator without the
-        connection file) a sealed token reads as "": such records are for reading, never for writing back."""
+        connection file) a sealed token reads as "": such records are for reading, never for writing back.
+        `create_table=False` (the ops tool): never create the table, so reading needs only a reader's role."""
         self._table = table
         self._clock = clock
         self._sealer = sealer
-        self._table_ready = False
+        self._table_ready = not create_table
         self._indexed = False
 
     def ensure_table(self) -> None:
@@ -366,3 +373,4 @@ def log_job_end(record: LockRecord, state: str, detail: str) -> None:
         extra={"job_id": record.job_id, "job_type": record.job_type, "job_event": state,
                "generation": record.generation},
     )  # fmt: skip
+    metrics.job_ended(state, record.job_type)  # telemetry: clearance.jobs.ended

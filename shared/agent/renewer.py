@@ -26,6 +26,7 @@ from shared.agent.services import Services
 from shared.agent.sweep import SweepResult, retain, sweep
 from shared.redact import scrub
 from shared.registry.errors import NotOurs
+from shared.telemetry import carry_context, job_context
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ def renew_all(
             result.untouched += 1
     if due:
         with ThreadPoolExecutor(max_workers=min(workers, len(due)), thread_name_prefix="renew") as pool:
-            for job_id, outcome in pool.map(lambda item: _one(services, *item), due):
+            renew_one = carry_context(lambda item: _one(services, *item))  # telemetry: the run's trace
+            for job_id, outcome in pool.map(renew_one, due):
                 getattr(result, outcome).append(job_id)
         log.info(
             "renew: %d renewed, %d lost, %d abandoned, %d failed, %d not due",
@@ -80,6 +82,12 @@ def renew_all(
 
 
 def _one(services: Services, record: LockRecord, action: str) -> tuple[str, str]:
+    """One record, with its job's dimensions on every log line and span (telemetry)."""
+    with job_context(job_id=record.job_id, job_type=record.job_type, generation=record.generation):
+        return _renew_one(services, record, action)
+
+
+def _renew_one(services: Services, record: LockRecord, action: str) -> tuple[str, str]:
     context = {"job_id": record.job_id, "job_type": record.job_type, "attempt": record.attempts}
     registry, records = services.registry, services.records
     try:

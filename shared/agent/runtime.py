@@ -1,7 +1,7 @@
 """The agent's long-lived parts, built once per worker process from the app settings.
 
-Function entry points call `agent()`; the first call validates the settings (a clear error names every
-bad setting) and builds the pooled clients, later calls reuse them. Nothing heavy happens at import
+Function entry points call `agent()`; the first call sets telemetry up, validates the settings (a clear
+error names every bad setting) and builds the pooled clients, later calls reuse them. Nothing heavy happens at import
 time (Flex Consumption allows 30 s to start).
 """
 
@@ -23,6 +23,8 @@ from shared.registry.client import RegistryClient
 from shared.secrets.lock_tokens import lock_token_sealer
 from shared.settings import AgentSettings
 from shared.storage import identity_credential, queue_client, table_client
+from shared.telemetry.context import set_worker_dimensions
+from shared.telemetry.setup import configure_telemetry
 from shared.upload.target import UploadTargetPolicy
 from shared.upload.uploader import EncryptedBlobUploader, MiB, UploadSettings
 from shared.vms.settings import build_adapter
@@ -53,6 +55,7 @@ _agent: Agent | None = None
 
 
 def build_agent(settings: AgentSettings) -> Agent:
+    set_worker_dimensions(vms=settings.vms.kind)  # telemetry: every record of this worker names its VMS
     registry = RegistryClient(settings.connection, settings.agent_id, agent_service_url=settings.agent_service_url)
     vms = build_adapter(
         settings.vms,
@@ -91,6 +94,7 @@ def agent() -> Agent:
     with _lock:
         if _agent is None:
             install_log_scrubbing(*logging.getLogger().handlers)
+            configure_telemetry()  # once per worker: Azure Monitor in Azure (shared/telemetry/setup.py)
             _agent = build_agent(AgentSettings.from_env())
             log.info(
                 "Agent %s ready: VMS %s, queue %s, max %d jobs in flight",

@@ -56,6 +56,7 @@ from shared.agent.services import Services
 from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
 from shared.storage import send_message
+from shared.telemetry import bind
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ def run_item(message: ItemMessage, *, message_id: str, services: Services) -> st
     if record is None or item is None:
         log.warning("Item %s of job %s: no such lock record or item; ignoring", message.item_id, message.job_id)
         return "Unknown"
+    bind(job_type=record.job_type)  # telemetry
     if record.terminal or record.generation != message.generation:
         if item.final and record.generation == message.generation:
             plan = services.ledger.get_plan(item.job_id, item.generation)

@@ -23,6 +23,8 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from shared.redact import redact_url
+from shared.telemetry.metrics import http_answer
+from shared.telemetry.tracing import dependency, mark_failed, set_status_code
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +104,11 @@ class RetryingSender:
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        service: str = "HTTP",
     ) -> None:
         self.session = session
+        self.service = service
+        """What the calls are to, for dependency spans and metrics: "Registry" or "VMS"."""
         self.policy = policy
         self.timeouts = timeouts
         self._sleep = sleep
@@ -127,7 +132,7 @@ class RetryingSender:
         while True:
             attempt += 1
             try:
-                response = self.session.request(method, url, timeout=self.timeouts.as_requests(), **kwargs)
+                response = self._request(method, url, operation, kwargs)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 reason = _describe_transport_error(exc)
                 delay = self.policy.backoff(attempt)
@@ -164,6 +169,18 @@ class RetryingSender:
                 extra={"operation": operation, "attempt": attempt, "status": response.status_code},
             )
             self._sleep(delay)
+
+    def _request(self, method: str, url: str, operation: str, kwargs: dict[str, Any]) -> requests.Response:
+        """One attempt, as a dependency span; 429 and 5xx answers are counted by service."""
+        with dependency(self.service, operation, method, url) as span:
+            try:
+                response = self.session.request(method, url, timeout=self.timeouts.as_requests(), **kwargs)
+            except requests.RequestException as exc:
+                mark_failed(span, type(exc).__name__)
+                raise
+            set_status_code(span, response.status_code)
+        http_answer(self.service, response.status_code)
+        return response
 
     def _delay_for(self, response: requests.Response, attempt: int) -> float | None:
         status = response.status_code

@@ -49,7 +49,9 @@ class RegistryClient:
         self.agent_id = agent_id
         base = (agent_service_url or connection.default_agent_service_url).rstrip("/")
         self._tenant_base = base + contract.TENANT_BASE.format(tenant_id=quote(connection.tenant_id, safe=""))
-        transport = RetryingSender(session or pooled_session(), retry or RetryPolicy(), timeouts or Timeouts())
+        transport = RetryingSender(
+            session or pooled_session(), retry or RetryPolicy(), timeouts or Timeouts(), service="Registry"
+        )
         self._tokens = TokenProvider(connection, transport)
         self._sender = AuthenticatedSender(
             transport, RegistryFailures(), TokenHeader(self._tokens), default_headers={"Accept": "application/json"}

@@ -30,6 +30,8 @@ from shared.crypto.envelope import AES_BLOCK, METADATA_NAME, StreamEncryptor
 from shared.crypto.jwk import JwkError, public_key_from_jwk
 from shared.http.session import pooled_session
 from shared.redact import redact_url
+from shared.telemetry.context import carry_context
+from shared.telemetry.tracing import dependency, mark_failed
 from shared.upload.errors import (
     RecipientKeyRejected,
     SasRejected,
@@ -163,7 +165,7 @@ class _ParallelStager:
     def stage(self, buffer: bytearray, length: int) -> None:
         block_id = f"{len(self.block_ids):0{BLOCK_ID_WIDTH}d}"
         self.block_ids.append(block_id)
-        self._futures.append(self._executor.submit(self._put, block_id, buffer, length))
+        self._futures.append(self._executor.submit(carry_context(self._put), block_id, buffer, length))
 
     def _put(self, block_id: str, buffer: bytearray, length: int) -> None:
         try:
@@ -253,12 +255,17 @@ class EncryptedBlobUploader:
         _check_metadata_size(metadata)
         started = time.monotonic()
         blob = self._blob_client(sas_uri)
-        try:
-            result = self._stream(blob, encryptor, source, metadata, content_type, size_hint, progress, before_commit)
-        except AzureError as exc:
-            raise _storage_error(exc, sas_uri) from None
-        finally:
-            blob.close()
+        with dependency("Blob", "upload", "PUT", sas_uri) as span:
+            try:
+                result = self._stream(
+                    blob, encryptor, source, metadata, content_type, size_hint, progress, before_commit
+                )
+            except AzureError as exc:
+                mark_failed(span, type(exc).__name__)
+                raise _storage_error(exc, sas_uri) from None
+            finally:
+                blob.close()
+            span.set_attributes({"clearance.bytes": result.size, "clearance.blocks": result.blocks})
         elapsed = time.monotonic() - started
         log.debug(
             "Uploaded %d bytes (%d encrypted, %d block(s)) in %.2f s to %s",

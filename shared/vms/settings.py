@@ -130,7 +130,7 @@ def build_adapter(
     """The configured adapter. EEN and Verkada need `token_table`, the credentials table where their tokens
     are shared, sealed (and `credential`, the app's identity, when the key is in Key Vault; `key_wrapper`
     replaces the key the settings name)."""
-    sender = RetryingSender(pooled_session(pool_size), retry or RetryPolicy(), VMS_TIMEOUTS)
+    sender = RetryingSender(pooled_session(pool_size), retry or RetryPolicy(), VMS_TIMEOUTS, service="VMS")
 
     def sealer(table: TableClient) -> Sealer:
         return credentials_sealer(table, key_wrapper or credentials_key_wrapper(settings, credential))

@@ -24,7 +24,7 @@ from tests.infra.bicep_model import (
 )
 
 EXPECTED_MODULES = {
-    *("identity", "storage", "keyvault", "monitoring", "app", "rbac", "alerts"),
+    *("identity", "storage", "keyvault", "monitoring", "app", "rbac", "alerts", "workbook"),
     *("network", "private-endpoint"),
 }
 ROLE_IDS = {
@@ -61,6 +61,7 @@ PLATFORM_SETTINGS = {
     "AZURE_CLIENT_ID",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "PYTHON_ENABLE_OPENTELEMETRY",
 }
 # Being added: the template sets them ahead of the code that reads them (the Verkada adapter). When
 # shared/settings.py reads one, move it out of this list (a test says so).
@@ -205,6 +206,19 @@ def test_identity_based_host_storage():
     assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=${identityClientId};Authorization=AAD"
 
 
+def test_opentelemetry_is_on_in_host_json_and_the_app_settings():
+    """host.json's telemetryMode, the worker's switch, and never the worker's own distro set-up (it would
+    configure Azure Monitor without the managed identity, and Application Insights has local auth off)."""
+    host = json.loads((ROOT / "host.json").read_text())
+    assert host["telemetryMode"] == "OpenTelemetry"
+    assert "Trace" in host["logging"]["applicationInsights"]["samplingSettings"]["excludedTypes"].split(";")
+    settings = app_settings()
+    assert settings["PYTHON_ENABLE_OPENTELEMETRY"] == "true"
+    assert "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY" not in settings
+    requirements = (ROOT / "requirements.txt").read_text()
+    assert re.search(r"^azure-monitor-opentelemetry==\S+", requirements, re.M)
+
+
 def test_no_setting_flex_deprecates_and_no_connection_string():
     deprecated = [name for name in app_settings() if FLEX_DEPRECATED.match(name)]
     assert not deprecated
@@ -340,7 +354,7 @@ def _matches(query: str, line: str) -> bool:
 def test_every_log_alert_skips_query_validation():
     # The tables a query reads do not exist in a new workspace until data arrives; validation would fail.
     rules = resources_of_type(module("alerts"), "Microsoft.Insights/scheduledQueryRules")
-    assert len(rules) == 4
+    assert len(rules) == 6
     for name, rule in rules.items():
         assert config(rule)["properties"]["skipQueryValidation"] is True, name
 

@@ -3,7 +3,13 @@
 // - a message reached the poison queue (the host gave up on it);
 // - a job ended Failed, Released or Abandoned (Clearance got nothing, or the job went back unfinished);
 // - a job ended Lost (another agent or the Registry took the lock away mid-run);
-// - the timer functions keep failing (the agent is not polling or not renewing: configuration, Clearance down).
+// - the timer functions keep failing (the agent is not polling or not renewing: configuration, Clearance down);
+// - no poll at all for 10 minutes (the app never started, or its timer stopped): the absence of the
+//   clearance.polls metric, which poll_jobs records on every run (docs/telemetry.md);
+// - the oldest visible message of the jobs queue is older than a threshold (a backlog nobody works off):
+//   the clearance.queue.oldest_message_age metric, measured by every poll;
+// - a Key Vault secret (a vendor credential) is near its expiry or expired: Key Vault's own events, for the
+//   secrets stored with an expiry date (`az keyvault secret set --expires`), when an e-mail address is given.
 // The job alerts read the one line the agent logs per job outcome, which starts exactly with
 // "Job ended: state=<State> " followed by "job_id=<id>" (docs/deployment.md, Alerts).
 // Log alerts skip query validation: a new workspace has no StorageQueueLogs/traces table until data arrives,
@@ -16,6 +22,10 @@ param appInsightsId string
 param storageAccountName string
 param poisonQueueName string
 param alertEmailAddress string = ''
+@description('Optional: the Key Vault holding the vendor credentials; its secrets near expiry raise an alert (needs alertEmailAddress).')
+param keyVaultName string = ''
+@description('Seconds the oldest visible message of the jobs queue may wait before the backlog alert fires.')
+param queueBacklogSeconds int = 900
 
 var hasEmail = !empty(alertEmailAddress)
 var actionGroups = hasEmail ? [
@@ -28,6 +38,9 @@ var notDeliveredQuery = '${jobEnded}Failed " or message startswith "Job ended: s
 var lockLostQuery = '${jobEnded}Lost "${jobFields}'
 var poisonQuery = 'StorageQueueLogs | where AccountName == "${storageAccountName}" and OperationName == "PutMessage" and Uri contains "/${poisonQueueName}/"'
 var timersFailingQuery = 'requests | where success == false and name in ("poll_jobs", "renew_locks") | project timestamp, name, resultCode'
+// Metrics the agent sends (shared/telemetry/metrics.py) land in customMetrics, one row per export interval.
+var pollsQuery = 'customMetrics | where name == "clearance.polls" | project timestamp, value = valueSum'
+var backlogQuery = 'customMetrics | where name == "clearance.queue.oldest_message_age" | project timestamp, oldest_seconds = valueMax'
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (hasEmail) {
   name: '${namePrefix}-ag'
@@ -201,6 +214,122 @@ resource timersFailingAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-p
     autoMitigate: true
     actions: {
       actionGroups: actionGroups
+    }
+  }
+}
+
+// No poll in 10 minutes: the app did not start, its timer stopped firing, or every run dies before polling.
+resource noPollAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: '${namePrefix}-no-poll'
+  location: location
+  tags: tags
+  properties: {
+    displayName: '${namePrefix}: the agent has not polled for 10 minutes'
+    description: 'poll_jobs records clearance.polls on every run; none arrived for 10 minutes. Check that the function app is running, that its deployment succeeded, and the host\'s start-up logs (a settings error names each bad setting).'
+    severity: 1
+    enabled: true
+    skipQueryValidation: true
+    scopes: [
+      appInsightsId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT10M'
+    criteria: {
+      allOf: [
+        {
+          query: pollsQuery
+          timeAggregation: 'Count'
+          operator: 'LessThan'
+          threshold: 1
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: actionGroups
+    }
+  }
+}
+
+// A backlog: the oldest visible message of the jobs queue waited longer than queueBacklogSeconds.
+resource queueBacklogAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: '${namePrefix}-queue-backlog'
+  location: location
+  tags: tags
+  properties: {
+    displayName: '${namePrefix}: the jobs queue has a message older than ${queueBacklogSeconds} s'
+    description: 'The oldest visible message of the jobs queue has waited longer than the threshold: process_job is not keeping up or not running. Check process_job failures, the scale limit (maximumInstanceCount) and `python -m shared.ops status`.'
+    severity: 2
+    enabled: true
+    skipQueryValidation: true
+    scopes: [
+      appInsightsId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: backlogQuery
+          timeAggregation: 'Maximum'
+          metricMeasureColumn: 'oldest_seconds'
+          operator: 'GreaterThan'
+          threshold: queueBacklogSeconds
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: actionGroups
+    }
+  }
+}
+
+// Vendor credentials near expiry: Key Vault publishes SecretNearExpiry (30 days before) and SecretExpired for
+// secrets that carry an expiry date; Event Grid turns them into Azure Monitor alerts (MonitorAlert destinations
+// need an action group and the CloudEvents schema).
+var watchExpiry = hasEmail && !empty(keyVaultName)
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = if (watchExpiry) {
+  name: keyVaultName
+}
+
+resource vaultEvents 'Microsoft.EventGrid/systemTopics@2025-02-15' = if (watchExpiry) {
+  name: '${namePrefix}-kv-events'
+  location: location
+  tags: tags
+  properties: {
+    source: vault.id
+    topicType: 'Microsoft.KeyVault.vaults'
+  }
+}
+
+resource secretExpiryAlert 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = if (watchExpiry) {
+  parent: vaultEvents
+  name: 'secret-expiry'
+  properties: {
+    eventDeliverySchema: 'CloudEventSchemaV1_0'
+    filter: {
+      includedEventTypes: [
+        'Microsoft.KeyVault.SecretNearExpiry'
+        'Microsoft.KeyVault.SecretExpired'
+      ]
+    }
+    destination: {
+      endpointType: 'MonitorAlert'
+      properties: {
+        severity: 'Sev2'
+        description: 'A secret in ${keyVaultName} (a vendor credential or the Clearance connection file) is near its expiry or expired. Renew it with the vendor, then store the new value with its new expiry (docs/deployment.md, Rotating a credential).'
+        actionGroups: actionGroups
+      }
     }
   }
 }

@@ -217,6 +217,14 @@ resource app 'Microsoft.Web/sites@2024-11-01' = {
           name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
           value: 'ClientId=${identityClientId};Authorization=AAD'
         }
+        // OpenTelemetry (preview on Flex; host.json telemetryMode): the Python worker passes each invocation's
+        // trace context to our code and the host stops forwarding our log lines a second time. The agent
+        // configures the Azure Monitor distro itself with the managed identity (shared/telemetry/setup.py);
+        // PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY is not set: the worker would configure it without one.
+        {
+          name: 'PYTHON_ENABLE_OPENTELEMETRY'
+          value: 'true'
+        }
         // Schedules (6-field NCRONTAB, UTC) read by the host through %POLL_SCHEDULE% / %RENEW_SCHEDULE%.
         {
           name: 'POLL_SCHEDULE'

@@ -1,0 +1,5 @@
+import sys
+
+from shared.ops import main
+
+sys.exit(main())
