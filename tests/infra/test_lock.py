@@ -95,7 +95,8 @@ def _imports_of_the_app() -> set[str]:
                 if isinstance(node, ast.Import):
                     names |= {alias.name for alias in node.names}
                 elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                    names.add(node.module)
+                    # `from opentelemetry import trace`: a namespace package has no owner, its members do
+                    names |= {f"{node.module}.{alias.name}" for alias in node.names}
     return names
 
 
