@@ -354,7 +354,7 @@ def _matches(query: str, line: str) -> bool:
 def test_every_log_alert_skips_query_validation():
     # The tables a query reads do not exist in a new workspace until data arrives; validation would fail.
     rules = resources_of_type(module("alerts"), "Microsoft.Insights/scheduledQueryRules")
-    assert len(rules) == 6
+    assert len(rules) == 7
     for name, rule in rules.items():
         assert config(rule)["properties"]["skipQueryValidation"] is True, name
 
@@ -363,7 +363,7 @@ def test_alerts_fire_on_what_an_operator_must_act_on_and_not_on_retries():
     queries = _alert_queries()
     assert not resources_of_type(module("alerts"), "Microsoft.Insights/metricAlerts"), "no alert on failed runs"
     not_delivered, lost = queries["jobsNotDeliveredAlert"], queries["lockLostAlert"]
-    for state in ("Failed", "Released", "Abandoned"):
+    for state in ("Failed", "Refused", "Released", "Abandoned"):
         line = f"Job ended: state={state} job_id=7c1e0c52-0000-4000-8000-000000000001 type=mediarequest"
         assert _matches(not_delivered, line) and not _matches(lost, line), state
     lost_line = "Job ended: state=Lost job_id=42"
@@ -374,6 +374,10 @@ def test_alerts_fire_on_what_an_operator_must_act_on_and_not_on_retries():
     # A state whose name merely starts like another's, and retry lines, select nothing.
     assert not _matches(not_delivered, "Job ended: state=FailedOver job_id=42")
     assert not _matches(not_delivered, "Transient failure on delivery 2/5, the host will retry: VmsTransient")
+    paused = queries["agentPausedAlert"]
+    pause_line = "Agent paused: no new jobs are locked until 2026-12-02T08:00:00+00:00; cause: configuration: EEN …"
+    assert _matches(paused, pause_line) and not _matches(paused, "Agent resumed: the cause of the pause is gone")
+    assert not _matches(not_delivered, pause_line) and not _matches(lost, pause_line)
     for query in (not_delivered, lost):
         assert query.startswith("traces | where ")
         assert 'extract(@"job_id=(\\S+)", 1, message)' in query

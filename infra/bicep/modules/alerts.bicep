@@ -1,7 +1,8 @@
 // Alerts on what an operator must act on, never on the failures the agent makes on purpose (a transient
 // failure raises so that the host retries the message, which counts as a failed run):
 // - a message reached the poison queue (the host gave up on it);
-// - a job ended Failed, Released or Abandoned (Clearance got nothing, or the job went back unfinished);
+// - a job ended Failed, Refused, Released or Abandoned (Clearance got nothing, or the job went back unfinished);
+// - the agent paused itself: its own configuration (usually the VMS credential) is refused, so it locks nothing;
 // - a job ended Lost (another agent or the Registry took the lock away mid-run);
 // - the timer functions keep failing (the agent is not polling or not renewing: configuration, Clearance down);
 // - no poll at all for 10 minutes (the app never started, or its timer stopped): the absence of the
@@ -34,7 +35,9 @@ var actionGroups = hasEmail ? [
 // The outcome line: "Job ended: state=<State> job_id=<id> ...". State and JobId become alert dimensions.
 var jobEnded = 'traces | where message startswith "Job ended: state='
 var jobFields = ' | extend State = extract(@"^Job ended: state=(\\w+) ", 1, message), JobId = extract(@"job_id=(\\S+)", 1, message) | project timestamp, State, JobId, message'
-var notDeliveredQuery = '${jobEnded}Failed " or message startswith "Job ended: state=Released " or message startswith "Job ended: state=Abandoned "${jobFields}'
+var notDeliveredQuery = '${jobEnded}Failed " or message startswith "Job ended: state=Refused " or message startswith "Job ended: state=Released " or message startswith "Job ended: state=Abandoned "${jobFields}'
+// The pause line: "Agent paused: no new jobs are locked until <time>; cause: <cause>" (shared/agent/pause.py).
+var agentPausedQuery = 'traces | where message startswith "Agent paused: " | project timestamp, message'
 var lockLostQuery = '${jobEnded}Lost "${jobFields}'
 var poisonQuery = 'StorageQueueLogs | where AccountName == "${storageAccountName}" and OperationName == "PutMessage" and Uri contains "/${poisonQueueName}/"'
 var timersFailingQuery = 'requests | where success == false and name in ("poll_jobs", "renew_locks") | project timestamp, name, resultCode'
@@ -180,6 +183,43 @@ resource lockLostAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-previe
   }
 }
 
+
+// The agent's own configuration is refused: it stopped locking jobs until the cause is fixed (pause.py).
+resource agentPausedAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: '${namePrefix}-agent-paused'
+  location: location
+  tags: tags
+  properties: {
+    displayName: '${namePrefix}: the agent paused itself'
+    description: 'The agent locks no new job: its own configuration was refused (usually the VMS credential: a new EEN consent, a rotated key). The log line names the cause; it checks again every AGENT_PAUSE_SECONDS and resumes by itself once the cause is fixed.'
+    severity: 1
+    enabled: true
+    skipQueryValidation: true
+    scopes: [
+      appInsightsId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    criteria: {
+      allOf: [
+        {
+          query: agentPausedQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: false
+    actions: {
+      actionGroups: actionGroups
+    }
+  }
+}
 // Timer runs are never retried on purpose: poll_jobs or renew_locks failing in three consecutive 5-minute
 // windows means the agent is not taking or keeping jobs (bad settings, unresolved secrets, Clearance down).
 resource timersFailingAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
