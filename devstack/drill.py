@@ -35,10 +35,9 @@ from devstack.drill_lanes import Lane, LaneFactory
 from devstack.drill_scenarios import (
     FINAL,
     SCENARIOS,
+    LostWatch,
     Outcome,
     generation,
-    is_false_lost,
-    lost_records,
     parse_utc,
     state_of,
 )
@@ -125,6 +124,7 @@ class Drill:
         self.expected_poison: set[str] = set()
         self.outcomes: dict[str, Outcome] = {}
         self.deadline = 0.0
+        self.lost_watch = LostWatch([])
         self._lock = threading.Lock()
         self._kill_requests: queue.Queue[KillRequest] = queue.Queue()
 
@@ -156,6 +156,10 @@ class Drill:
     def expect_poison(self, job_id: str) -> None:
         with self._lock:
             self.expected_poison.add(job_id)
+
+    def false_lost(self, job_id: str) -> int:
+        with self._lock:
+            return self.lost_watch.false_lost(job_id)
 
     # ---- set-up -----------------------------------------------------------------------------------
 
@@ -198,6 +202,7 @@ class Drill:
             needed.update(SCENARIOS[name].lanes)
         for lane_name in sorted(needed, key=lambda n: n != "main"):
             self.lanes[lane_name] = self.factory.build(lane_name)
+        self.lost_watch = LostWatch(self.lanes.values())
         return runnable
 
     # ---- hosts --------------------------------------------------------------------------------------
@@ -243,8 +248,13 @@ class Drill:
                     lane.start_host(slot, self.workdir)
             threads = [self._start_scenario(name) for name in runnable]
             next_strike = time.monotonic() + self.rng.uniform(1.0, 3.0)
+            next_sample = time.monotonic()
             while time.monotonic() < give_up:
                 self.serve_kill_requests()
+                if time.monotonic() >= next_sample:
+                    with self._lock:
+                        self.lost_watch.sample()
+                    next_sample = time.monotonic() + 1.0
                 if self.kills < self.kill_target and time.monotonic() >= next_strike:
                     self.strike()
                     next_strike = time.monotonic() + self.rng.uniform(1.0, 3.0)
@@ -265,6 +275,9 @@ class Drill:
             self.factory.stop()
 
     def report_jobs(self) -> None:
+        for lane in self.lanes.values():
+            for leftover in lane.vms.leftovers():
+                print(f"  leftover in the VMS of lane {lane.name}: {leftover}")
         for job in self.jobs:
             detail = job.lane.registry.job(job.job_id)
             done = sum(1 for f in detail["Files"] if f["Completed"])
@@ -350,9 +363,7 @@ class Drill:
             "bytes_uploaded": sum(int(s.get("BytesReceived", 0)) for s in stats),
             "bytes_delivered": bytes_delivered,
             "vms_leftovers": self.vms_leftovers(),
-            "false_lost": sum(
-                1 for lane in self.lanes.values() for entity in lost_records(lane) if is_false_lost(lane, entity)
-            ),
+            "false_lost": self.lost_watch.false_lost(),
             "relock_cycles_max": max((len(history) for history in locks.values()), default=0),
             "stuck_plans": sum(self.stuck_plans(lane) for lane in self.lanes.values()),
             "seconds_to_final_max": round(max(to_final, default=0.0), 1),
