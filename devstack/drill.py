@@ -275,7 +275,8 @@ class Drill:
             self.factory.stop()
 
     def report_jobs(self) -> None:
-        for lane in self.lanes.values():
+        simulators = {lane.vms.base_url: lane for lane in self.lanes.values()}
+        for lane in simulators.values():
             for leftover in lane.vms.leftovers():
                 print(f"  leftover in the VMS of lane {lane.name}: {leftover}")
         for job in self.jobs:
