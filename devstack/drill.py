@@ -385,6 +385,7 @@ class Drill:
         """Plans left unfinished by a lock that is still the job's current one, and plans still Completing."""
         stuck = 0
         records = lane.records()
+        records.ensure_table()
         for plan in lane.table().query_entities("RowKey ge 'plan-' and RowKey lt 'plan.'"):
             state = plan.get("State")
             if state == "Done":

@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import requests
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
 from devstack.drill_lanes import CLOCK_AHEAD_SECONDS, Lane
@@ -463,8 +464,10 @@ def lane_table(lane: Lane, name: str) -> TableClient:
 
 
 def lost_records(lane: Lane) -> list[dict[str, Any]]:
-    table = lane.table()
-    return list(table.query_entities("PartitionKey eq 'job' and State eq 'Lost'"))
+    try:
+        return list(lane.table().query_entities("PartitionKey eq 'job' and State eq 'Lost'"))
+    except ResourceNotFoundError:  # the agent has not created its table yet
+        return []
 
 
 def is_false_lost(lane: Lane, entity: dict[str, Any]) -> bool:
