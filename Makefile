@@ -8,13 +8,21 @@ NODE_STAMP := node_modules/.installed
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: setup demo drill test lint format bench stack agent ops package clean
+.PHONY: help setup demo drill test lint format bench stack agent ops package lock clean
+.DEFAULT_GOAL := help
 
+## This list (plain `make` prints it too). Every target sets itself up on a fresh machine.
+help:
+	@awk '/^## /{doc=substr($$0,4); next} /^[a-z][a-z-]*:/{if(doc!=""){split($$0,t,":"); printf "  make %-8s %s\n", t[1], doc}; doc=""; next} {doc=""}' $(MAKEFILE_LIST)
+
+## The venv (.venv, the pinned packages) and Azurite (npm ci); the other targets run it when needed.
 setup: $(PY_STAMP) $(NODE_STAMP)
 
+# The runtime lock first, exactly (hashes checked, nothing resolved), then the development tools on top.
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
@@ -41,11 +49,13 @@ test: setup $(INFRA_STAMP)
 	$(PY) -m mypy
 	$(PY) -m pytest $(ARGS)
 
+## Lint alone: ruff check, ruff format --check, mypy.
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
+## Let ruff fix what it can and format the code.
 format: setup
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
@@ -70,5 +80,10 @@ stack: setup
 package: $(PY_STAMP)
 	$(PY) -m tools.build_package
 
+## Regenerate requirements.txt (every runtime package, pinned, with hashes) from requirements.in; needs PyPI.
+lock: $(PY_STAMP)
+	$(PY) -m tools.lock
+
+## Remove everything generated: venvs, node_modules, dist, the local stack's and the bench's state.
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) dist node_modules .devstack .bench .pytest_cache .ruff_cache .mypy_cache

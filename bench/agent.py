@@ -4,12 +4,16 @@
 - registry_calls_per_file_job: Registry calls one such job costs (request log; polls, renewals and
   token requests excluded).
 - idle_poll_registry_calls / idle_poll_storage_writes: what one poll costs when nothing is offered.
+- poll_seconds_empty / poll_seconds_10k_history: one poll (nothing offered) on an empty table, and on a
+  table holding 10,000 finished jobs (records, plans, items): the active index keeps them equal.
+  renew_seconds_empty / renew_seconds_10k_history: the same for a renewal run (with its sweep).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from azure.data.tables import TableClient
@@ -19,6 +23,7 @@ from devstack.agent_env import agent_settings
 from devstack.funchost.process import HostProcess
 from devstack.stack import REPO_ROOT, LocalStack
 from shared.agent.poller import poll
+from shared.agent.renewer import renew_all
 from shared.agent.runtime import build_agent
 from shared.settings import AgentSettings
 
@@ -96,12 +101,66 @@ def idle_poll(stack: LocalStack) -> tuple[int, int]:
     queue = cast(QueueClient, CountingProxy(agent.queue, counter))
     agent.services.registry.list_jobs()  # the token first: it is not part of a poll
     before = len(stack.sim.requests())
-    poll(agent.services.registry, agent.services.records, queue, max_in_flight=agent.settings.max_in_flight_jobs)
+    agent.services.queue = queue
+    poll(agent.services, max_in_flight=agent.settings.max_in_flight_jobs)
     return len(stack.sim.requests()) - before, counter["writes"]
+
+
+def history_cost(stack: LocalStack, finished_jobs: int = 10_000, runs: int = 7) -> dict[str, tuple[float, str]]:
+    """Seconds per poll and per renewal, with no history and with `finished_jobs` finished jobs in the table."""
+    stack.sim.reset()
+    agent = build_agent(AgentSettings.from_env(agent_settings(stack, unique=True)))
+    agent.services.records.ensure_table()
+    agent.services.registry.list_jobs()  # the token first: it is not part of a poll
+
+    def timed(work: Any) -> float:
+        samples = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            work()
+            samples.append(time.perf_counter() - started)
+        return statistics.median(samples)
+
+    def one_poll() -> None:
+        poll(agent.services, max_in_flight=agent.settings.max_in_flight_jobs)
+
+    def one_renewal() -> None:
+        renew_all(agent.services, margin=timedelta(minutes=2))
+
+    empty_poll, empty_renew = timed(one_poll), timed(one_renewal)
+    _write_history(agent.services.ledger.table, finished_jobs)
+    return {
+        "poll_seconds_empty": (empty_poll, "s"),
+        "poll_seconds_10k_history": (timed(one_poll), "s"),
+        "renew_seconds_empty": (empty_renew, "s"),
+        "renew_seconds_10k_history": (timed(one_renewal), "s"),
+    }
+
+
+def _write_history(table: TableClient, count: int) -> None:
+    """`count` finished jobs as the agent leaves them: a Completed record, its plan and one item each."""
+    finished = datetime.now(UTC) - timedelta(days=1)
+    records = [
+        {"PartitionKey": "job", "RowKey": f"old-{n:05d}", "JobType": "thumbnail", "LockToken": f"t{n}",
+         "Generation": f"g{n}", "LockExpiresUtc": finished, "State": "Completed", "CreatedUtc": finished,
+         "UpdatedUtc": finished, "FinishedUtc": finished}
+        for n in range(count)
+    ]  # fmt: skip
+    for start in range(0, count, 100):
+        table.submit_transaction([("upsert", record) for record in records[start : start + 100]])
+    for n in range(count):
+        job = f"old-{n:05d}"
+        table.submit_transaction(
+            [
+                ("upsert", {"PartitionKey": job, "RowKey": f"plan-g{n}", "Kind": "plan", "State": "Done"}),
+                ("upsert", {"PartitionKey": job, "RowKey": f"item-g{n}-p-t0000", "Kind": "item", "State": "Delivered"}),
+            ]
+        )
 
 
 def measure(jobs: int = 200) -> dict[str, tuple[float, str]]:
     with LocalStack(state_dir=None) as stack:
+        history = history_cost(stack, 1_000 if jobs < 100 else 10_000)
         one_rate, calls_per_job = thumbnails_per_second(stack, 1, jobs, "one")
         two_rate, _ = thumbnails_per_second(stack, 2, jobs, "two")
         idle_calls, idle_writes = statistics.median([idle_poll(stack)[0] for _ in range(3)]), idle_poll(stack)[1]
@@ -111,4 +170,5 @@ def measure(jobs: int = 200) -> dict[str, tuple[float, str]]:
         "registry_calls_per_file_job": (calls_per_job, "calls"),
         "idle_poll_registry_calls": (float(idle_calls), "calls"),
         "idle_poll_storage_writes": (float(idle_writes), "writes"),
+        **history,
     }

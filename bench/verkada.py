@@ -42,7 +42,7 @@ def measure(runs: int, size: int, cdn_bytes_per_second: int = 0) -> dict[str, tu
         settings = AgentSettings.from_env(agent_settings(stack, vms="verkada", unique=True))
         adapter = build_adapter(settings.vms, token_table=table_client(settings.storage, settings.vms.een_token_table))
         assert isinstance(adapter, VerkadaAdapter)
-        download = adapter.poll_clip(adapter.start_clip(camera, start, end)).downloads[0]
+        download = adapter.poll_clip(adapter.start_clip(camera, start, end, tag="clr-bench")).downloads[0]
         jwt = adapter.stream_token.token()  # the raw baseline needs the same streaming token
         session = requests.Session()
 

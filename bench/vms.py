@@ -35,7 +35,7 @@ def measure(runs: int, size: int = TARGET_BYTES) -> dict[str, tuple[float, str]]
         settings = AgentSettings.from_env(agent_settings(stack, unique=True))
         adapter = build_adapter(settings.vms, token_table=table_client(settings.storage, settings.vms.een_token_table))
         assert isinstance(adapter, EenAdapter)
-        ticket = adapter.start_clip(camera["Id"], start, start + timedelta(minutes=minutes))
+        ticket = adapter.start_clip(camera["Id"], start, start + timedelta(minutes=minutes), tag="clr-bench")
         download = adapter.poll_clip(ticket).downloads[0]
         token = adapter._tokens.token()  # the raw baseline needs the same bearer token
         url = adapter.resolve_url(download)  # the same signed mp4Url the adapter resolves when it opens

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
+from devstack.funchost.config import THREAD_COUNT_SETTING, HostConfig, deployed_worker_threads
 from devstack.stack import LocalStack
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def agent_settings(stack: LocalStack, *, vms: str = "een", unique: bool = False, **overrides: str) -> dict[str, str]:
@@ -25,6 +29,11 @@ def agent_settings(stack: LocalStack, *, vms: str = "een", unique: bool = False,
         "UPLOAD_ALLOWED_HOSTS": "127.0.0.1",
         "UPLOAD_ALLOW_HTTP_LOOPBACK": "true",  # Azurite speaks plain http on loopback; never in Azure
         "VMS_KIND": vms,
+        "CREDENTIALS_KEY_FILE": stack.credentials_key_file,  # local only: Key Vault's key in Azure
+        # The worker's threads as a deployment sets them (app.bicep, from itemsPerInstance): one per work item
+        # host.json lets in flight, plus the timers. Without it the local host, like Azure's worker, would run
+        # at most min(32, CPUs + 4) functions at once.
+        THREAD_COUNT_SETTING: str(deployed_worker_threads(HostConfig.load(REPO, environ={}).queues)),
     }
     if vms == "een":
         een = stack.een

@@ -26,6 +26,7 @@ from devstack.stack import DEFAULT_STATE_DIR, REPO_ROOT, LocalStack
 from devstack.vms_sim import EenEndpoints, RhombusEndpoints, VerkadaEndpoints
 from shared.agent.ledger import Ledger
 from shared.agent.records import LockRecords
+from shared.secrets.lock_tokens import lock_token_sealer
 from shared.settings import AgentSettings
 from shared.storage import table_client
 
@@ -96,13 +97,28 @@ def run(args: argparse.Namespace) -> int:
             for host in hosts:
                 host.stop()
         details = {job.job_id: stack.sim.job(job.job_id) for job in jobs}
-    return report(jobs, details, time.monotonic() - started, finished)
+        paths = download_paths(vms.request_summary())
+    return report(jobs, details, time.monotonic() - started, finished, paths)
+
+
+VIDEO_PATHS = {"media_stream": "streamed", "download_file": "exported", "download_clip": "exported"}
+
+
+def download_paths(summary: dict) -> dict[str, int]:
+    """Video files fetched per path, from the VMS simulator's log (whole downloads, not Range resumes):
+    EEN's direct route streams recordings from their mp4Url; its export route and Rhombus download exports."""
+    counts = {"streamed": 0, "exported": 0}
+    for operation, count in summary.get("OkByOperation", {}).items():
+        if operation in VIDEO_PATHS:
+            counts[VIDEO_PATHS[operation]] += count
+    return counts
 
 
 def watch(stack: LocalStack, jobs: list[PlannedJob], settings: dict[str, str], started: float, timeout: float) -> bool:
     """Live progress bars until every job is final (True) or the timeout (False)."""
     table = table_client(AgentSettings.from_env(settings).storage, settings["LOCKS_TABLE_NAME"])
-    with ProgressView(LockRecords(table), Ledger(table)) as view:
+    records = LockRecords(table, sealer=lock_token_sealer(AgentSettings.from_env(settings).connection))
+    with ProgressView(records, Ledger(table)) as view:
         for job in jobs:
             view.add(job.job_id, job.job_type, job.label)
         while time.monotonic() - started < timeout:
@@ -114,7 +130,9 @@ def watch(stack: LocalStack, jobs: list[PlannedJob], settings: dict[str, str], s
     return False
 
 
-def report(jobs: list[PlannedJob], details: dict[str, dict], seconds: float, finished: bool) -> int:
+def report(
+    jobs: list[PlannedJob], details: dict[str, dict], seconds: float, finished: bool, paths: dict[str, int]
+) -> int:
     print(f"\n{'job':<10}{'type':<14}{'expected':<20}{'state':<20}{'files':>6}{'MiB':>9}  scenario")
     files = verified = rejected = size = released = 0
     unexpected = []
@@ -148,6 +166,8 @@ def report(jobs: list[PlannedJob], details: dict[str, dict], seconds: float, fin
         "files_verified": verified,
         "files_rejected": rejected,
         "bytes": size,
+        "video_files_streamed": paths["streamed"],
+        "video_files_exported": paths["exported"],
         "seconds": round(seconds, 1),
     }
     ok = finished and not unexpected and rejected == 0

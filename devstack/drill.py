@@ -37,13 +37,12 @@ from devstack.drill_scenarios import (
     SCENARIOS,
     LostWatch,
     Outcome,
-    generation,
     parse_utc,
     state_of,
 )
 from devstack.funchost.logs import invocation_stats
 from devstack.stack import LocalStack
-from shared.agent.ledger import Ledger, generation_of
+from shared.agent.ledger import Ledger
 from shared.agent.planner import segments
 from shared.vms.base import Interval
 
@@ -103,8 +102,9 @@ class DrillJob:
 
 
 @dataclass
-class KillRequest:
+class RestartRequest:
     lane: Lane
+    kill: bool
     done: threading.Event
 
 
@@ -126,7 +126,7 @@ class Drill:
         self.deadline = 0.0
         self.lost_watch = LostWatch([])
         self._lock = threading.Lock()
-        self._kill_requests: queue.Queue[KillRequest] = queue.Queue()
+        self._restart_requests: queue.Queue[RestartRequest] = queue.Queue()
 
     # ---- ScenarioContext ------------------------------------------------------------------------
 
@@ -148,9 +148,9 @@ class Drill:
             self.jobs.append(DrillJob(job_id, job_type, expected_files, label, lane))
         return job_id
 
-    def kill_hosts(self, lane: Lane) -> None:
-        request = KillRequest(lane, threading.Event())
-        self._kill_requests.put(request)
+    def restart_hosts(self, lane: Lane, *, kill: bool) -> None:
+        request = RestartRequest(lane, kill, threading.Event())
+        self._restart_requests.put(request)
         request.done.wait(120)
 
     def expect_poison(self, job_id: str) -> None:
@@ -223,12 +223,14 @@ class Drill:
         if self.kills % 3 == 0:
             lane.vms.drop_downloads(after_bytes=self.rng.randint(1, 40) * 1_000_000, count=2)
 
-    def serve_kill_requests(self) -> None:
-        while not self._kill_requests.empty():
-            request = self._kill_requests.get_nowait()
+    def serve_restart_requests(self) -> None:
+        while not self._restart_requests.empty():
+            request = self._restart_requests.get_nowait()
             for slot in request.lane.hosts:
-                if slot.process is not None:
+                if slot.process is not None and request.kill:
                     slot.process.kill()
+                elif slot.process is not None:
+                    slot.process.stop(timeout=10)
                 request.lane.start_host(slot, self.workdir)
             request.done.set()
 
@@ -250,7 +252,7 @@ class Drill:
             next_strike = time.monotonic() + self.rng.uniform(1.0, 3.0)
             next_sample = time.monotonic()
             while time.monotonic() < give_up:
-                self.serve_kill_requests()
+                self.serve_restart_requests()
                 if time.monotonic() >= next_sample:
                     with self._lock:
                         self.lost_watch.sample()
@@ -336,9 +338,10 @@ class Drill:
             delivered += len(completed)
             bytes_delivered += sum((f.get("Verification") or {}).get("Size") or 0 for f in completed)
             record = job.lane.records().get(job.job_id)
-            if record is not None:
-                items = Ledger(job.lane.table()).items(job.job_id, generation_of(record.lock_token))
-                redone += sum(max(0, item.attempts - 1) for item in items)
+            ledger = Ledger(job.lane.table())
+            plan = ledger.get_plan(job.job_id, record.generation) if record is not None else None
+            if plan is not None:
+                redone += sum(max(0, item.attempts - 1) for item in ledger.items(plan))
         registries = {id(job.lane.registry): job.lane.registry for job in self.jobs}.values()
         stats = [registry.stats() for registry in registries]
         locked = sum(1 for d in details.values() if d["State"] == "Locked")
@@ -396,8 +399,7 @@ class Drill:
             record = records.get(plan["PartitionKey"])
             if record is None or record.terminal:
                 continue
-            current = getattr(record, "generation", None) or generation(record.lock_token)
-            stuck += plan["RowKey"] == f"plan-{current}"
+            stuck += plan["RowKey"] == f"plan-{record.generation}"
         return stuck
 
     def invocations(self) -> tuple[int, float]:

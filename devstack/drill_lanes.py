@@ -27,7 +27,8 @@ from devstack.stack import REPO_ROOT, LocalStack
 from devstack.vms_sim.control import VmsSimulatorControl
 from devstack.vms_sim.een import EenSimulator
 from shared.agent.records import LockRecords
-from shared.settings import StorageSettings
+from shared.secrets.lock_tokens import lock_token_sealer
+from shared.settings import AgentSettings, StorageSettings
 from shared.storage import queue_client, table_client
 
 COMMON_SETTINGS = {
@@ -78,7 +79,8 @@ class Lane:
         return table_client(self.storage, self.settings["LOCKS_TABLE_NAME"])
 
     def records(self) -> LockRecords:
-        return LockRecords(self.table())
+        """The lane's lock records, their tokens unsealed with the lane's connection file."""
+        return LockRecords(self.table(), sealer=lock_token_sealer(AgentSettings.from_env(self.settings).connection))
 
     def post(self, job_type: str, parameters: Any, *, verify_content: bool = True) -> str:
         """A job offered to this lane's agent only; returns its id."""

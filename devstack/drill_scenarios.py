@@ -8,7 +8,6 @@ drill runs them side by side, each on its own thread, each with its own jobs and
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -19,14 +18,10 @@ from typing import Any, Protocol
 
 import requests
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableClient
 
 from devstack.drill_lanes import CLOCK_AHEAD_SECONDS, Lane
 from devstack.registry_sim.control import SimulatorControlError
 from devstack.stack import LocalStack
-from devstack.vms_sim.control import VmsSimulatorControl
-from shared.storage import table_client
-from shared.vms.grant_store import GrantStore, StoredGrant, fingerprint
 
 FINAL = frozenset({"Completed", "PartiallyCompleted", "Failed", "Canceled"})
 DONE = frozenset({"Completed", "PartiallyCompleted"})
@@ -66,8 +61,9 @@ class ScenarioContext(Protocol):
         """A job of this scenario (counted in the drill's figures); returns its id."""
         ...
 
-    def kill_hosts(self, lane: Lane) -> None:
-        """SIGKILL every host of the lane and start them again (done on the drill's main thread)."""
+    def restart_hosts(self, lane: Lane, *, kill: bool) -> None:
+        """Every host of the lane stopped (SIGKILL with `kill`, else SIGTERM as on a settings change) and
+        started again with the lane's settings as they are now (done on the drill's main thread)."""
         ...
 
     def expect_poison(self, job_id: str) -> None:
@@ -156,20 +152,6 @@ def final_check(states: dict[str, str], wanted: frozenset[str]) -> str:
 def verdict(problems: list[str], facts: str) -> Outcome:
     problems = [p for p in problems if p]
     return Outcome(not problems, "; ".join(problems) + (" — " if problems else "") + facts)
-
-
-def after_create_fault(vms: VmsSimulatorControl) -> str | None:
-    """The VMS simulator's fault kind that creates an export or clip and then holds (preferred) or drops
-    the answer, if this simulator has one: read from the kinds its control API lists."""
-    try:
-        vms._call("POST", "/faults", {"Kind": "?"})
-    except SimulatorControlError as error:
-        kinds = re.findall(r"[A-Za-z_]+", str(error).rpartition("one of")[2])
-        for wanted in ("hold", "fail"):
-            for kind in kinds:
-                if re.fullmatch(rf"{wanted}_?after_?create", kind, re.IGNORECASE):
-                    return kind
-    return None
 
 
 # ---- the scenarios ----------------------------------------------------------------------------------
@@ -386,39 +368,36 @@ def parse_http_date(text: str) -> datetime:
 
 
 def kill_after_export_created(ctx: ScenarioContext) -> Outcome:
-    """EEN (export route) and Rhombus: the VMS creates the export or clip, then its answer is held and the
-    host waiting for it killed; nothing may stay in the customer's account and the job ends."""
+    """EEN (export route) and Rhombus: the VMS creates the export or clip, then holds its answer
+    (HoldAfterCreate) and the host waiting for it is killed; nothing may stay in the customer's account and
+    the job ends."""
     facts, problems = [], []
     for name in ("een_export", "rhombus"):
-        lane = ctx.lane(name)
-        kind = after_create_fault(lane.vms)
-        if kind is None:
-            return Outcome(False, "control missing")
-        found, fact = _killed_after_create(ctx, lane, kind)
+        found, fact = _killed_after_create(ctx, ctx.lane(name))
         problems += found
         facts.append(fact)
     return verdict(problems, "; ".join(facts))
 
 
-def _killed_after_create(ctx: ScenarioContext, lane: Lane, kind: str) -> tuple[list[str], str]:
+def _killed_after_create(ctx: ScenarioContext, lane: Lane) -> tuple[list[str], str]:
     start, end = hour_window(1 / 6)
     camera = lane.vms.add_camera(Name=f"Killed after create ({lane.name})", Recordings=span(start, end))["Id"]
-    lane.vms._call("POST", "/faults", {"Kind": kind, "Count": 1})
+    lane.vms.hold_after_create(count=1, seconds=120)
     job = ctx.post(lane, "mediarequest", media_windows([camera], start, end), 1, f"killed after create ({lane.name})")
-    created = wait_until(
-        lambda: any(j["CameraId"] == camera for j in lane.vms.jobs()), min(ctx.deadline, time.monotonic() + 90)
-    )
-    if created and kind.lower().startswith("hold"):
-        ctx.kill_hosts(lane)  # the host waiting for the held answer dies with it
+    held = wait_until(lambda: lane.vms.held() > 0, min(ctx.deadline, time.monotonic() + 90), interval=0.2)
+    if held:
+        ctx.restart_hosts(lane, kill=True)  # the host waiting for the held answer dies with it
+        lane.vms.release_held()  # the answer goes to no one
+    created = any(j["CameraId"] == camera for j in lane.vms.jobs())
     states = wait_final(lane, [job], ctx.deadline)
     clean = wait_until(lambda: not lane.vms.leftovers(), min(ctx.deadline, time.monotonic() + 30))
     leftovers = len(lane.vms.leftovers())
     problems = [
-        "" if created else f"{lane.name}: no export/clip was created",
+        "" if held and created else f"{lane.name}: no create answer was held (nothing to kill in between)",
         final_check(states, FINAL),
         "" if clean else f"{lane.name}: {leftovers} leftover(s) in the VMS",
     ]
-    return problems, f"{lane.name}: {states[job]}, {leftovers} leftovers (fault {kind})"
+    return problems, f"{lane.name}: {states[job]}, {leftovers} leftovers"
 
 
 REFUSAL_SECONDS = 60
@@ -426,7 +405,7 @@ REFUSAL_SECONDS = 60
 
 def credential_refused(ctx: ScenarioContext) -> Outcome:
     """The VMS refuses the stored EEN grant (invalid_grant) for a minute: the agent pauses instead of
-    locking and releasing at every poll; once the operator stores a new grant the jobs are done."""
+    locking and releasing at every poll; once the operator configures a new consent the jobs are done."""
     lane = ctx.lane("credential")
     pause = float(lane.settings["AGENT_PAUSE_SECONDS"])
     lane.vms.revoke_grant()
@@ -437,12 +416,10 @@ def credential_refused(ctx: ScenarioContext) -> Outcome:
     ]
     time.sleep(max(0.0, min(REFUSAL_SECONDS, ctx.deadline - time.monotonic() - 60)))
     while_refused = {job: lock_count(lane, job) for job in jobs}
-    # the operator's fix: a new consent, stored where every instance reads the grant
-    token = lane.vms.new_grant()
-    store = GrantStore(
-        lane_table(lane, lane.settings["EEN_TOKEN_TABLE"]), "een", lane.settings["EEN_CLIENT_ID"]
-    )  # the grant's row, as shared/vms/een/auth.py keys it
-    store.overwrite(StoredGrant(token, fingerprint(lane.settings["EEN_REFRESH_TOKEN"])))
+    # the operator's fix: a new consent, configured as EEN_REFRESH_TOKEN (a new seed replaces the stored
+    # grant); the app restarts on the settings change
+    lane.settings["EEN_REFRESH_TOKEN"] = lane.vms.new_grant()
+    ctx.restart_hosts(lane, kill=False)
     states = wait_final(lane, jobs, ctx.deadline)
     bound = 2 + REFUSAL_SECONDS / pause
     return verdict(
@@ -454,10 +431,6 @@ def credential_refused(ctx: ScenarioContext) -> Outcome:
         ],
         f"locks while refused {sorted(while_refused.values())}; then {sorted(states.values())}",
     )
-
-
-def lane_table(lane: Lane, name: str) -> TableClient:
-    return table_client(lane.storage, name)
 
 
 # ---- fencing: records marked Lost while the Registry still held the lock ------------------------------
@@ -512,10 +485,8 @@ class LostWatch:
 
 
 def missing_after_create_fault(stack: LocalStack) -> str | None:
-    """Why kill_after_export_created cannot run (its VMS fault is not in the simulators yet), or None."""
-    if after_create_fault(stack.een.control) is None or after_create_fault(stack.rhombus.control) is None:
-        return "control missing"
-    return None
+    """Why kill_after_export_created cannot run (the VMS simulators cannot hold a create answer), or None."""
+    return None if hasattr(stack.een.control, "hold_after_create") else "control missing"
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,9 @@ class DemoCameras:
     gappy: str
     empty: str
     offline: str
+    segmented: str
+    """Records in 5-minute files (as EEN lists them): pieces of its windows lie inside one recording, so
+    EEN's direct route streams them from their mp4Url; only a window's ragged ends are exported."""
     recorded_from: datetime
     recorded_to: datetime
 
@@ -63,11 +66,20 @@ def create_cameras(control, *, full: int = 4, hours: int = 6) -> DemoCameras:
     span = [[start.isoformat(), end.isoformat()]]
     middle = start + (end - start) / 2
     gap = [[start.isoformat(), middle.isoformat()], [(middle + timedelta(minutes=10)).isoformat(), end.isoformat()]]
+    aligned = start.replace(minute=start.minute - start.minute % 5)
+    files = [  # a second between files, as a camera's recording files have (under the 2 s gap tolerance)
+        [
+            (aligned + timedelta(minutes=5 * n)).isoformat(),
+            (aligned + timedelta(minutes=5 * (n + 1), seconds=-1)).isoformat(),
+        ]
+        for n in range(int((end - aligned).total_seconds() // 300))
+    ]
     return DemoCameras(
         full=[control.add_camera(Name=f"Entrance {i + 1}", Recordings=span)["Id"] for i in range(full)],
         gappy=control.add_camera(Name="Parking (gap)", Recordings=gap)["Id"],
         empty=control.add_camera(Name="Storage (no footage)", Recordings="none")["Id"],
         offline=control.add_camera(Name="Roof (offline)", Online=False, Recordings=span)["Id"],
+        segmented=control.add_camera(Name="Lobby (5-minute recordings)", Recordings=files)["Id"],
         recorded_from=start,
         recorded_to=end,
     )
@@ -103,6 +115,7 @@ def plan(
     special = [
         ("PartiallyCompleted", "recording gap", lambda: [_gap_window(cameras)]),
         ("Completed", "recording beyond the window", lambda: [_inside_window(cameras)]),
+        ("Completed", "5-minute recordings (EEN: streamed)", lambda: [_segmented_window(cameras)]),
         (
             "PartiallyCompleted",
             "one camera without footage",
@@ -132,6 +145,14 @@ def _inside_window(cameras: DemoCameras) -> dict[str, str]:
     """20 minutes in the middle of a continuous recording, which begins before and ends after it."""
     start = cameras.recorded_from + timedelta(hours=1, seconds=7)
     return {"CameraId": cameras.full[0], "StartTimeUtc": _z(start), "EndTimeUtc": _z(start + timedelta(minutes=20))}
+
+
+def _segmented_window(cameras: DemoCameras) -> dict[str, str]:
+    """32 minutes of the segmented camera, starting 1 minute into one of its recordings: the first and
+    last pieces reach into a recording the window only partly covers (exported); the rest are whole."""
+    start = cameras.recorded_from.replace(minute=cameras.recorded_from.minute - cameras.recorded_from.minute % 5)
+    start += timedelta(hours=2, minutes=1)
+    return {"CameraId": cameras.segmented, "StartTimeUtc": _z(start), "EndTimeUtc": _z(start + timedelta(minutes=32))}
 
 
 def _z(moment: datetime) -> str:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from shared.secrets.keyring import LocalKeyFileWrapper
 
 from .azurite import REPO_ROOT, Azurite
 from .registry_sim import RegistrySimulator, SimulatorControl, SimulatorIdentity, SimulatorServer
@@ -23,6 +27,8 @@ STATE_FILE = "state.json"
 CONNECTION_FILE = "connection-file.json"
 FILE_KEY_FILE = "registry-file-key.pem"
 VMS_CREDENTIALS_FILE = "vms-credentials.json"
+CREDENTIALS_KEY_FILE = "LOCAL-ONLY-credentials.key"
+"""Stands in for the Key Vault key that wraps the credentials' data keys (CREDENTIALS_KEY_FILE): local only."""
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -70,12 +76,14 @@ class LocalStack:
         self._control: SimulatorControl | None = None
         # VMS simulators (EEN, Rhombus, Verkada)
         self.vms = VmsSimulators(verbose=verbose)
+        self._key_dir: Path | None = None  # where the local-only credentials key lives without a state dir
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
         try:
             self.azurite.start()
+            self._create_credentials_key()
             self.simulator = RegistrySimulator(
                 self.azurite.connection_string, identity=self._identity, config=self.config
             )
@@ -106,6 +114,27 @@ class LocalStack:
             self.azurite.stop()
             if self.state_dir is not None:
                 (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+            if self._key_dir is not None:
+                shutil.rmtree(self._key_dir, ignore_errors=True)
+                self._key_dir = None
+
+    def _create_credentials_key(self) -> None:
+        """The local-only key file that replaces Key Vault for sealing stored credentials (kept with the
+        state, like Azurite's data, so a persisted token table stays readable; a temporary one otherwise)."""
+        if self.state_dir is not None:
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            LocalKeyFileWrapper.create(self.state_dir / CREDENTIALS_KEY_FILE)
+        else:
+            self._key_dir = Path(tempfile.mkdtemp(prefix="clearance-local-key-"))
+            LocalKeyFileWrapper.create(self._key_dir / CREDENTIALS_KEY_FILE)
+
+    @property
+    def credentials_key_file(self) -> str:
+        """The local-only key file (CREDENTIALS_KEY_FILE) that seals the agent's stored VMS credentials."""
+        folder = self.state_dir if self.state_dir is not None else self._key_dir
+        if folder is None:
+            raise RuntimeError("the local stack is not started")
+        return str(folder / CREDENTIALS_KEY_FILE)
 
     def __enter__(self) -> LocalStack:
         return self.start()

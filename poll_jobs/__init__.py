@@ -12,9 +12,4 @@ def main(timer: func.TimerRequest) -> None:
     if timer.past_due:
         logging.getLogger(__name__).info("poll_jobs is running late")
     running = agent()
-    poll(
-        running.services.registry,
-        running.services.records,
-        running.queue,
-        max_in_flight=running.settings.max_in_flight_jobs,
-    )
+    poll(running.services, max_in_flight=running.settings.max_in_flight_jobs)

@@ -1,4 +1,4 @@
-"""Timer trigger (RENEW_SCHEDULE): renew the locks of in-flight jobs before they expire."""
+"""Timer trigger (RENEW_SCHEDULE): renew the locks of in-flight jobs before they expire, and sweep."""
 
 import azure.functions as func
 
@@ -8,6 +8,4 @@ from shared.agent.runtime import agent
 
 def main(timer: func.TimerRequest) -> None:
     running = agent()
-    renew_all(
-        running.services.registry, running.services.records, margin=running.renew_margin, max_age=running.max_job_age
-    )
+    renew_all(running.services, margin=running.renew_margin)

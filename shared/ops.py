@@ -8,7 +8,9 @@ Storage, first found: `--settings FILE` (a local.settings.json: its AzureWebJobs
 AzureWebJobsStorage__tableServiceUri), `--table-endpoint URL` (Azure AD: DefaultAzureCredential, the
 operator needs Storage Table Data Reader), the same settings in the environment, or a running local stack
 (.devstack/state.json). `release` also needs the Clearance connection file (CLEARANCE_CONNECTION_FILE or
-_PATH in the settings file or environment). Read-only unless `release` is confirmed; no lock token,
+_PATH in the settings file or environment): lock tokens are stored sealed under a key derived from it
+(shared/secrets/lock_tokens.py). `status` and `show` work without it, but then cannot tell which plan is
+the current lock's (no progress figures). Read-only unless `release` is confirmed; no lock token,
 connection file or key is ever printed.
 """
 
@@ -27,8 +29,9 @@ from shared.agent.ledger import Ledger, generation_of
 from shared.agent.progress import JobProgress, job_progress
 from shared.agent.records import LockRecord, LockRecords, log_job_end
 from shared.registry.client import RegistryClient
-from shared.registry.connection_file import ConnectionFileError, parse_connection_file
+from shared.registry.connection_file import ConnectionFile, ConnectionFileError, parse_connection_file
 from shared.registry.errors import NotOurs, RegistryError
+from shared.secrets.lock_tokens import lock_token_sealer
 from shared.settings import StorageSettings
 from shared.storage import table_client
 
@@ -45,12 +48,17 @@ def main(argv: list[str] | None = None, *, out: TextIO = sys.stdout, ask: Callab
     try:
         values = _values(args)
         table = table_client(_storage(args, values), args.table or values.get("LOCKS_TABLE_NAME") or DEFAULT_TABLE)
-        records, ledger = LockRecords(table), Ledger(table)
+        connection = _connection(values, required=args.command == "release")
+        sealer = lock_token_sealer(connection) if connection is not None else None
+        records, ledger = LockRecords(table, sealer=sealer), Ledger(table)
+        if sealer is None:
+            print("(no connection file given: lock tokens stay sealed, progress figures are not shown)", file=out)
         if args.command == "status":
             return status(records, ledger, out)
         if args.command == "show":
             return show(records, ledger, args.job_id, out)
-        return release(records, args.job_id, values, out, ask=ask, assume_yes=args.yes)
+        assert connection is not None
+        return release(records, args.job_id, _registry(connection, values), out, ask=ask, assume_yes=args.yes)
     except OpsError as exc:
         print(f"error: {exc}", file=out)
         return 2
@@ -102,10 +110,10 @@ def show(records: LockRecords, ledger: Ledger, job_id: str, out: TextIO) -> int:
         f"delivered {plan.items_delivered}, missing {plan.items_missing}, failed {plan.items_failed})",
         file=out,
     )
-    for gap in plan.missing:
+    for gap in ledger.gaps(plan) if plan.gaps_total else []:
         print(f"  missing: {gap}", file=out)
     print(f"  {'item':<34}{'state':<11}{'tries':>6}{'files':>6}{'MiB':>9}  what / last error", file=out)
-    for item in ledger.items(record.job_id, plan.generation):
+    for item in ledger.items(plan):
         detail = item.last_error or "; ".join(item.missing) or item.label()
         print(
             f"  {item.item_id:<34}{item.state:<11}{item.attempts:>6}{item.files_delivered:>6}"
@@ -120,7 +128,7 @@ def show(records: LockRecords, ledger: Ledger, job_id: str, out: TextIO) -> int:
 def release(
     records: LockRecords,
     job_id: str,
-    values: Mapping[str, str],
+    registry: RegistryClient,
     out: TextIO,
     *,
     ask: Callable[[str], str],
@@ -131,7 +139,6 @@ def release(
         raise OpsError(f"no job {job_id} in the table")
     if record.terminal:
         raise OpsError(f"job {job_id} already ended as {record.state}: nothing to release")
-    registry = _registry(values)
     if not assume_yes:
         answer = ask(f"Release job {job_id} ({record.job_type}, {record.state}) so it can be picked up again? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
@@ -140,13 +147,13 @@ def release(
     try:
         registry.release(job_id, record.lock_token)
     except NotOurs as exc:
-        records.transition(job_id, "Lost", last_error=f"operator release: {exc}")
+        records.transition(job_id, "Lost", generation=record.generation, last_error=f"operator release: {exc}")
         print(f"The Registry says the lock is no longer ours ({exc.status}); the record is marked Lost.", file=out)
         return 1
     except RegistryError as exc:
         raise OpsError(f"the Registry refused the release: {exc}") from None
-    records.transition(job_id, "Released", last_error="released by an operator")
-    log_job_end(record, "Released", "released by an operator")
+    if records.transition(job_id, "Released", generation=record.generation, last_error="released by an operator"):
+        log_job_end(record, "Released", "released by an operator")
     print(f"Released job {job_id}.", file=out)
     return 0
 
@@ -199,19 +206,24 @@ def _storage(args: argparse.Namespace, values: Mapping[str, str]) -> StorageSett
     )
 
 
-def _registry(values: Mapping[str, str]) -> RegistryClient:
+def _connection(values: Mapping[str, str], *, required: bool) -> ConnectionFile | None:
     text = values.get("CLEARANCE_CONNECTION_FILE", "")
     path = values.get("CLEARANCE_CONNECTION_FILE_PATH", "")
     try:
         if not text.strip() and path:
             text = Path(path).read_text(encoding="utf-8-sig")
         if not text.strip():
+            if not required:
+                return None
             raise OpsError("release needs the Clearance connection file: CLEARANCE_CONNECTION_FILE or _PATH")
-        connection = parse_connection_file(text)
+        return parse_connection_file(text)
     except ConnectionFileError as exc:
         raise OpsError(f"the Clearance connection file: {exc}") from None
     except OSError as exc:
         raise OpsError(f"CLEARANCE_CONNECTION_FILE_PATH cannot be read: {exc.strerror}") from None
+
+
+def _registry(connection: ConnectionFile, values: Mapping[str, str]) -> RegistryClient:
     agent_id = values.get("CLEARANCE_AGENT_ID") or connection.service_principal_id
     return RegistryClient(connection, agent_id, agent_service_url=values.get("CLEARANCE_AGENT_SERVICE_URL") or None)
 

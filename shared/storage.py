@@ -21,6 +21,11 @@ def _credential(client_id: str | None) -> TokenCredential:
     return ManagedIdentityCredential(client_id=client_id) if client_id else DefaultAzureCredential()
 
 
+def identity_credential(storage: StorageSettings) -> TokenCredential:
+    """The app's identity (the storage identity's client id), for the other Azure services it uses."""
+    return _credential(storage.managed_identity_client_id)
+
+
 def queue_client(storage: StorageSettings, queue_name: str) -> QueueClient:
     encode, decode = BinaryBase64EncodePolicy(), BinaryBase64DecodePolicy()
     if storage.connection_string:

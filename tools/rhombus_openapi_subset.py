@@ -21,6 +21,7 @@ PATHS = (
     "/api/video/spliceV3",
     "/api/event/getClipWithProgress",
     "/api/event/deleteSavedClip",
+    "/api/event/getClipsWithProgress",
 )
 OUTPUT = Path(__file__).resolve().parent.parent / "devstack" / "vms_sim" / "specs" / "rhombus-openapi-subset.json"
 SOURCE = "https://github.com/RhombusSystems/rhombus-node-mcp/blob/{commit}/assets/openapi.json"

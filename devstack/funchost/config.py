@@ -72,6 +72,32 @@ class QueuesOptions:
         )
 
 
+THREAD_COUNT_SETTING = "PYTHON_THREADPOOL_THREAD_COUNT"
+# This app's timer functions (poll_jobs, renew_locks): each gets a worker thread of its own in a deployment.
+APP_TIMER_FUNCTIONS = 2
+
+
+def worker_default_threads() -> int:
+    """The Python worker's thread pool without PYTHON_THREADPOOL_THREAD_COUNT: ThreadPoolExecutor's default
+    on Python 3.8+, min(32, CPUs + 4) (6 on a 2-core instance)."""
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+def worker_threads(environ: Mapping[str, str]) -> int:
+    """Threads the Python worker runs synchronous functions on: PYTHON_THREADPOOL_THREAD_COUNT when it is a
+    positive integer, else the default (the worker, too, ignores an invalid value with a warning)."""
+    text = environ.get(THREAD_COUNT_SETTING, "").strip()
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    return worker_default_threads()
+
+
+def deployed_worker_threads(queues: QueuesOptions, timer_functions: int = APP_TIMER_FUNCTIONS) -> int:
+    """PYTHON_THREADPOOL_THREAD_COUNT as infra/bicep/modules/app.bicep sets it: a thread for every queue
+    message the host may hold at once (batchSize + newBatchThreshold) and one per timer function."""
+    return queues.batch_size + queues.new_batch_threshold + timer_functions
+
+
 HOST_OVERRIDE_PREFIX = "AzureFunctionsJobHost__"
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from .config import HostConfig, load_settings
+from .config import HostConfig, load_settings, worker_threads
 from .errors import ConfigError, FuncHostError
-from .invocation import Invoker
+from .invocation import Invoker, WorkerPool
 from .loader import DEFAULT_CONNECTION, Function, QueueTrigger, connection_string, load_functions
 from .queues import QueueListener
 from .storage import blob_service, probe_service
@@ -90,6 +90,8 @@ class FunctionHost:
         self.config: HostConfig | None = None
         self.functions: list[Function] = []
         self.listeners: list[Listener] = []
+        self.worker_threads = 0
+        self._pool: WorkerPool | None = None
         self._started = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -105,8 +107,12 @@ class FunctionHost:
             self.host_id = self._host_id or host_id_for(self.app_dir, environment)
             self.functions = load_functions(self.app_dir, environment)
             _check_storage_reachable(environment)
+            # One worker process per host: every function's invocations share its thread pool.
+            self.worker_threads = worker_threads(environment)
+            self._pool = WorkerPool(self.worker_threads, f"{self.instance_id}/worker")
             self.listeners = [self._listener(function, environment) for function in self.functions]
         except BaseException:
+            self._shutdown_pool()
             self._restore_environ()
             raise
         for listener in self.listeners:
@@ -114,11 +120,12 @@ class FunctionHost:
         self._started = True
         summary = ", ".join(f"{f.name} ({type(f.trigger).__name__})" for f in self.functions) or "none"
         log.info(
-            "Job host started: app %s, host id %s, instance %s, functions: %s",
+            "Job host started: app %s, host id %s, instance %s, functions: %s; %d worker threads",
             self.app_dir,
             self.host_id,
             self.instance_id,
             summary,
+            self.worker_threads,
         )
         return self
 
@@ -145,6 +152,7 @@ class FunctionHost:
                 idle = False
         for listener in self.listeners:
             listener.close()
+        self._shutdown_pool(wait=max(0.0, deadline - time.monotonic()) if idle else 0.0)
         self._restore_environ()
         log.info("Job host stopped (instance %s)", self.instance_id)
         return idle
@@ -163,9 +171,15 @@ class FunctionHost:
 
     # -- helpers -----------------------------------------------------------------------------
 
+    def _shutdown_pool(self, wait: float = 0.0) -> None:
+        """Ends the worker threads (idle ones at once); a run still going after a bounded stop is abandoned."""
+        if self._pool is not None:
+            self._pool.shutdown(wait)
+            self._pool = None
+
     def _listener(self, function: Function, environment: Mapping[str, str]) -> Listener:
-        assert self.config is not None
-        invoker = Invoker(self.config.function_timeout)
+        assert self.config is not None and self._pool is not None
+        invoker = Invoker(self.config.function_timeout, self._pool)
         if isinstance(function.trigger, QueueTrigger):
             return QueueListener(
                 function,

@@ -1,5 +1,9 @@
 """Runs one function invocation the way the real host logs it, and watches host.json functionTimeout.
 
+The function runs on the worker's thread pool, as the Python worker runs synchronous functions: at most
+PYTHON_THREADPOOL_THREAD_COUNT at once (default min(32, CPUs + 4)); an invocation the host has dispatched
+waits for a free thread, and that wait counts toward functionTimeout, as in Azure.
+
 Limitation: Python cannot stop a thread, so a run that exceeds functionTimeout is logged as timed out
 and counted as failed when it ends (the real host abandons it and restarts the worker process).
 """
@@ -7,9 +11,12 @@ and counted as failed when it ends (the real host abandons it and restarts the w
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +33,51 @@ class InvocationResult:
     duration: float
 
 
+class WorkerPool:
+    """The Python worker's thread pool for synchronous functions: `size` threads take invocations in the order
+    they were dispatched. Daemon threads (unlike ThreadPoolExecutor's), so a hung function never keeps a
+    stopping host process alive."""
+
+    def __init__(self, size: int, name: str) -> None:
+        if size < 1:
+            raise ValueError("a worker pool needs at least one thread")
+        self.size = size
+        self._tasks: queue.SimpleQueue[tuple[Future[Any], Callable[[Any], Any], Any] | None] = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(size)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, call: Callable[[Any], Any], argument: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._tasks.put((future, call, argument))
+        return future
+
+    def shutdown(self, wait: float = 0.0) -> None:
+        """Each thread ends after the invocations already dispatched; waits at most `wait` seconds in all for
+        them (a hung run is abandoned: its thread is a daemon)."""
+        for _ in self._threads:
+            self._tasks.put(None)
+        deadline = time.monotonic() + wait
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _work(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            future, call, argument = task
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call(argument))
+            except BaseException as error:  # noqa: BLE001 - handed to the invoker, which reports it
+                future.set_exception(error)
+
+
 class Invoker:
-    def __init__(self, function_timeout: float | None) -> None:
+    """Dispatches invocations to `pool` (the worker's threads, shared by every function of a host)."""
+
+    def __init__(self, function_timeout: float | None, pool: WorkerPool) -> None:
         self.function_timeout = function_timeout
+        self._pool = pool
 
     def invoke(self, function: Function, argument: Any, *, reason: str, details: str = "") -> InvocationResult:
         """Calls the function; never raises (an exception is logged and reported as a failure)."""
@@ -46,7 +95,8 @@ class Invoker:
         started = time.monotonic()
         succeeded = False
         try:
-            function.call(argument)
+            # The timeout runs from dispatch: time spent waiting for a worker thread counts, as in Azure.
+            self._pool.submit(function.call, argument).result()
             succeeded = True
         except Exception as error:  # one readable line; the traceback only with --log-level DEBUG
             log.error(

@@ -6,7 +6,9 @@ every server of a profile.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterable
 
@@ -14,12 +16,13 @@ from flask import Blueprint, Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .control_api import CONTROL_PREFIX, control_blueprint
-from .errors import VmsError
+from .errors import DropConnection, VmsError
 from .profile import Profile
 
 log = logging.getLogger(__name__)
 
 ErrorRenderer = Callable[[VmsError], Response]
+DROPPED_STATUS = 444  # logged for a request whose connection was closed without an answer (nginx's use)
 
 
 def create_app(name: str, profile: Profile, blueprints: Iterable[Blueprint], render: ErrorRenderer) -> Flask:
@@ -60,6 +63,16 @@ def create_app(name: str, profile: Profile, blueprints: Iterable[Blueprint], ren
     @app.errorhandler(VmsError)
     def vendor_error(error: VmsError) -> Response:
         return render(error)
+
+    @app.errorhandler(DropConnection)
+    def drop_connection(error: DropConnection) -> Response:
+        """No answer at all: the socket is shut down, so the client reads EOF where the status line should be
+        (werkzeug's write of the response below then fails and is dropped quietly)."""
+        connection = request.environ.get("werkzeug.socket")
+        if isinstance(connection, socket.socket):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        return Response(status=DROPPED_STATUS)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

@@ -136,6 +136,27 @@ class VmsSimulatorControl(ControlClient):
     def partial_exports(self, count: int = 1) -> dict[str, Any]:
         return self._call("POST", "/faults", {"Kind": "ExportPartial", "Count": count})
 
+    def drop_after_create(self, count: int = 1) -> dict[str, Any]:
+        """The next `count` export/clip creations (EEN POST /exports, Rhombus spliceV3) create it, then
+        close the connection without any answer."""
+        return self._call("POST", "/faults", {"Kind": "DropAfterCreate", "Count": count})
+
+    def hold_after_create(self, count: int = 1, seconds: int | None = None) -> dict[str, Any]:
+        """The next `count` export/clip creations create it, then hold the answer until `release_held()`
+        (or `seconds`, 600 at most): the window in which to kill the client. `held()` counts them."""
+        body: dict[str, Any] = {"Kind": "HoldAfterCreate", "Count": count}
+        if seconds is not None:
+            body["Seconds"] = seconds
+        return self._call("POST", "/faults", body)
+
+    def held(self) -> int:
+        """How many create answers are being held now."""
+        return int(self._call("GET", "/faults")["Held"])
+
+    def release_held(self) -> int:
+        """Lets every held create answer go; returns how many there were."""
+        return int(self._call("POST", "/faults/release")["Released"])
+
     # config and log (clock, faults, reset: see ControlClient) -----------------------------------
 
     def configure(self, **settings: Any) -> dict[str, Any]:

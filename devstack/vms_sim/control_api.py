@@ -17,7 +17,7 @@ from devstack.registry_sim.problems import ProblemError, problem_response
 
 from .camera_media import add_camera_media_routes
 from .cameras import MAX_CAMERAS, Camera
-from .faults import JOB_KINDS, STREAM_KINDS, StreamFault
+from .faults import CREATE_KINDS, JOB_KINDS, MAX_HOLD_SECONDS, STREAM_KINDS, CreateFault, StreamFault
 from .intervals import Interval, normalise
 from .jobs import Job
 from .profile import Profile
@@ -166,8 +166,9 @@ def control_blueprint(profile: Profile) -> Blueprint:
 
     @bp.get("/leftovers")
     def leftovers() -> Response:
-        """What would stay in the customer's account: jobs or saved clips not deleted, export files not
-        deleted for good (in the archive, its recycle bin or its read-only downloads folder)."""
+        """What would stay in the customer's account: EEN export jobs or Rhombus saved clips not deleted
+        (Kind "job", with the export's name or the clip's title as Name), export files not deleted for
+        good (Kind "file": in the archive, its recycle bin or its read-only downloads folder)."""
         return jsonify(engine.leftovers())
 
     # faults, clock, config, log, reset ----------------------------------------------------------
@@ -197,6 +198,11 @@ def control_blueprint(profile: Profile) -> Blueprint:
             engine.faults.add_stream(StreamFault(kind, value, count))
         elif kind in JOB_KINDS:
             engine.faults.add_job_fault(kind, count or 1)
+        elif kind in CREATE_KINDS:
+            seconds = optional_int(data, "Seconds", None, minimum=1) if kind == "HoldAfterCreate" else None
+            if seconds is not None and seconds > MAX_HOLD_SECONDS:
+                raise ProblemError(400, f"Seconds must be at most {MAX_HOLD_SECONDS}")
+            engine.faults.set_create_fault(CreateFault(kind, count or 1, seconds))
         elif kind in ("Status", "Latency"):
             operation = data.required_string("Operation")
             if operation not in profile.operations:
@@ -206,9 +212,14 @@ def control_blueprint(profile: Profile) -> Blueprint:
             else:
                 engine.faults.add_status(_status_fault(profile, data, operation, count or 1))
         else:
-            kinds = ("Status", "Latency", *STREAM_KINDS, *JOB_KINDS)
+            kinds = ("Status", "Latency", *STREAM_KINDS, *JOB_KINDS, *CREATE_KINDS)
             raise ProblemError(400, f"Kind must be one of {', '.join(kinds)}")
         return jsonify(engine.faults.to_json()), 201
+
+    @bp.post("/faults/release")
+    def release_held() -> Response:
+        """Lets every answer held by HoldAfterCreate go (to a client that may be gone by now)."""
+        return jsonify({"Released": engine.faults.release()})
 
     add_clock_and_config_routes(bp, engine.clock, engine.config)
 

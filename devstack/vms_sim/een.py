@@ -24,6 +24,7 @@ GLOBAL_OPERATIONS = ("token", "client_settings")
 ACCOUNT_OPERATIONS = (
     "list_cameras", "list_media", "media_stream", "live_image", "recorded_image", "create_export", "get_job",
     "delete_job", "download_file", "download_download", "list_files", "delete_file", "delete_trash_file",
+    "current_user", "list_jobs", "list_deleted_files",
 )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ import base64
 import binascii
 import re
 import uuid
+from functools import partial
 from typing import Any, Literal, Protocol
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -59,6 +60,8 @@ JOB_STATES = {
     "notes": {Phase.PENDING: "pending", Phase.RUNNING: "processing", Phase.SUCCEEDED: "done", Phase.FAILED: "failed"},
 }
 IMAGE_TIMESTAMPS = ("timestamp__lt", "timestamp__lte", "timestamp", "timestamp__gte", "timestamp__gt")
+JOB_SORTS = ("createTimestamp", "updateTimestamp", "expireTimestamp", "state")
+NAME_CONTAINS_MAX = 128
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 # -- errors --------------------------------------------------------------------------------------
@@ -130,6 +133,34 @@ def list_arg(name: str, allowed: tuple[str, ...]) -> set[str]:
     if unknown:
         raise bad_argument(f"Invalid Argument: {name} has unknown value(s) {', '.join(sorted(unknown))}")
     return values
+
+
+def name_contains_arg() -> str | None:
+    """`name__contains`: 1 to 128 characters when given (EEN's `name1` schema)."""
+    value = request.args.get("name__contains")
+    if value is not None and not 1 <= len(value) <= NAME_CONTAINS_MAX:
+        raise bad_argument(f"Invalid Argument: name__contains must be 1 to {NAME_CONTAINS_MAX} characters")
+    return value
+
+
+def sort_arg() -> list[str]:
+    """`sort` of GET /jobs: comma-separated `+field`/`-field` (form style, not exploded)."""
+    text = request.args.get("sort")
+    if text is None:
+        return ["-createTimestamp"]
+    keys = [key.strip() for key in text.split(",")]
+    allowed = [f"{sign}{field}" for field in JOB_SORTS for sign in "+-"]
+    for key in keys:
+        one_of("sort", key, tuple(allowed))
+    return keys
+
+
+def job_sort_key(sim: EenSite, field: str, job: Job) -> Any:
+    if field == "state":
+        return JOB_STATES[sim.engine.config.job_states][job.phase(sim.engine.now_ms())[0]]
+    if field == "updateTimestamp":
+        return min(sim.engine.now_ms(), job.finished_ms())
+    return job.created_ms  # createTimestamp, and expireTimestamp (a fixed time after it)
 
 
 # -- pagination ------------------------------------------------------------------------------------
@@ -312,7 +343,61 @@ def account_blueprint(sim: EenSite) -> Blueprint:
         for index, output in enumerate(job.files):
             output.name = file_name(details["info"]["name"], output, index)
         g.job_id = job.id
+        engine.after_create()  # the crash window: the export exists, the client has not heard of it yet
         return jsonify({"id": job.id}), 201
+
+    @bp.get(API + "/users/self", endpoint="current_user")
+    def current_user() -> Response:
+        """ApiUserForSingle's required fields (the agent needs only `id`, which GET /jobs requires)."""
+        return jsonify(
+            {
+                "id": sim.auth.user_id, "firstName": "Clearance", "lastName": "Agent", "accountId": sim.account_id,
+                "email": "clearance-agent@example.com", "language": "en", "employeeId": None,
+            }
+        )  # fmt: skip
+
+    @bp.get(API + "/jobs", endpoint="list_jobs")
+    def list_jobs() -> Response:
+        """PaginatedJobResponse. `userId` is required (EEN lists one user's jobs); namespace, type, state,
+        state__in and createTimestamp__gte/__lte filter; sort orders (default -createTimestamp)."""
+        require(("userId",))
+        now = engine.now_ms()
+        vocabulary = JOB_STATES[engine.config.job_states]
+        states = (*vocabulary.values(), "revoked")
+        state = request.args.get("state")
+        if state is not None:
+            one_of("state", state, states)
+        wanted = list_arg("state__in", states) if request.args.get("state__in") else None
+        low, high = (
+            timestamp_arg(name, request.args[name]) if request.args.get(name) else None
+            for name in ("createTimestamp__gte", "createTimestamp__lte")
+        )
+        ours = (
+            request.args["userId"] == sim.auth.user_id
+            and request.args.get("namespace") in (None, "export")
+            and request.args.get("type") in (None, "export.video")
+        )  # every job of this simulator is an export.video job of its one user
+        found = []
+        for job in engine.jobs.all() if ours else []:
+            rendered = vocabulary[job.phase(now)[0]]
+            if job.deleted:
+                continue
+            if (state is not None and rendered != state) or (wanted is not None and rendered not in wanted):
+                continue
+            if (low is not None and job.created_ms < low) or (high is not None and job.created_ms > high):
+                continue
+            found.append(job)
+        for key in reversed(sort_arg()):  # stable sorts: the first key given ends up the primary one
+            found.sort(key=partial(job_sort_key, sim, key[1:]), reverse=key.startswith("-"))
+        page, next_token, prev_token = paginate(sim, found)
+        return jsonify(
+            {
+                "results": [job_json(sim, job) for job in page],
+                "nextPageToken": next_token,
+                "prevPageToken": prev_token,
+                "totalSize": len(found),
+            }
+        )
 
     def job_or_404(job_id: str) -> Job:
         if not _UUID.match(job_id):
@@ -358,12 +443,31 @@ def account_blueprint(sim: EenSite) -> Blueprint:
     @bp.get(API + "/files", endpoint="list_files")
     def list_files() -> Response:
         directory, name = request.args.get("directory"), request.args.get("name")
-        contains = request.args.get("name__contains")
+        contains = name_contains_arg()
         found = [
             output for _, output in engine.jobs.files(engine.now_ms())
             if output.folder == "archive" and output.state == "present"
             and (directory is None or output.directory == directory) and (name is None or output.name == name)
             and (contains is None or contains in output.name)
+        ]  # fmt: skip
+        page, next_token, prev_token = paginate(sim, found)
+        return jsonify(
+            {
+                "results": [file_item_json(output) for output in page],
+                "nextPageToken": next_token,
+                "prevPageToken": prev_token,
+                "totalSize": len(found),
+            }
+        )
+
+    @bp.get(API + "/deletedFiles", endpoint="list_deleted_files")
+    def list_deleted_files() -> Response:
+        """The recycle bin (ApiPaginatedFileResponseSlim), filtered by name or name__contains."""
+        name, contains = request.args.get("name"), name_contains_arg()
+        found = [
+            output for _, output in engine.jobs.files(engine.now_ms())
+            if output.folder == "archive" and output.state == "recycled"
+            and (name is None or output.name == name) and (contains is None or contains in output.name)
         ]  # fmt: skip
         page, next_token, prev_token = paginate(sim, found)
         return jsonify(

@@ -42,6 +42,12 @@ class EenAuth:
         self._refresh_token: str | None = self.initial_refresh_token
         self._access: dict[str, int] = {}  # access token -> expiry (sim clock, epoch ms)
         self._refreshes = 0
+        self._issued: list[str] = [self.initial_refresh_token]  # every token ever handed out (never reset)
+
+    def issued(self) -> list[str]:
+        """Every refresh and access token this simulator issued (for tests that look for them at rest)."""
+        with self._lock:
+            return list(self._issued)
 
     # the token endpoint ---------------------------------------------------------------------
 
@@ -83,6 +89,7 @@ class EenAuth:
             self._access[access] = now + lifetime * 1000
             self._refresh_token = secrets.token_urlsafe(48)
             self._refreshes += 1
+            self._issued += [access, self._refresh_token]
             return {
                 "access_token": access,
                 "expires_in": lifetime,
@@ -112,6 +119,7 @@ class EenAuth:
         with self._lock:
             self._access.clear()
             self._refresh_token = secrets.token_urlsafe(48)
+            self._issued.append(self._refresh_token)
             return self._refresh_token
 
     def reset(self) -> None:

@@ -15,6 +15,7 @@ from devstack.registry_sim.requestlog import RequestLog
 
 from .cameras import Camera, CameraStore, IdStyle, recorded_intervals, recording_spans
 from .config import VmsConfig
+from .errors import DropConnection
 from .faults import DownloadBehaviour, VmsFaults
 from .intervals import Interval, clip, close_seams, holes, normalise, subtract
 from .jobs import Folder, Job, JobStore, OutputFile, new_id
@@ -140,6 +141,17 @@ class VmsEngine:
         content = self.spliced_stream(camera, start_ms, end_ms)
         return self._add_job(camera, start_ms, end_ms, details, recorded, [], content, job_id, "")
 
+    def after_create(self) -> None:
+        """Called by a create route once its export or clip exists, before it answers: applies the create
+        fault, if any (hold the answer, or drop the connection without one)."""
+        fault = self.faults.take_create_fault()
+        if fault is None:
+            return
+        if fault.kind == "HoldAfterCreate":
+            self.faults.hold(fault.seconds)
+            return
+        raise DropConnection()
+
     def _add_job(
         self,
         camera: Camera,
@@ -199,6 +211,7 @@ class VmsEngine:
             "Refreshes": sum(e["Operation"] == "token" and e["Status"] == 200 for e in entries),
             "Unauthorized": by_status["401"],
             "ByOperation": dict(Counter(e["Operation"] for e in entries)),
+            "OkByOperation": dict(Counter(e["Operation"] for e in entries if e["Status"] == 200)),
             "ByStatus": dict(by_status),
         }
 

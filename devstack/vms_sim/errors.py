@@ -16,3 +16,7 @@ class VmsError(ProblemError):
     ) -> None:
         super().__init__(status, message, headers=headers)
         self.reason = reason
+
+
+class DropConnection(Exception):
+    """Close the client's connection without any answer (the request's work is already done)."""

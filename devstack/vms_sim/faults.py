@@ -1,13 +1,16 @@
 """Scripted faults of one VMS profile.
 
 Status answers and latency reuse the Registry simulator's FaultInjector; on top of it come the
-download behaviours (trickle, drop after N bytes, chunked, ranges ignored) and export/clip outcomes. Faults with a
-Count are used up one per affected call; download behaviours without a Count last until cleared.
+download behaviours (trickle, drop after N bytes, chunked, ranges ignored), export/clip outcomes, and
+what happens to the answer of a call that creates an export or clip (the crash window: the artefact
+exists, the client has not heard of it). Faults with a Count are used up one per affected call; download
+behaviours without a Count last until cleared.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,6 +20,9 @@ StreamKind = Literal["Trickle", "Drop", "Chunked", "IgnoreRange"]
 JobKind = Literal["ExportFailure", "ExportPartial"]
 STREAM_KINDS: tuple[StreamKind, ...] = ("Trickle", "Drop", "Chunked", "IgnoreRange")
 JOB_KINDS: tuple[JobKind, ...] = ("ExportFailure", "ExportPartial")
+CreateKind = Literal["DropAfterCreate", "HoldAfterCreate"]
+CREATE_KINDS: tuple[CreateKind, ...] = ("DropAfterCreate", "HoldAfterCreate")
+MAX_HOLD_SECONDS = 600
 
 
 @dataclass
@@ -30,6 +36,23 @@ class StreamFault:
         body: dict[str, Any] = {"Kind": self.kind, "Count": self.remaining}
         if (name := names[self.kind]) is not None:
             body[name] = self.value
+        return body
+
+
+@dataclass
+class CreateFault:
+    """The answer to the next `remaining` create calls (EEN POST /exports, Rhombus spliceV3), given after
+    the export or clip was created: dropped (connection closed, no answer), or held until released or
+    for `seconds`, then given."""
+
+    kind: CreateKind
+    remaining: int
+    seconds: int | None = None  # HoldAfterCreate: answer after this long if not released (None: MAX_HOLD_SECONDS)
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"Kind": self.kind, "Count": self.remaining}
+        if self.kind == "HoldAfterCreate":
+            body["Seconds"] = self.seconds
         return body
 
 
@@ -50,6 +73,10 @@ class VmsFaults:
         self.calls = FaultInjector()  # status answers and latency per operation
         self._streams: list[StreamFault] = []
         self._jobs: dict[JobKind, int] = dict.fromkeys(JOB_KINDS, 0)
+        self._create: CreateFault | None = None
+        self._release = threading.Event()
+        self._held = 0
+        self._held_total = 0
 
     # status and latency ------------------------------------------------------------------
 
@@ -102,6 +129,46 @@ class VmsFaults:
                 return True
             return False
 
+    # the answer of a create call -------------------------------------------------------
+
+    def set_create_fault(self, fault: CreateFault) -> None:
+        """Replaces any create fault still pending."""
+        with self._lock:
+            self._create = fault
+
+    def take_create_fault(self) -> CreateFault | None:
+        with self._lock:
+            fault = self._create
+            if fault is None:
+                return None
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                self._create = None
+            return fault
+
+    def hold(self, seconds: int | None) -> bool:
+        """Blocks the calling request until `release()` or `seconds` (MAX_HOLD_SECONDS at most); True when
+        released."""
+        limit = min(seconds or MAX_HOLD_SECONDS, MAX_HOLD_SECONDS)
+        with self._lock:
+            release = self._release
+            self._held += 1
+            self._held_total += 1
+        try:
+            deadline = time.monotonic() + limit
+            return release.wait(max(0.0, deadline - time.monotonic()))
+        finally:
+            with self._lock:
+                self._held -= 1
+
+    def release(self) -> int:
+        """Lets every held answer go; returns how many were held."""
+        with self._lock:
+            held, release = self._held, self._release
+            self._release = threading.Event()
+        release.set()
+        return held
+
     def to_json(self) -> dict[str, Any]:
         calls = self.calls.to_json()
         with self._lock:
@@ -110,6 +177,9 @@ class VmsFaults:
                 "LatencyMs": calls["LatencyMs"],
                 "Downloads": [fault.to_json() for fault in self._streams],
                 **{kind: count for kind, count in self._jobs.items()},
+                "AfterCreate": None if self._create is None else self._create.to_json(),
+                "Held": self._held,
+                "HeldTotal": self._held_total,
             }
 
     def reset(self) -> None:
@@ -117,3 +187,6 @@ class VmsFaults:
         with self._lock:
             self._streams.clear()
             self._jobs = dict.fromkeys(JOB_KINDS, 0)
+            self._create = None
+            self._held_total = 0
+        self.release()

@@ -88,6 +88,13 @@ class Job:
         return self.deleted_ms is None or self.deleted_ms >= self.finished_ms()
 
     @property
+    def name(self) -> str:
+        """What the customer sees it called: an EEN export's `info.name`, a Rhombus clip's `title`."""
+        info = self.details.get("info")
+        name = info.get("name") if isinstance(info, dict) else self.details.get("title")
+        return name if isinstance(name, str) else ""
+
+    @property
     def stream(self) -> Stream:
         """The whole result: the clip's content, or every file back to back."""
         return self.content if self.content is not None else ConcatStream(tuple(f.stream for f in self.files))
@@ -149,7 +156,9 @@ class JobStore:
         """What stays in the customer's account: jobs (saved clips) not deleted, files not purged."""
         with self._lock:
             jobs = [job for job in self._jobs.values() if not job.deleted]
-        found: list[dict[str, Any]] = [{"Kind": "job", "Id": job.id, "CameraId": job.camera_id} for job in jobs]
+        found: list[dict[str, Any]] = [
+            {"Kind": "job", "Id": job.id, "CameraId": job.camera_id, "Name": job.name} for job in jobs
+        ]
         for job, output in self.files(now_ms):
             where = "recycle bin" if output.state == "recycled" else output.folder
             found.append({"Kind": "file", "Id": output.id, "Name": output.name, "Where": where, "JobId": job.id})

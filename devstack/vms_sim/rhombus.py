@@ -15,7 +15,9 @@ from .rhombus_api import api_blueprint, media_blueprint, render_error
 from .server import AppServer
 from .streams import Stream
 
-API_OPERATIONS = ("get_camera_states", "get_presence", "get_frame_uri", "splice", "get_clip", "delete_clip")
+API_OPERATIONS = (
+    "get_camera_states", "get_presence", "get_frame_uri", "splice", "get_clip", "delete_clip", "list_clips",
+)  # fmt: skip
 MEDIA_OPERATIONS = ("snapshot", "frame", "download_clip")
 DEFAULT_REGION = "us-west-2"
 SEAM_MS = 2000  # Rhombus records across gaps shorter than this: its presence windows show them as seams

@@ -35,6 +35,8 @@ class RhombusSite(Protocol):
 
 FRAME_MS = 100
 FACET = ".v0"
+LIST_PAGE_DEFAULT, LIST_PAGE_MAX = 100, 1000  # getClipsWithProgress pageSize (OpenAPI: default 100, 1..1000)
+CLIP_VISIBILITY = ("PRIVATE", "ORG_WIDE")
 CLIP_STATUS = {
     Phase.PENDING: "INITIATING",
     Phase.RUNNING: "UPLOADING",
@@ -84,6 +86,38 @@ def integer(data: dict[str, Any], name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise failure(f"{name} is required and must be an integer")
     return value
+
+
+def optional_string(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    if value is not None and not isinstance(value, str):
+        raise failure(f"{name} must be a string")
+    return value
+
+
+def string_list(data: dict[str, Any], name: str) -> list[str] | None:
+    value = data.get(name)
+    if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+        raise failure(f"{name} must be a list of strings")
+    return value
+
+
+def page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"clips:{offset}".encode()).rstrip(b"=").decode()
+
+
+def page_offset(token: Any) -> int:
+    """The offset a page token names; 0 without one; a failure for a token this server never gave."""
+    if token is None:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(str(token) + "=" * (-len(str(token)) % 4)).decode()
+        kind, _, offset = text.partition(":")
+        if kind != "clips" or not offset.isdigit():
+            raise ValueError(text)
+        return int(offset)
+    except (ValueError, UnicodeDecodeError):
+        raise failure("pageToken is not valid") from None
 
 
 def api_blueprint(sim: RhombusSite) -> Blueprint:
@@ -155,7 +189,48 @@ def api_blueprint(sim: RhombusSite) -> Blueprint:
         clip_uuid = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
         job = engine.create_clip(camera, start, start + duration * 1000, details, clip_uuid)
         g.job_id = job.id
+        engine.after_create()  # the crash window: the clip is saved, the client has not heard of it yet
         return ok(clipUuid=job.id)
+
+    @bp.post("/event/getClipsWithProgress", endpoint="list_clips")
+    def list_clips() -> Response:
+        """The organisation's saved clips with their progress, a page at a time (`pageToken` null on the
+        last). A time range is required (timestampMsAfter/Before, matched against the clip's footage
+        time); `searchFilter` searches titles (case-insensitive); device and location filters apply."""
+        data = json_body()
+        after, before = integer(data, "timestampMsAfter"), integer(data, "timestampMsBefore")
+        if before <= after:
+            raise failure("timestampMsBefore must be after timestampMsAfter")
+        if data.get("timestampFilterField") is not None:
+            raise failure("timestampFilterField is not supported by this simulator")
+        size = data.get("pageSize")
+        if size is None:
+            size = LIST_PAGE_DEFAULT
+        elif isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= LIST_PAGE_MAX:
+            raise failure(f"pageSize must be an integer from 1 to {LIST_PAGE_MAX}")
+        size = min(size, engine.config.max_page_size)  # a page may hold fewer than asked: follow pageToken
+        offset = page_offset(data.get("pageToken"))
+        search = optional_string(data, "searchFilter")
+        devices = string_list(data, "deviceUuidFilters")
+        locations = string_list(data, "locationUuidFilters")
+        visibility = data.get("clipVisibilityFilter")
+        if visibility is not None and visibility not in CLIP_VISIBILITY:
+            raise failure(f"clipVisibilityFilter must be one of {', '.join(CLIP_VISIBILITY)}")
+        found = []
+        for job in engine.jobs.all():
+            camera = engine.cameras.get(job.camera_id)
+            if job.deleted or not after <= job.start_ms < before:
+                continue
+            if search is not None and search.lower() not in str(job.details.get("title", "")).lower():
+                continue
+            if devices is not None and job.camera_id not in devices:
+                continue
+            if locations is not None and (camera is None or camera.location_id not in locations):
+                continue
+            found.append(job)
+        page = found[offset : offset + size]
+        token = page_token(offset + size) if offset + size < len(found) else None
+        return ok(savedClips=[clip_json(sim, job) for job in page], pageToken=token)
 
     @bp.post("/event/getClipWithProgress", endpoint="get_clip")
     def get_clip() -> Response:

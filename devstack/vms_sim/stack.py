@@ -134,6 +134,18 @@ class VmsSimulators:
             "verkada": {"api_url": verkada.api_url, "org_id": verkada.org_id, "control_url": verkada.api_url + "/_sim"},
         }
 
+    def issued_credentials(self) -> dict[str, list[str]]:
+        """Every secret the simulators hold or issued so far, by name: client secrets and API keys, and every
+        refresh, access, API and streaming token (for tests that check none is stored in plain text)."""
+        een, verkada = self.een_simulator.auth, self.verkada_simulator
+        return {
+            "een client secret": [een.client_secret],
+            "een refresh/access tokens": een.issued(),
+            "rhombus api key": [self.rhombus_simulator.api_key],
+            "verkada api key": [verkada.api_key],
+            "verkada api/stream tokens": verkada.tokens.issued(),
+        }
+
     def credentials_json(self) -> bytes:
         """The secrets (for a 0600 file): EEN client secret and initial refresh token, Rhombus and Verkada API keys."""
         een, rhombus, verkada = self.een, self.rhombus, self.verkada

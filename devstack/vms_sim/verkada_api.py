@@ -67,11 +67,18 @@ class Tokens:
         self._jwt: dict[str, int] = {}
         self.api_minted = 0
         self.jwt_minted = 0
+        self._issued: list[str] = []  # every token ever minted (never reset)
+
+    def issued(self) -> list[str]:
+        """Every API token and streaming JWT minted (for tests that look for them at rest)."""
+        with self._lock:
+            return list(self._issued)
 
     def mint(self, kind: str, expires_ms: int) -> str:
         value = ("v2_" if kind == "api" else "jwt_vkda_") + secrets.token_urlsafe(24)
         with self._lock:
             (self._api if kind == "api" else self._jwt)[value] = expires_ms
+            self._issued.append(value)
             if kind == "api":
                 self.api_minted += 1
             else:

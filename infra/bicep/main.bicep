@@ -36,6 +36,18 @@ param maximumInstanceCount int = 40
 ])
 param instanceMemoryMB int = 2048
 
+@description('Work items (process_job runs) in flight on one instance: sets the host\'s queue batch (two thirds, plus one third as newBatchThreshold) and the Python worker\'s threads (this plus the two timers). docs/deployment.md, Scaling.')
+@minValue(1)
+@maxValue(48)
+param itemsPerInstance int = 12
+
+@description('How deployments and setting changes replace running instances. Recreate (Flex\'s default) ends runs in flight; RollingUpdate (preview, not yet recommended for production by Microsoft) drains instances and lets their runs finish. docs/deployment.md, section 11.')
+@allowed([
+  'Recreate'
+  'RollingUpdate'
+])
+param siteUpdateStrategy string = 'Recreate'
+
 @description('POLL_SCHEDULE: how often poll_jobs asks Clearance for jobs (6-field NCRONTAB, UTC).')
 param pollSchedule string = '0 */1 * * * *'
 
@@ -82,6 +94,31 @@ param progressIntervalSeconds int = 5
 @minValue(10)
 @maxValue(86400)
 param exportTimeoutSeconds int = 1800
+
+@description('How long one run waits for a VMS export before handing the item back to the queue.')
+@minValue(1)
+@maxValue(600)
+param exportWaitSeconds int = 20
+
+@description('First backoff of a work item or message that failed transiently (doubling, at most 5 minutes).')
+@minValue(1)
+@maxValue(600)
+param retryDelaySeconds int = 15
+
+@description('Releases of one job for reasons of its own before the agent cancels it at its next lock.')
+@minValue(1)
+@maxValue(100)
+param releaseLimit int = 3
+
+@description('How long the agent locks no new job when its own configuration is refused (then it checks again).')
+@minValue(5)
+@maxValue(86400)
+param agentPauseSeconds int = 300
+
+@description('Days the records, plans and items of finished jobs are kept in Table Storage.')
+@minValue(1)
+@maxValue(3650)
+param retentionDays int = 30
 
 @minValue(1)
 @maxValue(32)
@@ -193,6 +230,9 @@ param appSubnetPrefix string = '10.40.1.0/24'
 @description('The subnet of the private endpoints.')
 param privateEndpointSubnetPrefix string = '10.40.2.0/24'
 
+@description('With vnetEnabled: a NAT gateway and a static public IP for all the app\'s outbound traffic (for VMS or Clearance allow-lists); output OUTBOUND_IP_ADDRESS.')
+param natGatewayEnabled bool = false
+
 @description('Storage replication (the agent\'s state is transient: LRS is enough for most).')
 @allowed([
   'Standard_LRS'
@@ -219,6 +259,9 @@ var vaultName = empty(keyVaultName) ? 'kv${suffix}' : keyVaultName
 var vnetName = 'vnet-${environmentName}'
 var appSubnetName = 'app'
 var privateEndpointSubnetName = 'private-endpoints'
+// Key Vault's private DNS zone in this cloud: keyvaultDns is '.vault.azure.net' in the public cloud (and
+// '.vault.azure.cn', '.vault.usgovcloudapi.net' elsewhere); its private link zone is privatelink.vaultcore.<suffix>.
+var vaultDnsZoneName = replace(environment().suffixes.keyvaultDns, '.vault.', 'privatelink.vaultcore.')
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
@@ -289,9 +332,15 @@ module network 'modules/network.bicep' = if (vnetEnabled) {
     appSubnetPrefix: appSubnetPrefix
     privateEndpointSubnetName: privateEndpointSubnetName
     privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
+    natGatewayEnabled: natGatewayEnabled
   }
 }
 
+// The agent uploads to Clearance's storage account (a SAS URI on *.blob.core.windows.net). If that
+// account has a private endpoint of its own, its public name resolves through
+// <account>.privatelink.blob.core.windows.net, which this zone does not hold: without the fallback the
+// name is NXDOMAIN inside the VNet and every upload fails. NxDomainRedirect answers such names publicly;
+// names this zone holds (our own account) still resolve to our private endpoint.
 module blobEndpoint 'modules/private-endpoint.bicep' = if (vnetEnabled) {
   name: 'pe-blob'
   dependsOn: [
@@ -306,6 +355,7 @@ module blobEndpoint 'modules/private-endpoint.bicep' = if (vnetEnabled) {
     targetId: storage.outputs.id
     groupId: 'blob'
     dnsZoneName: 'privatelink.blob.${environment().suffixes.storage}'
+    resolutionPolicy: 'NxDomainRedirect'
   }
 }
 
@@ -343,7 +393,6 @@ module tableEndpoint 'modules/private-endpoint.bicep' = if (vnetEnabled) {
   }
 }
 
-// Key Vault's private DNS zone name in Azure's public cloud.
 module vaultEndpoint 'modules/private-endpoint.bicep' = if (vnetEnabled) {
   name: 'pe-vault'
   dependsOn: [
@@ -357,7 +406,7 @@ module vaultEndpoint 'modules/private-endpoint.bicep' = if (vnetEnabled) {
     subnetName: privateEndpointSubnetName
     targetId: keyvault.outputs.id
     groupId: 'vault'
-    dnsZoneName: 'privatelink.vaultcore.azure.net'
+    dnsZoneName: vaultDnsZoneName
   }
 }
 
@@ -368,6 +417,7 @@ module rbac 'modules/rbac.bicep' = {
     principalId: identity.outputs.principalId
     storageAccountName: storage.outputs.name
     keyVaultName: keyvault.outputs.name
+    credentialsKeyName: keyvault.outputs.credentialsKeyName
     appInsightsName: monitoring.outputs.appInsightsName
   }
 }
@@ -397,9 +447,12 @@ module app 'modules/app.bicep' = {
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     appInsightsConnectionString: monitoring.outputs.connectionString
     keyVaultName: keyvault.outputs.name
+    credentialsKeyUri: keyvault.outputs.credentialsKeyUri
     pythonVersion: pythonVersion
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    itemsPerInstance: itemsPerInstance
+    siteUpdateStrategy: siteUpdateStrategy
     pollSchedule: pollSchedule
     renewSchedule: renewSchedule
     jobsQueueName: jobsQueueName
@@ -412,6 +465,11 @@ module app 'modules/app.bicep' = {
     maxJobAgeMinutes: maxJobAgeMinutes
     progressIntervalSeconds: progressIntervalSeconds
     exportTimeoutSeconds: exportTimeoutSeconds
+    exportWaitSeconds: exportWaitSeconds
+    retryDelaySeconds: retryDelaySeconds
+    releaseLimit: releaseLimit
+    agentPauseSeconds: agentPauseSeconds
+    retentionDays: retentionDays
     uploadConcurrency: uploadConcurrency
     uploadBlockMib: uploadBlockMib
     uploadAllowedHosts: uploadAllowedHosts
@@ -463,3 +521,5 @@ output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
 output AGENT_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output SERVICE_AGENT_NAME string = app.outputs.name
 output VNET_ENABLED bool = vnetEnabled
+// The address VMS and Clearance allow-lists need (vnetEnabled and natGatewayEnabled); empty otherwise.
+output OUTBOUND_IP_ADDRESS string = (vnetEnabled && natGatewayEnabled) ? network.outputs.natPublicIpAddress : ''

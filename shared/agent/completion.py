@@ -3,13 +3,19 @@
 `finish_item` writes the item's final state and the plan's counters in one transaction (ETag on both),
 retrying against the plan's newest state when another item finished at the same moment: exactly one
 item takes `ItemsRemaining` to 0, and that one moves the plan to Completing and completes the job. If
-it dies before the job is completed, any later delivery of any item of the plan finds the plan
-Completing and finishes the completion (the Registry's complete is idempotent for one lock).
+it dies before the job is completed, any later delivery of any message of the job finds the plan
+Completing and finishes the completion (the Registry's complete is idempotent for one lock); and the
+sweep (sweep.py) sends such a message for a plan left Completing without one.
 
 The outcome follows the protocol: everything delivered → Completed; some delivered → PartiallyCompleted
 listing what is missing; nothing delivered → Failed — unless nothing was delivered only because of
 temporary trouble (a VMS outage outlasting the retries), in which case the job is released to be
-tried again later rather than failed for good.
+tried again later rather than failed for good (a bounded number of times: RELEASE_LIMIT).
+
+A completion the Registry refuses (400) cannot succeed by trying again: the job is canceled with the
+reason at once and its record ends `Refused` (an alert watches for it). A completion that fails for
+other reasons (an outage) is retried through the queue; its message reaches the poison queue after
+MAX_DEQUEUE_COUNT tries, and the job is then released (processor.py).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import logging
 from dataclasses import replace
 from datetime import timedelta
 
+from shared.agent.ending import end_job, lose_job, release_job
 from shared.agent.errors import LockLostError
 from shared.agent.ledger import (
     COMPLETING,
@@ -26,25 +33,31 @@ from shared.agent.ledger import (
     DONE,
     FAILED,
     MISSING,
+    PLANNED,
+    RUNNING_PLAN,
+    TRANSIENT,
     Plan,
     StaleEntry,
     WorkItem,
     utc_now,
 )
-from shared.agent.records import LockRecord, StaleRecord, log_job_end
+from shared.agent.records import REFUSED, RELEASED, LockRecord
 from shared.agent.services import Services
-from shared.registry.errors import NotOurs, RegistryError
+from shared.redact import scrub
+from shared.registry.errors import NotOurs, RegistryBadRequest, RegistryError
 
 log = logging.getLogger(__name__)
 
 NOTHING_DELIVERED = {"mediarequest": "Video unavailable", "thumbnail": "No image available"}
+LISTED = 20
 
 
-def finish_item(services: Services, record: LockRecord, item: WorkItem) -> WorkItem:
-    """Count `item` (already in its final state, with the ETag it was read with) on its plan."""
+def finish_item(services: Services, record: LockRecord, item: WorkItem) -> tuple[WorkItem, Plan]:
+    """Count `item` (already in its final state, with the ETag it was read with) on its plan; returns the
+    stored item and plan (Completing when this was the last item: the caller completes the job)."""
     for _ in range(20):
         plan = services.ledger.get_plan(item.job_id, item.generation)
-        if plan is None or plan.state not in ("Running", "Planned"):
+        if plan is None or plan.state not in (RUNNING_PLAN, PLANNED) or not plan.owns(item):
             raise StaleEntry(f"job {item.job_id}: the plan is gone or no longer running")
         report = plan.items_remaining > 1 and _progress_due(services, plan)
         counted = replace(
@@ -59,70 +72,98 @@ def finish_item(services: Services, record: LockRecord, item: WorkItem) -> WorkI
             progress_reported_at=utc_now() if report else plan.progress_reported_at,
         )
         try:
-            item, plan = services.ledger.finish_item(item, counted)
+            stored_item, stored_plan = services.ledger.finish_item(item, counted)
         except StaleEntry:
             current = services.ledger.get_item(item.job_id, item.generation, item.item_id)
             if current is None or current.etag != item.etag:
                 raise  # the item itself changed: it is no longer ours to finish
             continue  # only the plan moved (another item finished): count again on its newest state
-        if plan.state == COMPLETING:
-            complete_job(services, record, plan)
-        elif report:
-            _report_progress(services, record, plan)
-        return item
+        if report:
+            _report_progress(services, record, stored_plan)
+        return stored_item, stored_plan
     raise StaleEntry(f"job {item.job_id}: the plan kept changing")
 
 
 def complete_job(services: Services, record: LockRecord, plan: Plan) -> str:
     """Choose the outcome from the ledger and complete (or release) the job, once."""
-    items = services.ledger.items(plan.job_id, plan.generation)
-    state, message = choose_outcome(plan, items)
+    items = services.ledger.items(plan)
+    state, message = choose_outcome(plan, items, services.ledger.gaps(plan) if plan.gaps_total else [])
     current = services.records.get(record.job_id)
-    if current is not None and current.lock_token == record.lock_token and current.state == state:
+    if current is not None and current.generation == record.generation and current.state == state:
         _mark_done(services, plan, state, message)  # an earlier delivery completed it, then died
         return state
-    if current is None or current.lock_token != record.lock_token or current.terminal:
+    if current is None or current.generation != record.generation or current.terminal:
         log.warning("Not completing job %s: the lock record says the lock is no longer ours", record.job_id)
         return "Lost"
+    if state == RELEASED:
+        release_job(services, current, message or "temporarily unavailable")
+        _mark_done(services, plan, state, message)
+        return state
     try:
-        if state == "Released":
-            services.registry.release(record.job_id, record.lock_token)
-        else:
-            services.registry.complete(record.job_id, record.lock_token, state, message)
+        services.registry.complete(record.job_id, record.lock_token, state, message)
     except NotOurs as exc:
-        services.records.transition(record.job_id, "Lost", last_error=str(exc)[:500])
-        log_job_end(record, "Lost", str(exc))
+        lose_job(services, current, str(exc))
         raise LockLostError(str(exc)) from None
-    try:  # the record was just read: one write, unless something changed it meanwhile
-        services.records.save(current.moved_to(state, last_error=message or ""))
-    except StaleRecord:
-        services.records.transition(record.job_id, state, last_error=message or "")
+    except RegistryBadRequest as exc:
+        return _refused(services, current, plan, state, exc)
+    except Exception as exc:
+        _note(services, plan, f"completing as {state} failed: {scrub(str(exc))[:300]}")
+        raise
+    end_job(services.records, current, state, message or "")
     _mark_done(services, plan, state, message)
-    log_job_end(record, state, message or "")
     return state
 
 
+def _refused(services: Services, record: LockRecord, plan: Plan, state: str, exc: RegistryBadRequest) -> str:
+    """The Registry will not take this completion: trying again cannot help. Cancel with the reason (so the
+    job is not left locked until the lock expires), and end the record Refused."""
+    reason = scrub(f"the Registry refused to complete the job as {state}: {exc}")[:1000]
+    log.error("Job %s: %s", record.job_id, reason, extra={"job_id": record.job_id, "job_type": record.job_type})
+    try:
+        services.registry.cancel(record.job_id, record.lock_token, reason)
+    except RegistryError as cancel_error:
+        log.error("Canceling job %s failed too (%s); its lock will expire on its own", record.job_id,
+                  scrub(str(cancel_error))[:300])  # fmt: skip
+    end_job(services.records, record, REFUSED, reason)
+    _mark_done(services, plan, REFUSED, reason)
+    return REFUSED
+
+
+def _note(services: Services, plan: Plan, error: str) -> None:
+    """Say on the plan that completing failed (and when), so the sweep leaves its retries alone."""
+    current = services.ledger.get_plan(plan.job_id, plan.generation)
+    if current is not None and current.state == COMPLETING:
+        with contextlib.suppress(StaleEntry):
+            services.ledger.save_plan(replace(current, outcome_message=error))
+
+
 def _mark_done(services: Services, plan: Plan, state: str, message: str | None) -> None:
+    current = services.ledger.get_plan(plan.job_id, plan.generation) or plan
     with contextlib.suppress(StaleEntry):  # another delivery finished the same completion
-        services.ledger.save_plan(replace(plan, state=DONE, outcome=state, outcome_message=message or ""))
+        services.ledger.save_plan(replace(current, state=DONE, outcome=state, outcome_message=message or ""))
 
 
-def choose_outcome(plan: Plan, items: list[WorkItem]) -> tuple[str, str | None]:
-    missing = list(plan.missing)
+def choose_outcome(plan: Plan, items: list[WorkItem], gaps: list[str] | None = None) -> tuple[str, str | None]:
+    missing = list(gaps or [])
+    missing_count = max(plan.gaps_total, len(missing))
     transient_only = True
     for item in items:
         missing.extend(item.missing)
+        missing_count += len(item.missing)
         if item.state == FAILED:
             missing.append(f"{item.label()} (failed: {item.last_error[:200]})")
-            transient_only = transient_only and item.failure == "transient"
+            missing_count += 1
+            transient_only = transient_only and item.failure == TRANSIENT
     delivered = sum(item.files_delivered for item in items)
-    if not missing:
+    if not missing_count:
         return "Completed", None
-    listed = "; ".join(missing[:20]) + (f"; and {len(missing) - 20} more" if len(missing) > 20 else "")
+    listed = "; ".join(missing[:LISTED])
+    if missing_count > LISTED:
+        listed += f"; and {missing_count - LISTED} more"
     if delivered:
         return "PartiallyCompleted", f"Missing: {listed}"[:1000]
     if any(item.state == FAILED for item in items) and transient_only:
-        return "Released", f"Temporarily unavailable: {listed}"[:1000]
+        return RELEASED, f"Temporarily unavailable: {listed}"[:1000]
     return "Failed", f"{NOTHING_DELIVERED.get(plan.job_type, 'Discovery failed')}: {listed}"[:1000]
 
 
@@ -136,7 +177,6 @@ def _report_progress(services: Services, record: LockRecord, plan: Plan) -> None
     try:
         services.registry.report_progress(record.job_id, record.lock_token, done, max(plan.items_total, 1))
     except NotOurs as exc:
-        services.records.transition(record.job_id, "Lost", last_error=str(exc)[:500])
-        log_job_end(record, "Lost", str(exc))
+        lose_job(services, record, str(exc))
     except RegistryError as exc:
         log.warning("Progress report for job %s failed (it is only informative): %s", record.job_id, exc)

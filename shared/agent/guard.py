@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from shared.agent.errors import LockLostError, TakenOver
-from shared.agent.ledger import StaleEntry, WorkItem, utc_now
+from shared.agent.ledger import RUNNING, StaleEntry, WorkItem, utc_now
 from shared.agent.records import LockRecord
 from shared.agent.services import Services
 from shared.registry.errors import NotOurs
@@ -56,15 +56,25 @@ class ItemGuard:
     # ---- writes ------------------------------------------------------------------------------------
 
     def save(self, **changes: Any) -> WorkItem:
-        """Compare-and-swap the item with `changes`; TakenOver when another run owns it now."""
+        """Compare-and-swap the item with `changes`; TakenOver when another run owns it now.
+
+        A failed compare-and-swap is not taken as a takeover on its face: the item is read back, and if
+        this run still owns it (the sweep touched it, say) the write is made again on its newest ETag. A
+        write that was applied but whose answer was lost is recognised by the ledger itself (WriteId)."""
         with self._mutex:
             self._raise_if_taken_over()
-            try:
-                self._item = self.services.ledger.save_item(replace(self._item, updated=utc_now(), **changes))
-            except StaleEntry:
-                self._taken_over = True
-                raise TakenOver(f"job {self.job_id}: item {self._item.item_id} was taken over by another run") from None
-            return self._item
+            wanted = replace(self._item, updated=utc_now(), **changes)
+            for _ in range(3):
+                try:
+                    self._item = self.services.ledger.save_item(wanted)
+                    return self._item
+                except StaleEntry:
+                    stored = self.services.ledger.get_item(wanted.job_id, wanted.generation, wanted.item_id)
+                    if stored is None or stored.owner != self.owner or stored.state != RUNNING:
+                        break
+                    wanted = replace(wanted, etag=stored.etag)
+            self._taken_over = True
+            raise TakenOver(f"job {self.job_id}: item {self._item.item_id} was taken over by another run")
 
     # ---- checks ------------------------------------------------------------------------------------
 
@@ -102,7 +112,7 @@ class ItemGuard:
         current = self.services.records.get(self.job_id)
         if current is None:
             self.mark_lost("the lock record is gone")
-        elif current.lock_token != self.lock_token:
+        elif current.generation != self.record.generation:
             self.mark_lost("a newer lock replaced ours")
         elif current.state == "Lost":
             self.mark_lost("the lock was lost (renewal answered 409)")

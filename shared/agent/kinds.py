@@ -7,6 +7,7 @@ Files go through `deliver_file`, which skips whatever the ledger already records
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -16,13 +17,13 @@ from datetime import UTC, datetime
 from functools import partial
 
 from shared.agent.delivery import deliver_file, resume_file
-from shared.agent.errors import LockLostError
+from shared.agent.errors import ExportTimedOut, LockLostError
 from shared.agent.guard import ItemGuard
-from shared.agent.ledger import FILE_DELIVERED, FILE_MISSING, MEDIA, THUMBNAILS, FileEntry, utc_now
+from shared.agent.ledger import FILE_DELIVERED, FILE_MISSING, MEDIA, THUMBNAILS, FileEntry, WorkItem, utc_now
 from shared.agent.naming import DISCOVERY_NAME, media_name, thumbnail_name
 from shared.agent.planner import GAP_TOLERANCE, span
 from shared.vms.base import Camera, ClipStatus, Download, clip_to_window
-from shared.vms.errors import CameraNotFound, DeviceUnavailable, NoFootage, VmsTransient, VmsVendorError
+from shared.vms.errors import CameraNotFound, DeviceUnavailable, NoFootage, VmsVendorError
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +53,23 @@ def run_kind(guard: ItemGuard) -> Done | Waiting:
 # ---- media ---------------------------------------------------------------------------------------------
 
 
+def artefact_tag(item: WorkItem) -> str:
+    """The tag every VMS artefact of this item carries (in its name or title), so that any run can find
+    and remove what a run that died inside start_clip created before recording it."""
+    digest = hashlib.sha256(f"{item.job_id}/{item.generation}/{item.item_id}".encode("utf-8", "surrogatepass"))
+    return f"clr-{digest.hexdigest()[:12]}"
+
+
 def run_media(guard: ItemGuard) -> Done | Waiting:
     item, vms = guard.item, guard.services.vms
     camera, start, end = item.camera_id or "", item.start, item.end
     assert start is not None and end is not None
-    if item.ticket is None:
-        guard.save(ticket=vms.start_clip(camera, start, end), ticket_started=utc_now())
+    if item.ticket is None or not item.ticket.get("vendor"):
+        tag = artefact_tag(item)
+        if item.ticket is not None:  # an earlier run recorded its intent and died: remove what it made
+            vms.remove_tagged(tag)
+        guard.save(ticket={"tag": tag}, ticket_started=utc_now())  # the intent, before anything exists
+        guard.save(ticket=vms.start_clip(camera, start, end, tag=tag))
     status = _wait_for_clip(guard)
     if status is None:
         return Waiting(delay=max(5.0, vms.capabilities.min_poll_interval))
@@ -98,10 +110,9 @@ def _wait_for_clip(guard: ItemGuard) -> ClipStatus | None:
             return status
         started = item.ticket_started or utc_now()
         if (utc_now() - started).total_seconds() > services.export_timeout:
-            raise VmsTransient(
+            raise ExportTimedOut(
                 f"{vms.vendor}: the export for {item.label()} was still {status.state} ({status.progress:.0%}) "
-                f"after {services.export_timeout:.0f} s",
-                vendor=vms.vendor,
+                f"after {services.export_timeout:.0f} s (EXPORT_TIMEOUT_SECONDS)"
             )
         guard.check()
         if time.monotonic() + interval > deadline:

@@ -3,30 +3,38 @@
 The ledger lives in the lock-record table, one partition per job (PartitionKey = job id), so a job's
 items and its plan row can change together in one entity-group transaction:
 
-    RowKey  plan-<generation>               the plan: counters, plan-time gaps, the chosen outcome
-            item-<generation>-<item id>     one work item: state, attempts, owner, VMS ticket, files
+    RowKey  job-<generation>                        the job as the Registry offered it (type, parameters),
+                                                    written once when it was locked
+            plan-<generation>                       the plan: which planning attempt won, counters, outcome
+            item-<generation>-<plan id>-<item>      one work item: state, attempts, owner, VMS ticket, files
+            gaps-<generation>-<plan id>-<n>         parts of the windows with no recording, 100 to a row
 
 The generation is derived from the lock token: the ledger belongs to the lock. When a job is locked
 again later (after a release or a lost lock), its new plan has a new generation and starts fresh; no
-file of an old generation is ever counted under the new one.
+file of an old generation is ever counted under the new one. The plan id names one planning attempt:
+two planners of the same lock (a job message delivered twice) write their items under their own plan
+ids, and only the one whose plan row is created first counts; the other's rows are never read.
 
 Item states move forward only: Pending → Running → Delivered | Missing | Failed (Running → Pending
-when a run stops early and leaves the item to a later run). Every write is an ETag compare-and-swap;
-finishing an item and counting it on the plan is one transaction, so "the last item" is decided by
-storage, exactly once.
+when a run stops early and leaves the item to a later run). Every write is an ETag compare-and-swap
+carrying a fresh `WriteId`: a write whose answer was lost (and that the SDK retried with the old ETag,
+so it was answered 412) is recognised as applied by reading the row back, instead of being mistaken for
+another run's. Byte counts are 64-bit (azure-data-tables sends a plain int as Edm.Int32).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableEntity, TableTransactionError, UpdateMode
+from azure.data.tables import EdmType, EntityProperty, TableClient, TableEntity, TableTransactionError, UpdateMode
 
 PENDING, RUNNING, DELIVERED, MISSING, FAILED = "Pending", "Running", "Delivered", "Missing", "Failed"
 FINAL_ITEM_STATES = frozenset({DELIVERED, MISSING, FAILED})
@@ -35,12 +43,25 @@ MEDIA, THUMBNAILS, DISCOVERY = "media", "thumbnails", "discovery"
 # file states inside an item: a blob is committed only after Committing is recorded (with its FileId),
 # so a run that dies anywhere leaves either nothing to finish or a FileId to complete again
 FILE_COMMITTING, FILE_COMMITTED, FILE_DELIVERED, FILE_MISSING = "Committing", "Committed", "Delivered", "Missing"
+# why a Failed item failed: given up after transient trouble, refused for good, or the VMS never finished
+TRANSIENT, PERMANENT, TIMED_OUT = "transient", "permanent", "timeout"
 TRANSACTION_LIMIT = 100
-MAX_TEXT = 30_000  # a Table string property holds 32 K characters
+MAX_TEXT = 30_000
+"""Characters in one string property: Table Storage allows 64 KiB, i.e. 32 K UTF-16 characters."""
+GAPS_PER_ROW = 100
+MAX_LISTED = 200
+"""Missing spans kept on one item (an item is at most an hour of one camera); more are summarised."""
+MAX_JOB_CHUNKS = 16
+"""The job's parameters in up to 16 properties of 30,000 characters: 480,000 characters, 960 KB of UTF-16,
+under Table Storage's 1 MiB entity (about 12,000 camera ids). Larger jobs are refused at lock time."""
 
 
 class StaleEntry(Exception):
     """The entity changed since it was read (another run got there first)."""
+
+
+class JobTooLarge(ValueError):
+    """The job's parameters do not fit one Table Storage entity."""
 
 
 def generation_of(lock_token: str) -> str:
@@ -48,8 +69,25 @@ def generation_of(lock_token: str) -> str:
     return hashlib.sha256(lock_token.encode("utf-8")).hexdigest()[:16]
 
 
+def new_plan_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def int64(value: int) -> EntityProperty:
+    """A 64-bit Table Storage integer (a plain int is sent as Edm.Int32 and refused from 2^31 on)."""
+    return EntityProperty(int(value), EdmType.INT64)
+
+
+def read_int(entity: TableEntity | dict[str, Any], name: str) -> int:
+    """An integer property, whether stored as Int32 or Int64 (read back as an EntityProperty)."""
+    value = entity.get(name)
+    if isinstance(value, EntityProperty):
+        value = value.value
+    return int(value or 0)
 
 
 @dataclass(frozen=True)
@@ -95,6 +133,7 @@ class WorkItem:
     job_id: str
     generation: str
     item_id: str
+    """`<plan id>-<id within the plan>`: unique across planning attempts of one lock."""
     kind: str
     camera_id: str | None = None
     start: datetime | None = None
@@ -105,11 +144,15 @@ class WorkItem:
     """Runs started (claims), crashed ones included."""
     failures: int = 0
     """Runs that ended in an error the agent caught (transient; retried later)."""
+    waits: int = 0
+    """Runs that ended cleanly waiting for the VMS (an export not ready yet): never held against the item."""
     owner: str = ""
     heartbeat: datetime | None = None
+    due: datetime | None = None
+    """When the item's message becomes visible again (set when it is handed back to the queue)."""
     last_error: str = ""
     failure: str = ""
-    """For Failed items: 'transient' (gave up retrying) or 'permanent'."""
+    """For Failed items: TRANSIENT (gave up retrying), PERMANENT, or TIMED_OUT (the VMS never finished)."""
     ticket: dict[str, Any] | None = None
     ticket_started: datetime | None = None
     files: tuple[FileEntry, ...] = ()
@@ -124,12 +167,21 @@ class WorkItem:
         return self.state in FINAL_ITEM_STATES
 
     @property
+    def unfinished_runs(self) -> int:
+        """Runs that never reported back (their worker died): started, minus those that failed or waited."""
+        return max(0, self.attempts - self.failures - self.waits)
+
+    @property
     def bytes_delivered(self) -> int:
         return sum(f.size for f in self.files if f.state == FILE_DELIVERED)
 
     @property
     def files_delivered(self) -> int:
         return sum(1 for f in self.files if f.state == FILE_DELIVERED)
+
+    @property
+    def plan_id(self) -> str:
+        return self.item_id.split("-", 1)[0]
 
     def file(self, name: str) -> FileEntry | None:
         return next((f for f in self.files if f.name == name), None)
@@ -152,6 +204,7 @@ class Plan:
     job_id: str
     generation: str
     job_type: str
+    plan_id: str = ""
     state: str = PLANNED
     items_total: int = 0
     items_remaining: int = 0
@@ -161,8 +214,8 @@ class Plan:
     files_delivered: int = 0
     bytes_delivered: int = 0
     bytes_expected: int = 0
-    missing: tuple[str, ...] = ()
-    """Gaps found while planning (no recording), reported with the job's outcome."""
+    gaps_total: int = 0
+    """Gaps found while planning (no recording); listed in the plan's gaps rows, reported with the outcome."""
     progress_reported_at: datetime | None = None
     outcome: str = ""
     outcome_message: str = ""
@@ -170,12 +223,67 @@ class Plan:
     updated: datetime = field(default_factory=utc_now)
     etag: str | None = field(default=None, compare=False)
 
+    @property
+    def item_prefix(self) -> str:
+        """The RowKey prefix of this plan's items (a plan stored before plan ids existed has none)."""
+        return f"item-{self.generation}-{self.plan_id}-" if self.plan_id else f"item-{self.generation}-"
+
+    def owns(self, item: WorkItem) -> bool:
+        return item.generation == self.generation and (not self.plan_id or item.plan_id == self.plan_id)
+
+
+@dataclass(frozen=True)
+class OfferedJob:
+    """The job as the Registry offered it, kept for the lock's planners (messages carry ids only)."""
+
+    job_id: str
+    generation: str
+    job_type: str
+    parameters: dict[str, Any]
+    created: datetime | None = None
+
 
 class Ledger:
     """Plans and items of every job, in the table that also holds the lock records."""
 
     def __init__(self, table: TableClient) -> None:
         self._table = table
+
+    @property
+    def table(self) -> TableClient:
+        return self._table
+
+    # ---- the offered job -------------------------------------------------------------------------------
+
+    def put_job(self, job: OfferedJob) -> None:
+        """Written once, right after the lock; JobTooLarge when the parameters cannot be stored."""
+        text = json.dumps(job.parameters, separators=(",", ":"))
+        chunks = [text[start : start + MAX_TEXT] for start in range(0, len(text), MAX_TEXT)] or [""]
+        if len(chunks) > MAX_JOB_CHUNKS:
+            raise JobTooLarge(
+                f"the job's parameters are {len(text):,} characters; at most {MAX_JOB_CHUNKS * MAX_TEXT:,}"
+            )
+        entity: dict[str, Any] = {
+            "PartitionKey": job.job_id,
+            "RowKey": _job_key(job.generation),
+            "Kind": "job",
+            "Generation": job.generation,
+            "JobType": job.job_type,
+            "Chunks": len(chunks),
+        }
+        entity.update({f"Parameters{index:02d}": chunk for index, chunk in enumerate(chunks)})
+        _optional(entity, "CreatedUtc", job.created)
+        self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    def get_job(self, job_id: str, generation: str) -> OfferedJob | None:
+        try:
+            entity = self._table.get_entity(job_id, _job_key(generation))
+        except ResourceNotFoundError:
+            return None
+        text = "".join(entity.get(f"Parameters{index:02d}", "") for index in range(read_int(entity, "Chunks")))
+        return OfferedJob(
+            job_id, generation, entity.get("JobType", ""), json.loads(text or "{}"), entity.get("CreatedUtc")
+        )
 
     # ---- plans --------------------------------------------------------------------------------------
 
@@ -185,27 +293,59 @@ class Ledger:
         except ResourceNotFoundError:
             return None
 
-    def create_plan(self, plan: Plan, items: list[WorkItem]) -> tuple[Plan, bool]:
-        """Writes every item, then the plan (its existence says the items are complete).
+    def create_plan(self, plan: Plan, items: list[WorkItem], gaps: list[str]) -> tuple[Plan, bool]:
+        """Writes every item and gap row of this planning attempt, then the plan row (its existence says
+        the items are complete); only rows of the plan id the plan row names are ever read.
 
-        Nothing can have run before the plan row exists (items are enqueued only afterwards), so items
-        left by an interrupted earlier attempt are simply overwritten. Returns the stored plan and whether
-        this call created it (False: another run finished planning first, and that plan stands)."""
-        for start in range(0, len(items), TRANSACTION_LIMIT):
-            batch = items[start : start + TRANSACTION_LIMIT]
-            operations = [("upsert", _item_entity(item), {"mode": UpdateMode.REPLACE}) for item in batch]
+        Returns the stored plan and whether this call created it (False: another planner of the same lock
+        got there first; its plan stands and this attempt's rows are simply never read)."""
+        rows = [_item_entity(item) for item in items]
+        rows += [
+            _gaps_entity(plan, number, gaps[start : start + GAPS_PER_ROW])
+            for number, start in enumerate(range(0, len(gaps), GAPS_PER_ROW))
+        ]
+        for start in range(0, len(rows), TRANSACTION_LIMIT):
+            operations = [
+                ("upsert", row, {"mode": UpdateMode.REPLACE}) for row in rows[start : start + TRANSACTION_LIMIT]
+            ]
             self._table.submit_transaction(operations)
+        entity = _plan_entity(replace(plan, gaps_total=len(gaps)))
         try:
-            metadata = self._table.create_entity(_plan_entity(plan))
+            metadata = self._table.create_entity(entity)
         except ResourceExistsError:
             existing = self.get_plan(plan.job_id, plan.generation)
             if existing is None:
                 raise StaleEntry(f"job {plan.job_id}: the plan vanished while being created") from None
+            if existing.plan_id == plan.plan_id:  # our own create, answered late and retried by the SDK
+                return existing, True
             return existing, False
-        return replace(plan, etag=metadata["etag"]), True
+        return replace(plan, gaps_total=len(gaps), etag=metadata["etag"]), True
 
     def save_plan(self, plan: Plan) -> Plan:
         return replace(plan, etag=self._replace(_plan_entity(plan), plan.etag))
+
+    def mark_plan_running(self, plan: Plan) -> Plan:
+        """Planned → Running after every item was enqueued. An item may finish (changing the plan) in the
+        meantime: that is no conflict, so this retries on the plan's newest state."""
+        current: Plan | None = plan
+        for _ in range(10):
+            if current is None or current.state != PLANNED:
+                return current or plan
+            try:
+                return self.save_plan(replace(current, state=RUNNING_PLAN))
+            except StaleEntry:
+                current = self.get_plan(plan.job_id, plan.generation)
+        raise StaleEntry(f"job {plan.job_id}: the plan kept changing")
+
+    def mark_completing(self, plan: Plan) -> Plan:
+        """A plan with no items at all goes straight to its completion."""
+        return self.save_plan(replace(plan, state=COMPLETING))
+
+    def gaps(self, plan: Plan) -> list[str]:
+        found: list[str] = []
+        for entity in self._range(plan.job_id, f"gaps-{plan.generation}-{plan.plan_id}-"):
+            found.extend(json.loads(entity.get("Gaps") or "[]"))
+        return found
 
     # ---- items --------------------------------------------------------------------------------------
 
@@ -215,11 +355,9 @@ class Ledger:
         except ResourceNotFoundError:
             return None
 
-    def items(self, job_id: str, generation: str) -> list[WorkItem]:
-        low, high = f"item-{generation}-", f"item-{generation}."
-        query = "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high"
-        entities = self._table.query_entities(query, parameters={"pk": job_id, "low": low, "high": high})
-        return [_item_from(entity) for entity in entities]
+    def items(self, plan: Plan) -> list[WorkItem]:
+        """The items of the plan's own planning attempt."""
+        return [_item_from(entity) for entity in self._range(plan.job_id, plan.item_prefix)]
 
     def save_item(self, item: WorkItem) -> WorkItem:
         """Compare-and-swap against the ETag the item was read with."""
@@ -227,33 +365,67 @@ class Ledger:
 
     def finish_item(self, item: WorkItem, plan: Plan) -> tuple[WorkItem, Plan]:
         """The item (already in its final state) and the plan (already counting it), both or neither."""
-        operations = [
-            ("update", _item_entity(item), _if_match(item.etag)),
-            ("update", _plan_entity(plan), _if_match(plan.etag)),
-        ]
+        item_row, plan_row = _item_entity(item), _plan_entity(plan)
+        operations = [("update", item_row, _if_match(item.etag)), ("update", plan_row, _if_match(plan.etag))]
         try:
             results = self._table.submit_transaction(operations)
         except TableTransactionError as exc:
-            if exc.status_code in (404, 412) or getattr(exc, "error_code", None) in (
+            if exc.status_code not in (404, 412) and getattr(exc, "error_code", None) not in (
                 "UpdateConditionNotSatisfied",
                 "ResourceNotFound",
             ):
+                raise
+            stored = self._get(item.job_id, item_row["RowKey"])
+            if stored is None or stored.get("WriteId") != item_row["WriteId"]:
                 raise StaleEntry(f"job {item.job_id}: item {item.item_id} or its plan changed meanwhile") from None
-            raise
+            # our transaction was applied and its answer lost (the retry met our own new ETags)
+            current_plan = self.get_plan(plan.job_id, plan.generation)
+            return replace(item, etag=stored.metadata["etag"]), replace(
+                plan, etag=current_plan.etag if current_plan else None
+            )
         return replace(item, etag=results[0]["etag"]), replace(plan, etag=results[1]["etag"])
 
+    # ---- retention ----------------------------------------------------------------------------------
+
+    def delete_partition(self, job_id: str) -> int:
+        """Every row of the job's partition (its offered job, plans, items, gaps of every lock)."""
+        keys = [e["RowKey"] for e in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": job_id},
+                                                                  select=["RowKey"])]  # fmt: skip
+        for start in range(0, len(keys), TRANSACTION_LIMIT):
+            batch = keys[start : start + TRANSACTION_LIMIT]
+            self._table.submit_transaction([("delete", {"PartitionKey": job_id, "RowKey": key}) for key in batch])
+        return len(keys)
+
     # ---- plumbing -----------------------------------------------------------------------------------
+
+    def _range(self, partition: str, prefix: str) -> Iterator[TableEntity]:
+        query = "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high"
+        high = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        yield from self._table.query_entities(query, parameters={"pk": partition, "low": prefix, "high": high})
+
+    def _get(self, partition: str, row: str) -> TableEntity | None:
+        try:
+            return self._table.get_entity(partition, row)
+        except ResourceNotFoundError:
+            return None
 
     def _replace(self, entity: dict[str, Any], etag: str | None) -> str:
         try:
             metadata = self._table.update_entity(entity, **_if_match(etag))
         except (ResourceModifiedError, ResourceNotFoundError):
+            stored = self._get(entity["PartitionKey"], entity["RowKey"])
+            if stored is not None and stored.get("WriteId") == entity["WriteId"]:
+                return str(stored.metadata["etag"])  # applied; the SDK's retry met our own new ETag
             raise StaleEntry(f"job {entity['PartitionKey']}: {entity['RowKey']} changed meanwhile") from None
         return str(metadata["etag"])
 
 
 def _if_match(etag: str | None) -> dict[str, Any]:
     return {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
+def _job_key(generation: str) -> str:
+    return f"job-{generation}"
 
 
 def _plan_key(generation: str) -> str:
@@ -275,6 +447,14 @@ def _json(value: Any) -> str:
     return text
 
 
+def _listed(values: tuple[str, ...]) -> str:
+    """A list of missing spans that always fits one property: the first ones, then how many more."""
+    shown = [value[:300] for value in values[:MAX_LISTED]]
+    if len(values) > MAX_LISTED:
+        shown.append(f"and {len(values) - MAX_LISTED} more")
+    return _json(shown)
+
+
 def _optional(entity: dict[str, Any], name: str, value: Any) -> None:
     if value is not None:
         entity[name] = value
@@ -286,6 +466,7 @@ def _plan_entity(plan: Plan) -> dict[str, Any]:
         "RowKey": _plan_key(plan.generation),
         "Kind": "plan",
         "Generation": plan.generation,
+        "PlanId": plan.plan_id,
         "JobType": plan.job_type,
         "State": plan.state,
         "ItemsTotal": plan.items_total,
@@ -294,13 +475,14 @@ def _plan_entity(plan: Plan) -> dict[str, Any]:
         "ItemsMissing": plan.items_missing,
         "ItemsFailed": plan.items_failed,
         "FilesDelivered": plan.files_delivered,
-        "BytesDelivered": plan.bytes_delivered,
-        "BytesExpected": plan.bytes_expected,
-        "Missing": _json(list(plan.missing)),
+        "BytesDelivered": int64(plan.bytes_delivered),
+        "BytesExpected": int64(plan.bytes_expected),
+        "GapsTotal": plan.gaps_total,
         "Outcome": plan.outcome,
         "OutcomeMessage": _text(plan.outcome_message),
         "CreatedUtc": plan.created,
         "UpdatedUtc": utc_now(),
+        "WriteId": uuid.uuid4().hex,
     }
     _optional(entity, "ProgressReportedUtc", plan.progress_reported_at)
     return entity
@@ -311,16 +493,17 @@ def _plan_from(entity: TableEntity) -> Plan:
         job_id=entity["PartitionKey"],
         generation=entity["Generation"],
         job_type=entity.get("JobType", ""),
+        plan_id=entity.get("PlanId", ""),
         state=entity.get("State", PLANNED),
-        items_total=int(entity.get("ItemsTotal", 0)),
-        items_remaining=int(entity.get("ItemsRemaining", 0)),
-        items_delivered=int(entity.get("ItemsDelivered", 0)),
-        items_missing=int(entity.get("ItemsMissing", 0)),
-        items_failed=int(entity.get("ItemsFailed", 0)),
-        files_delivered=int(entity.get("FilesDelivered", 0)),
-        bytes_delivered=int(entity.get("BytesDelivered", 0)),
-        bytes_expected=int(entity.get("BytesExpected", 0)),
-        missing=tuple(json.loads(entity.get("Missing") or "[]")),
+        items_total=read_int(entity, "ItemsTotal"),
+        items_remaining=read_int(entity, "ItemsRemaining"),
+        items_delivered=read_int(entity, "ItemsDelivered"),
+        items_missing=read_int(entity, "ItemsMissing"),
+        items_failed=read_int(entity, "ItemsFailed"),
+        files_delivered=read_int(entity, "FilesDelivered"),
+        bytes_delivered=read_int(entity, "BytesDelivered"),
+        bytes_expected=read_int(entity, "BytesExpected"),
+        gaps_total=read_int(entity, "GapsTotal"),
         progress_reported_at=entity.get("ProgressReportedUtc"),
         outcome=entity.get("Outcome", ""),
         outcome_message=entity.get("OutcomeMessage", ""),
@@ -328,6 +511,15 @@ def _plan_from(entity: TableEntity) -> Plan:
         updated=entity.get("UpdatedUtc") or utc_now(),
         etag=entity.metadata["etag"],
     )
+
+
+def _gaps_entity(plan: Plan, number: int, gaps: list[str]) -> dict[str, Any]:
+    return {
+        "PartitionKey": plan.job_id,
+        "RowKey": f"gaps-{plan.generation}-{plan.plan_id}-{number:04d}",
+        "Kind": "gaps",
+        "Gaps": _json([gap[:190] for gap in gaps]),
+    }
 
 
 def _item_entity(item: WorkItem) -> dict[str, Any]:
@@ -342,22 +534,25 @@ def _item_entity(item: WorkItem) -> dict[str, Any]:
         "State": item.state,
         "Attempts": item.attempts,
         "Failures": item.failures,
+        "Waits": item.waits,
         "Owner": item.owner,
         "LastError": _text(item.last_error),
         "Failure": item.failure,
         "Ticket": _json(item.ticket) if item.ticket is not None else "",
         "Files": _json([f.to_json() for f in item.files]),
-        "Missing": _json(list(item.missing)),
-        "SizeHint": item.size_hint,
-        "BytesInFlight": item.bytes_in_flight,
-        "BytesDelivered": item.bytes_delivered,
+        "Missing": _listed(item.missing),
+        "SizeHint": int64(item.size_hint),
+        "BytesInFlight": int64(item.bytes_in_flight),
+        "BytesDelivered": int64(item.bytes_delivered),
         "FilesDelivered": item.files_delivered,
         "UpdatedUtc": utc_now(),
+        "WriteId": uuid.uuid4().hex,
     }
     _optional(entity, "CameraId", item.camera_id)
     _optional(entity, "StartUtc", item.start)
     _optional(entity, "EndUtc", item.end)
     _optional(entity, "HeartbeatUtc", item.heartbeat)
+    _optional(entity, "DueUtc", item.due)
     _optional(entity, "TicketStartedUtc", item.ticket_started)
     return entity
 
@@ -374,18 +569,20 @@ def _item_from(entity: TableEntity) -> WorkItem:
         end=entity.get("EndUtc"),
         camera_ids=tuple(json.loads(entity.get("CameraIds") or "[]")),
         state=entity.get("State", PENDING),
-        attempts=int(entity.get("Attempts", 0)),
-        failures=int(entity.get("Failures", 0)),
+        attempts=read_int(entity, "Attempts"),
+        failures=read_int(entity, "Failures"),
+        waits=read_int(entity, "Waits"),
         owner=entity.get("Owner", ""),
         heartbeat=entity.get("HeartbeatUtc"),
+        due=entity.get("DueUtc"),
         last_error=entity.get("LastError", ""),
         failure=entity.get("Failure", ""),
         ticket=json.loads(ticket) if ticket else None,
         ticket_started=entity.get("TicketStartedUtc"),
         files=tuple(FileEntry.from_json(f) for f in json.loads(entity.get("Files") or "[]")),
         missing=tuple(json.loads(entity.get("Missing") or "[]")),
-        size_hint=int(entity.get("SizeHint", 0)),
-        bytes_in_flight=int(entity.get("BytesInFlight", 0)),
+        size_hint=read_int(entity, "SizeHint"),
+        bytes_in_flight=read_int(entity, "BytesInFlight"),
         updated=entity.get("UpdatedUtc") or utc_now(),
         etag=entity.metadata["etag"],
     )

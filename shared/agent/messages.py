@@ -1,10 +1,14 @@
-"""The two messages on the jobs queue.
+"""The two messages on the jobs queue; both carry only ids, so no job is too big for a queue message.
 
-- A **job message** (from poll_jobs): the job as the Registry described it. The parameters travel
-  with it because the Registry contract has no call to fetch a job again; the lock token does not
-  (it lives in the lock record).
-- An **item message** (from the planner, or an item re-queued for later): only ids. What the item is
-  and how far it got is in the ledger, never in the message.
+- A **job message** (from poll_jobs): which lock of which job to plan. What the Registry offered (the
+  type and the parameters) was written to Table Storage once, when the job was locked (ledger.put_job).
+- An **item message** (from the planner, or an item re-queued for later): which work item to run. What
+  the item is and how far it got is in the ledger, never in the message.
+
+Both carry `Tries`: how many deliveries of this message failed before claiming their work (an error
+caught, or a run that died while planning). A copy sent in place of a failed delivery carries the count
+forward, so a message that keeps failing reaches the poison queue after MAX_DEQUEUE_COUNT tries, even
+though the host itself never sees it fail (see processor.py).
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from shared.registry.contract import Job
 from shared.wire import CaseInsensitiveModel, UtcDatetime, describe_validation_error, format_utc
 
 
@@ -24,8 +27,11 @@ class MalformedMessage(ValueError):
 
 class JobMessage(CaseInsensitiveModel):
     job_id: str = Field(alias="JobId", min_length=1, max_length=200)
-    job_type: str = Field(alias="Type", min_length=1, max_length=100)
-    parameters: dict[str, Any] = Field(default_factory=dict, alias="Parameters")
+    generation: str = Field(default="", alias="Generation", max_length=64)
+    tries: int = Field(default=0, alias="Tries", ge=0, le=1000)
+    job_type: str = Field(default="", alias="Type", max_length=100)
+    """Only in messages of earlier versions, which carried the job itself."""
+    parameters: dict[str, Any] | None = Field(default=None, alias="Parameters")
     created_utc: UtcDatetime | None = Field(default=None, alias="CreatedUtc")
 
 
@@ -37,22 +43,43 @@ class ItemMessage(CaseInsensitiveModel):
     """The message this one replaces (see processor.refresh): its run, if any, is dead or abandoned."""
     cleanup: int = Field(default=0, alias="Cleanup", ge=0, le=100)
     """How many times the VMS artefacts of this (finished) item failed to be removed so far."""
+    tries: int = Field(default=0, alias="Tries", ge=0, le=1000)
 
 
-def encode_job(job: Job) -> bytes:
-    document: dict[str, Any] = {"JobId": job.id, "Type": job.type, "Parameters": job.parameters}
-    if job.created_utc is not None:
-        document["CreatedUtc"] = format_utc(job.created_utc)
+def encode_job(job_id: str, generation: str, *, tries: int = 0) -> bytes:
+    document: dict[str, Any] = {"JobId": job_id, "Generation": generation}
+    if tries:
+        document["Tries"] = tries
     return _dumps(document)
 
 
-def encode_item(job_id: str, generation: str, item_id: str, *, previous: str = "", cleanup: int = 0) -> bytes:
+def encode_item(
+    job_id: str, generation: str, item_id: str, *, previous: str = "", cleanup: int = 0, tries: int = 0
+) -> bytes:
     document: dict[str, Any] = {"JobId": job_id, "Generation": generation, "ItemId": item_id}
     if previous:
         document["Previous"] = previous
     if cleanup:
         document["Cleanup"] = cleanup
+    if tries:
+        document["Tries"] = tries
     return _dumps(document)
+
+
+def encode_again(message: JobMessage | ItemMessage, *, tries: int, previous: str = "") -> bytes:
+    """A copy of `message` to send in its place, carrying its count of failed tries."""
+    if isinstance(message, ItemMessage):
+        return encode_item(
+            message.job_id, message.generation, message.item_id, previous=previous, cleanup=message.cleanup,
+            tries=tries,
+        )  # fmt: skip
+    if message.parameters is not None and not message.generation:  # an earlier version's message, kept whole
+        document: dict[str, Any] = {"JobId": message.job_id, "Type": message.job_type, "Parameters": message.parameters}
+        if message.created_utc is not None:
+            document["CreatedUtc"] = format_utc(message.created_utc)
+        document["Tries"] = tries
+        return _dumps(document)
+    return encode_job(message.job_id, message.generation, tries=tries)
 
 
 def decode_message(body: bytes) -> JobMessage | ItemMessage:

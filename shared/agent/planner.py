@@ -13,15 +13,14 @@ the whole job, so a job is never canceled after a file was delivered.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from shared.agent.errors import JobCanceled
-from shared.agent.ledger import DISCOVERY, MEDIA, THUMBNAILS, WorkItem
-from shared.agent.messages import JobMessage
+from shared.agent.ledger import DISCOVERY, MEDIA, THUMBNAILS, OfferedJob, WorkItem
 from shared.agent.services import Services
 from shared.registry.contract import PARAMETER_MODELS, MediaRequestParameters, ThumbnailParameters
 from shared.vms.base import Interval, clip_to_window, gaps
@@ -47,13 +46,17 @@ def span(start: datetime, end: datetime) -> str:
     return f"{start:%Y-%m-%dT%H:%M:%SZ}–{end:%H:%M:%SZ}"
 
 
-def draft_plan(message: JobMessage, generation: str, services: Services) -> Draft:
-    parameters = parameters_for(message.job_type, message.parameters)
+def draft_plan(job: OfferedJob, plan_id: str, services: Services) -> Draft:
+    """The job's work items, named `<plan id>-<id>` so that two planning attempts never share a row."""
+    parameters = parameters_for(job.job_type, job.parameters)
     if isinstance(parameters, MediaRequestParameters):
-        return _media(message.job_id, generation, parameters, services)
-    if isinstance(parameters, ThumbnailParameters):
-        return _thumbnails(message.job_id, generation, parameters, services)
-    return Draft(items=[WorkItem(message.job_id, generation, "discovery", DISCOVERY)])
+        draft = _media(job.job_id, job.generation, parameters, services)
+    elif isinstance(parameters, ThumbnailParameters):
+        draft = _thumbnails(job.job_id, job.generation, parameters, services)
+    else:
+        draft = Draft(items=[WorkItem(job.job_id, job.generation, "discovery", DISCOVERY)])
+    draft.items = [replace(item, item_id=f"{plan_id}-{item.item_id}") for item in draft.items]
+    return draft
 
 
 def parameters_for(job_type: str, raw: dict[str, Any]) -> object:

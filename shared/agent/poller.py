@@ -3,7 +3,17 @@
 Choice: supported types only (the list is filtered by type at the Registry); oldest first; and a
 share of the capacity — a quarter, at least one slot — reserved for small jobs (thumbnail, discovery)
 so they are never starved behind long media requests. An idle poll costs one Registry call and no
-storage writes; a poll at full capacity costs no Registry call at all.
+storage writes; a poll at full capacity costs no Registry call at all. Capacity is counted on the
+active index (records.py), so a poll costs the same however long the history.
+
+Taking a job: lock → lock record (with the job's history of earlier locks) → the offered job written to
+Table Storage (messages carry ids only) → job message. A job this agent has already released
+`RELEASE_LIMIT` times for reasons of its own, or older than `MAX_JOB_AGE_MINUTES` across its locks, is
+canceled with the reason right after it is locked, instead of being worked (and released) again; a job
+whose parameters cannot be stored is canceled too. Nothing loops.
+
+While the agent is paused (its own configuration is wrong: pause.py) it locks nothing; once the pause
+is over it probes the VMS, and either resumes or pauses again.
 
 No job is left locked without a record and a queue message. Any failure once a lock may have been
 taken — an answer to the lock call that cannot be read, a record that cannot be written, a message
@@ -20,10 +30,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from azure.storage.queue import QueueClient
-
+from shared.agent.ending import cancel_job, end_job, reason_to_end
+from shared.agent.ledger import JobTooLarge, OfferedJob, generation_of
 from shared.agent.messages import encode_job
-from shared.agent.records import LockRecord, LockRecords
+from shared.agent.records import RELEASED, LockRecord, utc_now
+from shared.agent.services import Services
+from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
 from shared.registry.client import RegistryClient
 from shared.registry.contract import JOB_TYPES, Job
@@ -48,8 +60,11 @@ class PollResult:
     locked: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
+    canceled: list[str] = field(default_factory=list)
     problems: dict[str, str] = field(default_factory=dict)
     """Job id → why it was given up, for every job released (or that could not be released) in this poll."""
+    paused: str = ""
+    """Why the agent is paused (nothing was locked), if it is."""
 
 
 def choose(jobs: list[Job], capacity: int) -> list[Job]:
@@ -66,31 +81,29 @@ def choose(jobs: list[Job], capacity: int) -> list[Job]:
     return sorted(reserved + rest[: capacity - len(reserved)], key=age)
 
 
-def poll(
-    registry: RegistryClient,
-    records: LockRecords,
-    queue: QueueClient,
-    *,
-    max_in_flight: int,
-) -> PollResult:
+def poll(services: Services, *, max_in_flight: int) -> PollResult:
     result = PollResult()
-    result.capacity = max_in_flight - records.count_active()
+    if (cause := _paused(services)) is not None:
+        result.paused = cause
+        return result
+    result.capacity = max_in_flight - services.records.count_active()
     if result.capacity <= 0:
         log.info("poll: at capacity (%d jobs in flight); not asking for more", max_in_flight)
         return result
-    jobs = registry.list_jobs(types=JOB_TYPES)
+    jobs = services.registry.list_jobs(types=JOB_TYPES)
     result.offered = len(jobs)
     if not jobs:
         return result
     for job in choose(jobs, result.capacity):
-        if not _take(job, registry, records, queue, result):
+        if not _take(job, services, result):
             log.warning("poll: the Registry is unavailable or rate limiting; the other jobs wait for the next poll")
             break
     log.info(
-        "poll: %d offered, %d locked, %d skipped, %d given up, %d released (capacity %d)",
+        "poll: %d offered, %d locked, %d skipped, %d canceled, %d given up, %d released (capacity %d)",
         result.offered,
         len(result.locked),
         len(result.skipped),
+        len(result.canceled),
         len(result.problems),
         len(result.released),
         result.capacity,
@@ -98,8 +111,27 @@ def poll(
     return result
 
 
-def _take(job: Job, registry: RegistryClient, records: LockRecords, queue: QueueClient, result: PollResult) -> bool:
+def _paused(services: Services) -> str | None:
+    """The cause while the agent is paused; when the pause is over, probe the VMS: resume, or pause again."""
+    pause = services.pause.current()
+    if pause is None:
+        return None
+    if utc_now() < pause.until:
+        log.debug("poll: paused until %s (%s)", pause.until.isoformat(timespec="seconds"), pause.cause)
+        return pause.cause
+    try:
+        next(iter(services.vms.list_cameras()), None)
+    except Exception as exc:  # noqa: BLE001 - only our own misconfiguration keeps the pause
+        if disposition_of(exc) is Disposition.MISCONFIGURED:
+            return services.pause.pause(f"{pause.cause} (checked again: {_describe(exc)})").cause
+        log.warning("poll: the pause is over; the VMS check failed (%s), but not for our configuration", _describe(exc))
+    services.pause.resume()
+    return None
+
+
+def _take(job: Job, services: Services, result: PollResult) -> bool:
     """Lock, record and enqueue one job; False when the Registry as a whole is failing (stop this poll)."""
+    registry, records = services.registry, services.records
     context = {"job_id": job.id, "job_type": job.type}
     try:
         lock = registry.lock(job.id)
@@ -120,15 +152,36 @@ def _take(job: Job, registry: RegistryClient, records: LockRecords, queue: Queue
     try:
         record = records.create(LockRecord(job.id, job.type, token, lock.lock_expiration_utc))
     except Exception as exc:  # noqa: BLE001 - any failure after the lock releases the job
-        _give_up(job, token, registry, records, result, f"lock record write failed ({_describe(exc)})")
+        _give_up(job, token, services, result, f"lock record write failed ({_describe(exc)})")
+        return True
+    if (reason := reason_to_end(record, services)) is not None:
+        return _cancel(record, services, result, reason)
+    try:
+        services.ledger.put_job(OfferedJob(job.id, record.generation, job.type, job.parameters, job.created_utc))
+    except JobTooLarge as exc:
+        return _cancel(record, services, result, f"the job is too large for this agent: {exc}")
+    except Exception as exc:  # noqa: BLE001 - any failure after the lock releases the job
+        _give_up(job, token, services, result, f"storing the job failed ({_describe(exc)})")
         return True
     try:
-        send_message(queue, encode_job(job))
+        send_message(services.queue, encode_job(job.id, record.generation))
     except Exception as exc:  # noqa: BLE001 - any failure after the lock releases the job
-        _give_up(job, token, registry, records, result, f"enqueue failed ({_describe(exc)})")
+        _give_up(job, token, services, result, f"enqueue failed ({_describe(exc)})")
         return True
     result.locked.append(job.id)
-    log.info("poll: locked and queued job %s until %s", job.id, record.lock_expires.isoformat(), extra=context)
+    log.info("poll: locked and queued job %s until %s%s", job.id, record.lock_expires.isoformat(),
+             f" (lock {record.locks} of this job)" if record.locks > 1 else "", extra=context)  # fmt: skip
+    return True
+
+
+def _cancel(record: LockRecord, services: Services, result: PollResult, reason: str) -> bool:
+    try:
+        cancel_job(services, record, reason)
+    except Exception as exc:  # noqa: BLE001 - the record stays Queued; the planner ends it (same check)
+        log.error("poll: canceling job %s failed (%s); its planner will try again", record.job_id, _describe(exc))
+        send_message(services.queue, encode_job(record.job_id, record.generation))
+        return True
+    result.canceled.append(record.job_id)
     return True
 
 
@@ -156,12 +209,10 @@ def _recover_and_release(job: Job, registry: RegistryClient, result: PollResult,
     log.error("poll: gave up job %s: %s; %s", job.id, reason, outcome, extra=context)
 
 
-def _give_up(
-    job: Job, token: str, registry: RegistryClient, records: LockRecords, result: PollResult, reason: str
-) -> None:
+def _give_up(job: Job, token: str, services: Services, result: PollResult, reason: str) -> None:
     """Release a job locked in this poll and say why: in its lock record when it has one, and one log line."""
-    outcome = _release(job, token, registry, result)
-    noted = _note_in_record(records, job.id, token, f"{reason}; {outcome}")
+    outcome = _release(job, token, services.registry, result)
+    noted = _note_in_record(services, job.id, token, f"{reason}; {outcome}")
     result.problems[job.id] = reason
     log.error("poll: gave up job %s: %s; %s%s", job.id, reason, outcome, noted,
               extra={"job_id": job.id, "job_type": job.type})  # fmt: skip
@@ -179,14 +230,13 @@ def _release(job: Job, token: str, registry: RegistryClient, result: PollResult)
     return "released it"
 
 
-def _note_in_record(records: LockRecords, job_id: str, token: str, reason: str) -> str:
-    """Marks this lock's record Released with the reason, if the record is ours and not final already."""
+def _note_in_record(services: Services, job_id: str, token: str, reason: str) -> str:
+    """Ends this lock's record Released with the reason (and its `Job ended` line), if there is one."""
     try:
-        current = records.get(job_id)
-        if current is None or current.lock_token != token or current.terminal:
+        record = services.records.get(job_id)
+        if record is None or record.generation != generation_of(token):
             return " (no lock record of this lock to update)"
-        records.save(current.moved_to("Released", last_error=reason))
-        return ""
+        return "" if end_job(services.records, record, RELEASED, reason) else " (its lock record had already ended)"
     except Exception as exc:  # noqa: BLE001 - the log line still says why
         return f" (the lock record could not be updated either: {_describe(exc)})"
 

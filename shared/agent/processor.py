@@ -2,36 +2,49 @@
 
 - A **job message** (from poll_jobs) becomes a plan: parameters are checked and the job canceled if it
   can never be done; otherwise its work items are written to the ledger and each is enqueued as an
-  item message (see planner.py). A redelivered job message finds the plan and only enqueues again
-  whatever had not been enqueued yet.
+  item message (see planner.py). Planning is idempotent: a job message delivered twice, or a fresh copy
+  racing its original, plans under its own plan id and adopts whichever plan was stored first; items
+  are never reset. A job message for a plan left Completing finishes the completion.
 - An **item message** runs one work item (worker.py): a bounded piece of work, so no run is long.
 - A message that can never be a job (not JSON, not one of the two shapes) goes straight to the poison
   queue on its first delivery, logged once with its message id and never its body.
 - A message delivered again (its run died with its worker, or its invisibility lapsed) is replaced by a
-  fresh copy and acknowledged: how often a worker was recycled under a message must not push it to the
-  poison queue. What bounds the work is the ledger's attempt count, not the message's dequeue count.
+  fresh copy and acknowledged: how often a worker was recycled under a running work item must not push
+  it to the poison queue — the ledger bounds that. A job message's copy counts one more try (planning
+  is short; one that keeps dying is a defect).
+- **Poison for every message.** A run that fails before it claims its work (an error escaping the
+  planner or the completion) never fails back to the host: its message is sent again with a backoff and
+  one more `Tries`, and after MAX_DEQUEUE_COUNT tries it goes to the poison queue, logged once, and the
+  job is released with the reason (at most RELEASE_LIMIT times: then it is canceled at its next lock).
 
 Failure policy for planning: a permanent problem cancels the job with the reason; our own
-configuration being wrong releases it and names the setting; anything else is retried by the host, and
-the final delivery releases the job so no lock sits behind a poisoned message.
+configuration being wrong releases it, names the setting and pauses the agent; anything else is planned
+again later, and the last attempt releases the job so no lock sits behind a poisoned message.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
+from shared.agent.backoff import backoff
 from shared.agent.completion import complete_job
+from shared.agent.ending import cancel_job, lose_job, reason_to_end, release_job
 from shared.agent.errors import JobCanceled
-from shared.agent.ledger import PLANNED, RUNNING_PLAN, Plan, WorkItem, generation_of
-from shared.agent.messages import ItemMessage, JobMessage, MalformedMessage, decode_message, encode_item
+from shared.agent.ledger import COMPLETING, PLANNED, OfferedJob, Plan, WorkItem, new_plan_id
+from shared.agent.messages import (
+    ItemMessage,
+    JobMessage,
+    MalformedMessage,
+    decode_message,
+    encode_again,
+    encode_item,
+)
 from shared.agent.planner import draft_plan
-from shared.agent.records import PROCESSING, LockRecord, log_job_end
+from shared.agent.records import PROCESSING, LockRecord
 from shared.agent.services import Services
 from shared.agent.worker import run_item
 from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
-from shared.registry.errors import RegistryError
 from shared.storage import send_message
 
 log = logging.getLogger(__name__)
@@ -46,92 +59,142 @@ def planning_outcome(exc: BaseException) -> str:
 
 
 def process_message(body: bytes, *, dequeue_count: int, message_id: str, services: Services) -> str:
-    """Returns what happened (for logs and tests)."""
+    """Returns what happened (for logs and tests). Raises only when even sending a copy of the message
+    failed (storage unreachable): then the host's own redelivery takes over."""
     try:
         message = decode_message(body)
     except MalformedMessage as exc:
-        _poison(services, body, message_id, exc)
+        _poison_malformed(services, body, message_id, exc)
         return "Poisoned"
     if dequeue_count > 1:
-        return refresh(message, body, message_id, services)
-    if isinstance(message, ItemMessage):
-        return run_item(message, message_id=message_id, services=services)
-    return plan_job(message, body, services=services)
+        return refresh(message, message_id, services)
+    try:
+        if isinstance(message, ItemMessage):
+            return run_item(message, message_id=message_id, services=services)
+        return plan_job(message, services=services)
+    except Exception as exc:  # noqa: BLE001 - retried through the queue with a count, then poisoned
+        return try_again(message, services, f"{type(exc).__name__}: {exc}")
 
 
-def refresh(message: JobMessage | ItemMessage, body: bytes, message_id: str, services: Services) -> str:
+def refresh(message: JobMessage | ItemMessage, message_id: str, services: Services) -> str:
     """Swap a redelivered message for a fresh copy that may take over the dead run's work."""
-    if isinstance(message, ItemMessage):
-        body = encode_item(message.job_id, message.generation, message.item_id, previous=message_id)
-    send_message(services.queue, body)
+    if isinstance(message, JobMessage):
+        if message.tries + 1 >= services.max_attempts:
+            return poison(message, services, f"its runs died {message.tries + 1} times while planning")
+        send_message(services.queue, encode_again(message, tries=message.tries + 1))
+    else:
+        send_message(services.queue, encode_again(message, tries=message.tries, previous=message_id))
     log.info("Message %s was delivered again (its run died or stalled); replaced by a fresh copy", message_id)
     return "Refreshed"
 
 
-def plan_job(message: JobMessage, body: bytes, *, services: Services) -> str:
-    context = {"job_id": message.job_id, "job_type": message.job_type}
+def try_again(message: JobMessage | ItemMessage, services: Services, error: str) -> str:
+    """A run failed before claiming its work: the message again, later, with one more try — or poison."""
+    tries = message.tries + 1
+    reason = scrub(error)[:500]
+    if tries >= services.max_attempts:
+        return poison(message, services, f"it failed {tries} times; last error: {reason}")
+    delay = backoff(services.retry_delay, tries)
+    log.warning("Message for job %s failed (try %d of %d), again in %.0f s: %s", message.job_id, tries,
+                services.max_attempts, delay, reason, extra={"job_id": message.job_id})  # fmt: skip
+    send_message(services.queue, encode_again(message, tries=tries), visibility_timeout=round(delay))
+    return "RetryLater"
+
+
+def poison(message: JobMessage | ItemMessage, services: Services, why: str) -> str:
+    """To the poison queue (logged once), and the job released: nothing will carry it on."""
+    what = f"item {message.item_id} of job" if isinstance(message, ItemMessage) else "job"
+    log.error("Message for %s %s moved to the poison queue %s: %s", what, message.job_id,
+              services.poison_queue.queue_name, why, extra={"job_id": message.job_id})  # fmt: skip
+    send_message(services.poison_queue, encode_again(message, tries=message.tries + 1))
+    record = services.records.get(message.job_id)
+    if record is not None and not record.terminal and record.generation == (message.generation or record.generation):
+        release_job(services, record, f"a message of the job went to the poison queue: {why}")
+    return "Poisoned"
+
+
+def plan_job(message: JobMessage, *, services: Services) -> str:
+    context = {"job_id": message.job_id}
     record = services.records.get(message.job_id)
     if record is None:
         log.warning("No lock record for job %s: not locked by this agent; ignoring", message.job_id, extra=context)
         return "Unknown"
-    if record.terminal:
-        log.info("Job %s already %s; duplicate message acknowledged", message.job_id, record.state, extra=context)
+    generation = message.generation or record.generation
+    if record.terminal or record.generation != generation:
+        log.info(
+            "Job %s: this message's lock has ended (%s); acknowledged", message.job_id, record.state, extra=context
+        )
         return "Duplicate"
-    generation = generation_of(record.lock_token)
+    if (reason := reason_to_end(record, services)) is not None:  # the poller could not cancel it
+        return cancel_job(services, record, reason)
     plan = services.ledger.get_plan(message.job_id, generation)
-    if plan is not None and plan.state != PLANNED:
-        log.info("Job %s is already planned and running; duplicate message acknowledged", message.job_id)
-        return "Duplicate"
+    if plan is not None:
+        return _adopt(plan, record, services)
     try:
-        if plan is not None:  # planned by an earlier delivery that died before enqueueing everything
-            return _start(plan, record, services)
-        return _plan_and_start(message, record, generation, services)
+        return _plan_and_start(message, record, services)
     except Exception as exc:  # noqa: BLE001 - handled as its error says; anything else is planned again later
-        return _planning_failed(record, body, services, exc)
+        return _planning_failed(record, message, services, exc)
 
 
-def _planning_failed(record: LockRecord, body: bytes, services: Services, exc: Exception) -> str:
+def _adopt(plan: Plan, record: LockRecord, services: Services) -> str:
+    """A plan exists for this lock: carry it on from wherever its last planner or finisher stopped."""
+    if plan.state == PLANNED:  # planned by a delivery that died before enqueueing everything
+        return _start(plan, record, services)
+    if plan.state == COMPLETING:  # the item that finished last died before completing (or the sweep says so)
+        return complete_job(services, record, plan)
+    log.info("Job %s is already planned (%s); duplicate message acknowledged", record.job_id, plan.state)
+    return "Duplicate"
+
+
+def _planning_failed(record: LockRecord, message: JobMessage, services: Services, exc: Exception) -> str:
     outcome = planning_outcome(exc)
     if outcome == "Lost":
-        services.records.transition(record.job_id, "Lost", last_error=str(exc)[:500])
-        log_job_end(record, "Lost", str(exc))
+        lose_job(services, record, str(exc))
         return outcome
     if outcome == "Released":
-        return _release(record, services, f"configuration: {scrub(str(exc))[:500]}")
+        return release_job(services, record, f"configuration: {scrub(str(exc))[:500]}", agent_fault=True)
     reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
     attempts = record.attempts + 1
     if attempts >= services.max_attempts:
-        return _release(record, services, f"planning failed {attempts} times; last error: {reason}")
-    delay = services.retry_delay * 2 ** (attempts - 1)
+        return release_job(services, record, f"planning failed {attempts} times; last error: {reason}")
+    delay = backoff(services.retry_delay, attempts)
     log.warning("Planning job %s failed (attempt %d), retrying in %.0f s: %s", record.job_id, attempts, delay, reason)
-    services.records.transition(record.job_id, None, attempts=attempts, last_error=reason)
-    send_message(services.queue, body, visibility_timeout=round(delay))
+    services.records.transition(record.job_id, None, generation=record.generation, attempts=attempts,
+                                last_error=reason)  # fmt: skip
+    send_message(services.queue, encode_again(message, tries=message.tries), visibility_timeout=round(delay))
     return "RetryLater"
 
 
-def _plan_and_start(message: JobMessage, record: LockRecord, generation: str, services: Services) -> str:
+def _plan_and_start(message: JobMessage, record: LockRecord, services: Services) -> str:
     """Plan the job and enqueue its items, or end it at once ("Canceled"; "Lost" when the cancel found the
     lock gone)."""
+    offered = services.ledger.get_job(record.job_id, record.generation)
+    if offered is None and message.parameters is not None:  # a message of an earlier version
+        offered = OfferedJob(record.job_id, record.generation, message.job_type, message.parameters)
+    if offered is None:
+        raise LookupError(f"job {record.job_id}: what the Registry offered was not stored with its lock")
+    plan_id = new_plan_id()
     try:
-        draft = draft_plan(message, generation, services)
+        draft = draft_plan(offered, plan_id, services)
     except JobCanceled as exc:
-        return _cancel(record, services, str(exc))
+        return cancel_job(services, record, str(exc))
     plan = Plan(
         record.job_id,
-        generation,
-        message.job_type,
+        record.generation,
+        offered.job_type,
+        plan_id=plan_id,
         items_total=len(draft.items),
         items_remaining=len(draft.items),
-        missing=tuple(draft.missing),
     )
-    stored, created = services.ledger.create_plan(plan, draft.items)
-    if not created:  # another delivery finished planning first
-        return _start(stored, record, services) if stored.state == PLANNED else "Duplicate"
+    stored, created = services.ledger.create_plan(plan, draft.items, draft.missing)
+    if not created:  # another delivery of this lock finished planning first: its plan stands
+        log.info("Job %s: another planner stored its plan first; adopting it", record.job_id)
+        return _adopt(stored, record, services)
     log.info(
         "Job %s planned: %d work item(s)%s",
         record.job_id,
         stored.items_total,
-        f", {len(stored.missing)} gap(s) known" if stored.missing else "",
+        f", {stored.gaps_total} gap(s) known" if stored.gaps_total else "",
         extra={"job_id": record.job_id, "job_type": record.job_type},
     )
     return _start(stored, record, services, draft.items)
@@ -140,46 +203,18 @@ def _plan_and_start(message: JobMessage, record: LockRecord, generation: str, se
 def _start(plan: Plan, record: LockRecord, services: Services, items: list[WorkItem] | None = None) -> str:
     """Enqueue every unfinished item, then mark the plan Running (a redelivery enqueues again: harmless)."""
     if record.state != PROCESSING:
-        services.records.transition(record.job_id, PROCESSING, last_error="")
-    # the items of a plan just written (every one unfinished), or of one a crash left unstarted
-    pending = items if items is not None else services.ledger.items(plan.job_id, plan.generation)
+        services.records.transition(record.job_id, PROCESSING, generation=record.generation, last_error="")
     if plan.items_total == 0:
-        running = services.ledger.save_plan(replace(plan, state="Completing"))
-        return complete_job(services, record, running)
+        return complete_job(services, record, services.ledger.mark_completing(plan))
+    pending = items if items is not None else services.ledger.items(plan)
     for item in pending:
         if not item.final:
             send_message(services.queue, encode_item(item.job_id, item.generation, item.item_id))
-    services.ledger.save_plan(replace(plan, state=RUNNING_PLAN))
+    services.ledger.mark_plan_running(plan)
     return "Planned"
 
 
-def _cancel(record: LockRecord, services: Services, reason: str) -> str:
-    log.warning("Canceling job %s: %s", record.job_id, reason)
-    try:
-        services.registry.cancel(record.job_id, record.lock_token, reason[:1000])
-    except Exception as exc:
-        if disposition_of(exc) is not Disposition.LOST:
-            raise
-        services.records.transition(record.job_id, "Lost", last_error=str(exc)[:500])
-        log_job_end(record, "Lost", str(exc))
-        return "Lost"
-    services.records.transition(record.job_id, "Canceled", last_error=reason[:1000])
-    log_job_end(record, "Canceled", reason)
-    return "Canceled"
-
-
-def _release(record: LockRecord, services: Services, reason: str) -> str:
-    log.error("Releasing job %s so it can be picked up again: %s", record.job_id, reason)
-    try:
-        services.registry.release(record.job_id, record.lock_token)
-    except RegistryError as exc:
-        log.error("Releasing job %s failed too (%s); its lock will expire on its own", record.job_id, exc)
-    if services.records.transition(record.job_id, "Released", last_error=reason) is not None:
-        log_job_end(record, "Released", reason)
-    return "Released"
-
-
-def _poison(services: Services, body: bytes, message_id: str, exc: MalformedMessage) -> None:
+def _poison_malformed(services: Services, body: bytes, message_id: str, exc: MalformedMessage) -> None:
     """Straight to <queue>-poison, unchanged: retrying a message that can never be a job helps nobody."""
     log.error(
         "Message %s can never be a job (%s); moved to the poison queue %s",

@@ -32,7 +32,7 @@ class JobProgress:
 def job_progress(record: LockRecord, ledger: Ledger) -> JobProgress:
     generation = generation_of(record.lock_token)
     plan = ledger.get_plan(record.job_id, generation)
-    items = ledger.items(record.job_id, generation) if plan is not None else []
+    items = ledger.items(plan) if plan is not None else []
     return summarize(record, plan, items)
 
 

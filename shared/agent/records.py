@@ -4,31 +4,51 @@ The functions may run on different instances and share no memory; the record is 
 truth for a locked job and what an operator reads to see what the agent is doing. States only move
 forward, and every change is an ETag compare-and-swap:
 
-    Queued → Processing → Completed | PartiallyCompleted | Failed | Canceled | Released | Lost | Abandoned
+    Queued → Processing → Completed | PartiallyCompleted | Failed | Canceled | Refused | Released | Lost | Abandoned
 
-The record says where the job stands as a whole; its plan and work items (what is done, file by file)
-are in the same table, in the job's own partition (see ledger.py).
+**Fencing.** A record belongs to one lock: its `Generation` (a hash of the lock token). When the job is
+locked again, the new lock replaces the record. Every change a run makes names the generation it works
+for (`transition(..., generation=…)`), and a record of another generation is never touched: a run of an
+old lock changes nothing that belongs to a newer one, and logs no `Job ended` line for it.
+
+**History across locks.** A new lock of the same job carries forward when the job was first locked,
+how many times it was locked, and how many times this agent released it for a reason of the job's own:
+the poller ends a job that keeps coming back (`RELEASE_LIMIT`), and the job's age counts its whole life.
+
+**Active index.** Every non-final record has a small row in partition `active`, so polls and renewals
+read only the jobs in flight, however long the history (finished records stay until retention).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableEntity, UpdateMode
 
+from shared.agent.ledger import generation_of, read_int
+from shared.secrets.sealing import SealedValueUnreadable, Sealer, is_sealed
+
 log = logging.getLogger(__name__)
 
 PARTITION = "job"
+ACTIVE_PARTITION = "active"
+MARKER_PARTITION, INDEX_MARKER = "agent", "active-index"
 QUEUED, PROCESSING = "Queued", "Processing"
-TERMINAL_STATES = frozenset({"Completed", "PartiallyCompleted", "Failed", "Canceled", "Released", "Lost", "Abandoned"})
+COMPLETED, PARTIALLY_COMPLETED, FAILED, CANCELED = "Completed", "PartiallyCompleted", "Failed", "Canceled"
+REFUSED, RELEASED, LOST, ABANDONED = "Refused", "Released", "Lost", "Abandoned"
+TERMINAL_STATES = frozenset({COMPLETED, PARTIALLY_COMPLETED, FAILED, CANCELED, REFUSED, RELEASED, LOST, ABANDONED})
 _ORDER = {QUEUED: 0, PROCESSING: 1, **dict.fromkeys(TERMINAL_STATES, 2)}
+INDEX_GRACE = timedelta(minutes=2)
+"""An index row without a live record is removed only once it is this old (the poller writes the index
+row just before the record)."""
 
 
 class StaleRecord(Exception):
@@ -49,17 +69,34 @@ class LockRecord:
     job_type: str
     lock_token: str = field(repr=False)
     lock_expires: datetime
+    """In this host's clock: the Registry's stated remaining time added to when its answer arrived."""
     state: str = QUEUED
     attempts: int = 0
     last_error: str = ""
     created: datetime = field(default_factory=utc_now)
     updated: datetime = field(default_factory=utc_now)
     finished: datetime | None = None
+    first_locked: datetime | None = None
+    """When this agent first locked the job (any lock): the job's age counts from here."""
+    locks: int = 1
+    """How many times this agent locked the job (this lock included)."""
+    releases: int = 0
+    """How many times this agent released the job for a reason of the job's own (not a misconfiguration)."""
+    stored_generation: str = field(default="", repr=False, compare=False)
+    """The generation as stored (readable without the token, which is sealed: shared/secrets/)."""
     etag: str | None = field(default=None, compare=False)
 
     @property
     def terminal(self) -> bool:
         return self.state in TERMINAL_STATES
+
+    @property
+    def generation(self) -> str:
+        return self.stored_generation or generation_of(self.lock_token)
+
+    @property
+    def born(self) -> datetime:
+        return self.first_locked or self.created
 
     def moved_to(self, state: str, **changes: Any) -> LockRecord:
         if state not in _ORDER:
@@ -72,10 +109,16 @@ class LockRecord:
 
 
 class LockRecords:
-    def __init__(self, table: TableClient, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, table: TableClient, clock: Callable[[], datetime] = utc_now, *, sealer: Sealer | None = None
+    ) -> None:
+        """`sealer` seals the lock token (shared/secrets/lock_tokens.py). Without it (an operator without the
+        connection file) a sealed token reads as "": such records are for reading, never for writing back."""
         self._table = table
         self._clock = clock
+        self._sealer = sealer
         self._table_ready = False
+        self._indexed = False
 
     def ensure_table(self) -> None:
         if not self._table_ready:
@@ -86,37 +129,56 @@ class LockRecords:
     def get(self, job_id: str) -> LockRecord | None:
         self.ensure_table()
         try:
-            return _from_entity(self._table.get_entity(PARTITION, job_id))
+            return _from_entity(self._table.get_entity(PARTITION, job_id), self._sealer)
         except ResourceNotFoundError:
             return None
 
     def create(self, record: LockRecord) -> LockRecord:
         """Record a new lock. A job locked again later (after a release, or after our earlier lock
-        expired) starts a new generation: the old record is replaced, so a run still holding the old
-        lock fails its next compare-and-swap (and its next Registry call answers 409)."""
+        expired) starts a new generation: the old record is replaced — keeping the job's history — so a
+        run still holding the old lock fails its next compare-and-swap (and its next Registry call 409)."""
         self.ensure_table()
+        self._table.upsert_entity(
+            {"PartitionKey": ACTIVE_PARTITION, "RowKey": record.job_id, "Generation": record.generation,
+             "CreatedUtc": self._clock()},
+            mode=UpdateMode.REPLACE,
+        )  # fmt: skip
+        record = replace(record, first_locked=record.first_locked or record.created)
         try:
-            metadata = self._table.create_entity(_to_entity(record))
+            metadata = self._table.create_entity(_to_entity(record, self._sealer))
             return replace(record, etag=metadata["etag"])
         except ResourceExistsError:
             existing = self.get(record.job_id)
             if existing is None:
                 return self.create(record)  # deleted meanwhile
-            if existing.lock_token == record.lock_token:
+            if existing.generation == record.generation:
                 return existing  # the same lock recorded twice (a retried poll)
-            return self._write(record, existing.etag)
+            carried = replace(
+                record,
+                first_locked=existing.born,
+                locks=existing.locks + 1,
+                releases=existing.releases,
+                last_error=f"previous lock ended {existing.state}: {existing.last_error}"[:1000],
+            )
+            return self._write(carried, existing.etag)
 
     def save(self, record: LockRecord) -> LockRecord:
         """Compare-and-swap against the ETag the record was read with."""
         return self._write(record, record.etag)
 
-    def transition(self, job_id: str, state: str | None, **changes: Any) -> LockRecord | None:
-        """Read-modify-write with retries on a concurrent change (`state` None keeps the current state);
-        None when the record is gone or already terminal (a transition never overrides a final outcome)."""
+    def transition(
+        self, job_id: str, state: str | None, *, generation: str, released: bool = False, **changes: Any
+    ) -> LockRecord | None:
+        """Read-modify-write of the record of lock `generation`, retried on a concurrent change (`state`
+        None keeps the current state; `released` counts one more release for a reason of the job's own).
+        None when the record is gone, already terminal (a transition never overrides a final outcome) or
+        belongs to another lock (fencing)."""
         for _ in range(5):
             current = self.get(job_id)
-            if current is None or current.terminal:
+            if current is None or current.terminal or current.generation != generation:
                 return None
+            if released:
+                changes["releases"] = current.releases + 1
             try:
                 return self.save(current.moved_to(state or current.state, **changes))
             except StaleRecord:
@@ -124,66 +186,174 @@ class LockRecords:
         raise StaleRecord(f"job {job_id}: the record kept changing")
 
     def active(self) -> Iterator[LockRecord]:
+        """The records in flight, from the active index (never a scan of the history). Index rows whose
+        record has ended (a crash between the record's write and the row's removal) are removed here."""
         self.ensure_table()
-        query = f"PartitionKey eq '{PARTITION}' and (State eq '{QUEUED}' or State eq '{PROCESSING}')"
-        for entity in self._table.query_entities(query):
-            yield _from_entity(entity)
+        self._index_earlier_records()
+        now = self._clock()
+        for row in list(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": ACTIVE_PARTITION})):
+            record = self.get(row["RowKey"])
+            if record is not None and not record.terminal and record.generation == row.get("Generation"):
+                yield record
+            elif now - (row.get("CreatedUtc") or now) > INDEX_GRACE or (record is not None and record.terminal):
+                self._unindex(row["RowKey"], row.metadata["etag"])
+
+    def _index_earlier_records(self) -> None:
+        """Records of jobs in flight written before the active index existed (by an earlier version of the
+        agent) are indexed, so an upgrade never strands a job: once per process, and never again once a
+        marker row says it was done for this table."""
+        if self._indexed:
+            return
+        try:
+            self._table.get_entity(MARKER_PARTITION, INDEX_MARKER)
+        except ResourceNotFoundError:
+            query = f"PartitionKey eq '{PARTITION}' and (State eq '{QUEUED}' or State eq '{PROCESSING}')"
+            found = 0
+            for entity in self._table.query_entities(query):
+                found += 1
+                record = _from_entity(entity, self._sealer)
+                self._table.upsert_entity(
+                    {"PartitionKey": ACTIVE_PARTITION, "RowKey": record.job_id, "Generation": record.generation,
+                     "CreatedUtc": self._clock()},
+                    mode=UpdateMode.REPLACE,
+                )  # fmt: skip
+            if found:  # none found: nothing to remember (an idle poll writes nothing)
+                self._table.upsert_entity({"PartitionKey": MARKER_PARTITION, "RowKey": INDEX_MARKER})
+        self._indexed = True
+
+    def count_active(self) -> int:
+        self.ensure_table()
+        self._index_earlier_records()
+        query = "PartitionKey eq @pk"
+        return sum(1 for _ in self._table.query_entities(query, parameters={"pk": ACTIVE_PARTITION}, select=["RowKey"]))
 
     def all(self) -> Iterator[LockRecord]:
         self.ensure_table()
         for entity in self._table.query_entities(f"PartitionKey eq '{PARTITION}'"):
-            yield _from_entity(entity)
+            yield _from_entity(entity, self._sealer)
 
-    def count_active(self) -> int:
-        return sum(1 for _ in self.active())
+    def finished_before(self, cutoff: datetime, limit: int) -> list[LockRecord]:
+        """Records that ended before `cutoff` (for retention); a scan of the history, so run rarely."""
+        self.ensure_table()
+        query = "PartitionKey eq @pk and FinishedUtc lt @cutoff"
+        found = []
+        for entity in self._table.query_entities(query, parameters={"pk": PARTITION, "cutoff": cutoff}):
+            found.append(_from_entity(entity, self._sealer))
+            if len(found) >= limit:
+                break
+        return found
+
+    def delete(self, record: LockRecord) -> None:
+        with contextlib.suppress(ResourceNotFoundError, ResourceModifiedError):
+            self._table.delete_entity(
+                PARTITION, record.job_id, etag=record.etag, match_condition=MatchConditions.IfNotModified
+            )
 
     def _write(self, record: LockRecord, etag: str | None) -> LockRecord:
+        entity = _to_entity(record, self._sealer)
         try:
             metadata = self._table.update_entity(
-                _to_entity(record), mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+                entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
             )
         except (ResourceModifiedError, ResourceNotFoundError):
-            raise StaleRecord(f"job {record.job_id}: the record changed meanwhile") from None
+            stored = self._stored(record.job_id)
+            if stored is None or stored.get("WriteId") != entity["WriteId"]:
+                raise StaleRecord(f"job {record.job_id}: the record changed meanwhile") from None
+            metadata = dict(stored.metadata)  # applied; the SDK's retry met our own new ETag
+        if record.terminal:
+            self._unindex(record.job_id, None, generation=record.generation)
         return replace(record, etag=metadata["etag"])
 
+    def _stored(self, job_id: str) -> TableEntity | None:
+        try:
+            return self._table.get_entity(PARTITION, job_id)
+        except ResourceNotFoundError:
+            return None
 
-def _to_entity(record: LockRecord) -> dict[str, Any]:
+    def _unindex(self, job_id: str, etag: str | None, *, generation: str | None = None) -> None:
+        """Remove the job's active-index row (only the row of `generation`, when given); best effort: a
+        row left behind is removed by the next renewal."""
+        try:
+            if generation is not None:
+                row = self._table.get_entity(ACTIVE_PARTITION, job_id)
+                if row.get("Generation") != generation:
+                    return
+                etag = row.metadata["etag"]
+            self._table.delete_entity(
+                ACTIVE_PARTITION, job_id, etag=etag, match_condition=MatchConditions.IfNotModified
+            )
+        except (ResourceNotFoundError, ResourceModifiedError):
+            return
+        except Exception as exc:  # noqa: BLE001 - the next renewal removes it
+            log.warning("Could not remove job %s from the active index (%s)", job_id, type(exc).__name__)
+
+
+def _to_entity(record: LockRecord, sealer: Sealer | None = None) -> dict[str, Any]:
     entity: dict[str, Any] = {
         "PartitionKey": PARTITION,
         "RowKey": record.job_id,
         "JobType": record.job_type,
-        "LockToken": record.lock_token,
+        "LockToken": sealer.seal(record.lock_token, _token_context(record.job_id)) if sealer else record.lock_token,
+        "Generation": record.generation,
         "LockExpiresUtc": record.lock_expires,
         "State": record.state,
         "Attempts": record.attempts,
         "LastError": record.last_error[:1000],
         "CreatedUtc": record.created,
         "UpdatedUtc": record.updated,
+        "Locks": record.locks,
+        "Releases": record.releases,
+        "WriteId": uuid.uuid4().hex,
     }
+    if record.first_locked is not None:
+        entity["FirstLockedUtc"] = record.first_locked
     if record.finished is not None:
         entity["FinishedUtc"] = record.finished
     return entity
 
 
-def _from_entity(entity: TableEntity) -> LockRecord:
+def _token_context(job_id: str) -> str:
+    return f"{PARTITION}/{job_id}/LockToken"
+
+
+def _open_token(entity: TableEntity, sealer: Sealer | None) -> str:
+    """The lock token: opened when sealed (a plain one, written before sealing, is read as it is)."""
+    stored = str(entity.get("LockToken", ""))
+    if not is_sealed(stored):
+        return stored
+    if sealer is None:
+        return ""
+    try:
+        return sealer.open(stored, _token_context(entity["RowKey"]))
+    except SealedValueUnreadable:  # sealed under another connection file: this lock cannot be used
+        log.warning("job %s: its lock token was sealed under another connection file", entity["RowKey"])
+        return ""
+
+
+def _from_entity(entity: TableEntity, sealer: Sealer | None = None) -> LockRecord:
     return LockRecord(
         job_id=entity["RowKey"],
         job_type=entity.get("JobType", ""),
-        lock_token=entity.get("LockToken", ""),
+        lock_token=_open_token(entity, sealer),
         lock_expires=entity["LockExpiresUtc"],
         state=entity.get("State", QUEUED),
-        attempts=int(entity.get("Attempts", 0)),
+        attempts=read_int(entity, "Attempts"),
         last_error=entity.get("LastError", ""),
         created=entity.get("CreatedUtc") or utc_now(),
         updated=entity.get("UpdatedUtc") or utc_now(),
         finished=entity.get("FinishedUtc"),
+        first_locked=entity.get("FirstLockedUtc"),
+        locks=read_int(entity, "Locks") or 1,
+        releases=read_int(entity, "Releases"),
+        stored_generation=entity.get("Generation", ""),
         etag=entity.metadata["etag"],
     )
 
 
 def log_job_end(record: LockRecord, state: str, detail: str) -> None:
-    """The one line per job outcome that operators (and the deployment's alerts) look for."""
-    level = logging.INFO if state in ("Completed", "PartiallyCompleted") else logging.WARNING
+    """The one line per job outcome that operators (and the deployment's alerts) look for. Call it only
+    after the record's own change to `state` succeeded (see ending.end_job), so it is logged once."""
+    level = logging.INFO if state in (COMPLETED, PARTIALLY_COMPLETED) else logging.WARNING
     log.log(
         level,
         "Job ended: state=%s job_id=%s type=%s%s",
@@ -191,5 +361,6 @@ def log_job_end(record: LockRecord, state: str, detail: str) -> None:
         record.job_id,
         record.job_type,
         f" detail={detail[:300]}" if detail else "",
-        extra={"job_id": record.job_id, "job_type": record.job_type, "job_event": state},
-    )
+        extra={"job_id": record.job_id, "job_type": record.job_type, "job_event": state,
+               "generation": record.generation},
+    )  # fmt: skip

@@ -1,9 +1,15 @@
-"""renew_locks: keep the locks of in-flight jobs alive, and notice the ones that were lost.
+"""renew_locks: keep the locks of in-flight jobs alive, notice the ones that were lost, and sweep.
 
-Every non-terminal record whose lock expires within the margin is renewed and its new expiry recorded;
-a 409 (or 404/410) marks it `Lost`, which makes its processor stop; a record older than the maximum job
-age is released and marked `Abandoned`. Renewals run in parallel so one slow or failing call does not
-hold up the others; terminal records are never renewed.
+Every active record (from the active index, never a scan of the history) whose lock expires within the
+margin is renewed and its new expiry recorded — in this host's clock, from the remaining time the
+Registry states (shared/registry/client.py), so a host whose clock is off still renews in time. A 409
+(or 404/410) marks it `Lost`, which makes its runs stop; a job older than the maximum job age (counted
+from its first lock, across re-locks) is released and marked `Abandoned`. Every change is fenced by the
+lock's generation: a renewal answered 409 for an old lock never marks a newer lock's record.
+
+Renewals run in parallel so one slow or failing call does not hold up the others. Then the sweep
+(sweep.py) puts back on the queue what no live run carries on, and, at most hourly, retention removes
+what finished long ago.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.agent.records import LockRecord, LockRecords, StaleRecord, log_job_end, utc_now
-from shared.registry.client import RegistryClient
+from shared.agent.ending import end_job, lose_job
+from shared.agent.records import ABANDONED, LockRecord, utc_now
+from shared.agent.services import Services
+from shared.agent.sweep import SweepResult, retain, sweep
 from shared.registry.errors import NotOurs, RegistryError
 
 log = logging.getLogger(__name__)
@@ -28,69 +36,66 @@ class RenewResult:
     abandoned: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     untouched: int = 0
+    swept: SweepResult = field(default_factory=SweepResult)
 
 
 def renew_all(
-    registry: RegistryClient,
-    records: LockRecords,
+    services: Services,
     *,
     margin: timedelta,
-    max_age: timedelta,
     workers: int = 8,
     now: datetime | None = None,
 ) -> RenewResult:
     now = now or utc_now()
     result = RenewResult()
-    due = []
-    for record in records.active():
-        if now - record.created > max_age:
+    due, active = [], []
+    for record in services.records.active():
+        active.append(record)
+        if now - record.born > services.max_job_age:
             due.append((record, "abandon"))
         elif record.lock_expires - now <= margin:
             due.append((record, "renew"))
         else:
             result.untouched += 1
-    if not due:
-        return result
-    with ThreadPoolExecutor(max_workers=min(workers, len(due)), thread_name_prefix="renew") as pool:
-        for job_id, outcome in pool.map(lambda item: _one(registry, records, *item), due):
-            getattr(result, outcome).append(job_id)
-    log.info(
-        "renew: %d renewed, %d lost, %d abandoned, %d failed, %d not due",
-        len(result.renewed),
-        len(result.lost),
-        len(result.abandoned),
-        len(result.failed),
-        result.untouched,
-    )
+    if due:
+        with ThreadPoolExecutor(max_workers=min(workers, len(due)), thread_name_prefix="renew") as pool:
+            for job_id, outcome in pool.map(lambda item: _one(services, *item), due):
+                getattr(result, outcome).append(job_id)
+        log.info(
+            "renew: %d renewed, %d lost, %d abandoned, %d failed, %d not due",
+            len(result.renewed),
+            len(result.lost),
+            len(result.abandoned),
+            len(result.failed),
+            result.untouched,
+        )
+    ended = set(result.lost) | set(result.abandoned)
+    result.swept = sweep(services, [record for record in active if record.job_id not in ended])
+    retain(services)
     return result
 
 
-def _one(registry: RegistryClient, records: LockRecords, record: LockRecord, action: str) -> tuple[str, str]:
+def _one(services: Services, record: LockRecord, action: str) -> tuple[str, str]:
     context = {"job_id": record.job_id, "job_type": record.job_type, "attempt": record.attempts}
+    registry, records = services.registry, services.records
     try:
         if action == "abandon":
-            log.warning("Job older than the maximum job age; releasing it", extra=context)
+            age = (utc_now() - record.born).total_seconds() / 60
+            log.warning("Job older than the maximum job age (%.0f minutes across its locks); releasing it", age,
+                        extra=context)  # fmt: skip
             with contextlib.suppress(NotOurs):
                 registry.release(record.job_id, record.lock_token)
-            if records.transition(record.job_id, "Abandoned", last_error="exceeded the maximum job age"):
-                log_job_end(record, "Abandoned", "exceeded the maximum job age")
+            end_job(
+                services.records, record, ABANDONED, f"exceeded the maximum job age ({age:.0f} minutes)", released=True
+            )
             return record.job_id, "abandoned"
         lock = registry.renew(record.job_id, record.lock_token)
     except NotOurs as exc:
-        log.warning("Lock lost (%s): marking the job Lost so its processor stops", type(exc).__name__, extra=context)
-        if records.transition(record.job_id, "Lost", last_error=str(exc)[:500]):
-            log_job_end(record, "Lost", str(exc))
+        log.warning("Lock lost (%s): marking the job Lost so its runs stop", type(exc).__name__, extra=context)
+        lose_job(services, record, str(exc))
         return record.job_id, "lost"
     except RegistryError as exc:
         log.error("Renewal failed, will retry on the next run: %s", exc, extra=context)
         return record.job_id, "failed"
-    for _ in range(5):  # record the new expiry; a run may be changing the record meanwhile
-        current = records.get(record.job_id)
-        if current is None or current.terminal or current.lock_token != record.lock_token:
-            break
-        try:
-            records.save(current.moved_to(current.state, lock_expires=lock.lock_expiration_utc))
-            break
-        except StaleRecord:
-            continue
+    records.transition(record.job_id, None, generation=record.generation, lock_expires=lock.lock_expiration_utc)
     return record.job_id, "renewed"

@@ -15,12 +15,14 @@ from datetime import timedelta
 from azure.storage.queue import QueueClient
 
 from shared.agent.ledger import Ledger
+from shared.agent.pause import AgentPause
 from shared.agent.records import LockRecords
 from shared.agent.services import Services
 from shared.redact import install_log_scrubbing
 from shared.registry.client import RegistryClient
+from shared.secrets.lock_tokens import lock_token_sealer
 from shared.settings import AgentSettings
-from shared.storage import queue_client, table_client
+from shared.storage import identity_credential, queue_client, table_client
 from shared.upload.target import UploadTargetPolicy
 from shared.upload.uploader import EncryptedBlobUploader, MiB, UploadSettings
 from shared.vms.settings import build_adapter
@@ -52,7 +54,11 @@ _agent: Agent | None = None
 
 def build_agent(settings: AgentSettings) -> Agent:
     registry = RegistryClient(settings.connection, settings.agent_id, agent_service_url=settings.agent_service_url)
-    vms = build_adapter(settings.vms, token_table=table_client(settings.storage, settings.vms.een_token_table))
+    vms = build_adapter(
+        settings.vms,
+        token_table=table_client(settings.storage, settings.vms.een_token_table),
+        credential=identity_credential(settings.storage) if settings.vms.credentials_key_uri else None,
+    )
     uploader = EncryptedBlobUploader(
         UploadTargetPolicy(settings.upload_allowed_hosts, settings.upload_allow_http_loopback),
         UploadSettings(block_size=settings.upload_block_mib * MiB, concurrency=settings.upload_concurrency),
@@ -62,14 +68,20 @@ def build_agent(settings: AgentSettings) -> Agent:
         registry=registry,
         vms=vms,
         uploader=uploader,
-        records=LockRecords(locks_table),
+        records=LockRecords(locks_table, sealer=lock_token_sealer(settings.connection)),
         ledger=Ledger(locks_table),
         queue=queue_client(settings.storage, settings.jobs_queue),
         poison_queue=queue_client(settings.storage, f"{settings.jobs_queue}-poison"),
+        pause=AgentPause(locks_table, settings.agent_pause_seconds),
         progress_interval=settings.progress_interval_seconds,
         export_timeout=settings.export_timeout_seconds,
         max_attempts=settings.max_dequeue_count,
+        release_limit=settings.release_limit,
+        max_job_age=timedelta(minutes=settings.max_job_age_minutes),
+        retention=timedelta(days=settings.retention_days),
         max_segment=timedelta(minutes=settings.max_segment_minutes),
+        retry_delay=settings.retry_delay_seconds,
+        wait_in_run=settings.export_wait_seconds,
     )
     return Agent(settings, services)
 

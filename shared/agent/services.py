@@ -10,6 +10,7 @@ from datetime import timedelta
 from azure.storage.queue import QueueClient
 
 from shared.agent.ledger import Ledger
+from shared.agent.pause import AgentPause
 from shared.agent.records import LockRecords
 from shared.registry.client import RegistryClient
 from shared.upload.uploader import EncryptedBlobUploader
@@ -25,14 +26,26 @@ class Services:
     ledger: Ledger
     queue: QueueClient
     poison_queue: QueueClient
+    pause: AgentPause
     progress_interval: float = 5.0
     export_timeout: float = 1800.0
     max_attempts: int = 5
-    """Runs a work item gets (crashes included) before it is given up as Failed."""
+    """Failures a work item may have (errors the agent caught) before it is given up as Failed; also how
+    many times a message may fail before it claims its work before it goes to the poison queue."""
+    release_limit: int = 3
+    """Releases of one job for a reason of its own; at its next lock after that, the job is canceled."""
+    max_job_age: timedelta = timedelta(hours=3)
+    """A job's whole life across locks; renewals stop and the job is released past it, canceled at its next lock."""
+    retention: timedelta = timedelta(days=30)
+    """How long the records, plans and items of finished jobs are kept."""
     max_segment: timedelta = timedelta(minutes=15)
     retry_delay: float = 15.0
     """Seconds before a work item that failed transiently runs again (doubling per attempt, at most 5 min)."""
     wait_in_run: float = 20.0
     """How long one run waits for a VMS export before handing the item back to the queue."""
     heartbeat_every: float = 10.0
+    stale_after: float = 45.0
+    """A Running item whose heartbeat is older than this may be taken over by another message (> heartbeat_every)."""
+    sweep_after: float = 600.0
+    """The sweep puts back on the queue an item or plan nothing has moved for this long (> the longest backoff)."""
     sleep: Callable[[float], None] = time.sleep

@@ -7,11 +7,16 @@ message for an item whose heartbeat is fresh is put back on the queue for when t
 have gone stale, so an item is never stranded without a message and never run twice at once. A run
 that loses a race writes nothing more: its next compare-and-swap fails and it stops (TakenOver).
 
+What bounds an item: `MAX_DEQUEUE_COUNT` failures the agent caught, or twice as many runs that never
+reported back (their worker died). Waiting for the VMS is neither: an item waiting for an export is
+bounded by the export's own deadline (`EXPORT_TIMEOUT_SECONDS` from when it started), after which it
+fails with that reason.
+
 Outcomes (returned for logs and tests):
   Delivered / Missing     the item is final; the last one completes the job (completion.py)
-  Failed                  permanent problem, or attempts exhausted: final, reported with the job
+  Failed                  permanent problem, export timed out, or attempts exhausted: final, reported
   Waiting                 the VMS is still exporting: back on the queue, ticket kept
-  RetryLater              transient failure: back on the queue after a backoff, attempt counted
+  RetryLater              transient failure: back on the queue after a backoff, failure counted
   Lost                    the lock is gone: stop, clean up VMS artefacts, commit and complete nothing
   Released                our own configuration is wrong: the whole job is released, the setting named
   Deferred / TakenOver    another run holds the item
@@ -22,12 +27,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from shared.agent.backoff import backoff
 from shared.agent.completion import complete_job, finish_item
-from shared.agent.errors import TakenOver
+from shared.agent.ending import lose_job, release_job
+from shared.agent.errors import ExportTimedOut, TakenOver
 from shared.agent.guard import ItemGuard
 from shared.agent.kinds import Waiting, run_kind
 from shared.agent.ledger import (
@@ -36,27 +42,26 @@ from shared.agent.ledger import (
     FAILED,
     MISSING,
     PENDING,
+    PERMANENT,
     RUNNING,
+    TIMED_OUT,
+    TRANSIENT,
     StaleEntry,
     WorkItem,
-    generation_of,
     utc_now,
 )
 from shared.agent.messages import ItemMessage, encode_item
-from shared.agent.records import LockRecord, log_job_end
+from shared.agent.records import LockRecord
 from shared.agent.services import Services
 from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
-from shared.registry.errors import RegistryError
 from shared.storage import send_message
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER = timedelta(seconds=45)
-CRASH_ALLOWANCE = 4
-"""Runs that never finished (worker recycled or killed) count less than failures: an item may start
-max_attempts × 4 times before it is given up, but may fail (an error we caught) only max_attempts times."""
-MAX_RETRY_DELAY = 300.0
+CRASH_ALLOWANCE = 2
+"""Runs that never reported back (worker recycled or killed) may be max_attempts × 2 before the item is
+given up; failures (errors the agent caught) only max_attempts."""
 CLEANUP_ATTEMPTS = 4
 CLEANUP_RETRY_SECONDS = 60
 ITEM_OUTCOMES = {
@@ -83,27 +88,31 @@ def run_item(message: ItemMessage, *, message_id: str, services: Services) -> st
     if record is None or item is None:
         log.warning("Item %s of job %s: no such lock record or item; ignoring", message.item_id, message.job_id)
         return "Unknown"
-    if record.terminal or generation_of(record.lock_token) != message.generation:
+    if record.terminal or record.generation != message.generation:
         clean_up(services, item, attempt=message.cleanup)
         return "Stale"
     if item.final:
         plan = services.ledger.get_plan(item.job_id, item.generation)
-        if plan is not None and plan.state == COMPLETING:
+        if plan is not None and plan.state == COMPLETING and plan.owns(item):
             complete_job(services, record, plan)  # the item that finished last died before completing
         clean_up(services, item, attempt=message.cleanup)  # in case its run died before cleaning up
         return "Duplicate"
     owner = message_id
     held_elsewhere = item.state == RUNNING and item.owner not in (message_id, message.previous)
-    if held_elsewhere and item.heartbeat is not None and utc_now() - item.heartbeat < STALE_AFTER:
-        requeue(services, item, STALE_AFTER.total_seconds())
+    stale_after = timedelta(seconds=services.stale_after)
+    if held_elsewhere and item.heartbeat is not None and utc_now() - item.heartbeat < stale_after:
+        requeue(services, item, services.stale_after)
         return "Deferred"
-    if item.failures >= services.max_attempts or item.attempts >= services.max_attempts * CRASH_ALLOWANCE:
-        what = f"{item.failures} failures" if item.failures >= services.max_attempts else f"{item.attempts} runs"
-        reason = f"gave up after {what}; last error: {item.last_error or 'the runs never finished'}"
-        return _finish(services, record, replace(item, state=FAILED, failure="transient", last_error=reason))
+    if item.failures >= services.max_attempts or item.unfinished_runs >= services.max_attempts * CRASH_ALLOWANCE:
+        if item.failures >= services.max_attempts:
+            what = f"{item.failures} failures; last error: {item.last_error or '-'}"
+        else:
+            what = f"{item.unfinished_runs} runs that never finished (their worker died)"
+        given_up = replace(item, state=FAILED, failure=TRANSIENT, last_error=f"gave up after {what}")
+        return _finish(services, record, given_up)
     try:
         claimed = services.ledger.save_item(
-            replace(item, state=RUNNING, owner=owner, attempts=item.attempts + 1, heartbeat=utc_now())
+            replace(item, state=RUNNING, owner=owner, attempts=item.attempts + 1, heartbeat=utc_now(), due=None)
         )
     except StaleEntry:
         requeue(services, item, 1.0)  # someone else wrote it a moment ago: look again shortly
@@ -119,23 +128,25 @@ def run_item(message: ItemMessage, *, message_id: str, services: Services) -> st
 def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> str:
     try:
         result = run_kind(guard)
-        guard.stop_heartbeat()
-        if isinstance(result, Waiting):
-            requeue(services, guard.item, result.delay)
-            guard.save(state=PENDING, owner="", heartbeat=None)
-            return "Waiting"
-        final = replace(
-            guard.item,
-            state=DELIVERED if guard.item.files_delivered else MISSING,
-            missing=tuple(result.missing),
-            owner="",
-            bytes_in_flight=0,
-            last_error="",
-        )
-        return _finish(services, record, final)
     except Exception as exc:  # noqa: BLE001 - every failure is handled as its error says (item_outcome)
         guard.stop_heartbeat()
         return _failed(guard, services, record, exc)
+    guard.stop_heartbeat()
+    if isinstance(result, Waiting):
+        item = guard.item
+        requeue(services, item, result.delay)
+        with contextlib.suppress(TakenOver):
+            guard.save(state=PENDING, owner="", heartbeat=None, waits=item.waits + 1, due=_due(result.delay))
+        return "Waiting"
+    final = replace(
+        guard.item,
+        state=DELIVERED if guard.item.files_delivered else MISSING,
+        missing=tuple(result.missing),
+        owner="",
+        bytes_in_flight=0,
+        last_error="",
+    )
+    return _finish(services, record, final)  # a failure to complete the job escapes: retried by the processor
 
 
 def _failed(guard: ItemGuard, services: Services, record: LockRecord, exc: Exception) -> str:
@@ -150,9 +161,10 @@ def _failed(guard: ItemGuard, services: Services, record: LockRecord, exc: Excep
         return _release_misconfigured(services, record, guard, exc)
     reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
     if outcome == "Failed":
-        log.error("Item %s of job %s failed permanently: %s", item.item_id, item.job_id, reason)
-        return _finish(services, record, replace(item, state=FAILED, failure="permanent", last_error=reason))
-    delay = retry_delay(services, item.attempts)
+        failure = TIMED_OUT if isinstance(exc, ExportTimedOut) else PERMANENT
+        log.error("Item %s of job %s failed (%s): %s", item.item_id, item.job_id, failure, reason)
+        return _finish(services, record, replace(item, state=FAILED, failure=failure, last_error=reason))
+    delay = backoff(services.retry_delay, item.failures + 1)
     log.warning(
         "Item %s of job %s failed on attempt %d, retrying in %.0f s: %s",
         item.item_id,
@@ -164,16 +176,22 @@ def _failed(guard: ItemGuard, services: Services, record: LockRecord, exc: Excep
     requeue(services, item, delay)
     with contextlib.suppress(TakenOver):
         guard.save(
-            state=PENDING, owner="", heartbeat=None, last_error=reason, bytes_in_flight=0, failures=item.failures + 1
+            state=PENDING,
+            owner="",
+            heartbeat=None,
+            due=_due(delay),
+            last_error=reason,
+            bytes_in_flight=0,
+            failures=item.failures + 1,
         )
     return "RetryLater"
 
 
 def _finish(services: Services, record: LockRecord, item: WorkItem) -> str:
-    """Count the final item on its plan (maybe completing the job), then remove its VMS artefacts: only
-    once the ledger says it is done, so a retry never polls an export that was already deleted."""
+    """Count the final item on its plan (completing the job when it was the last), then remove its VMS
+    artefacts: only once the ledger says it is done, so a retry never polls an export already deleted."""
     try:
-        finished = finish_item(services, record, item)
+        finished, plan = finish_item(services, record, item)
     except StaleEntry:
         log.warning("Item %s of job %s changed while finishing; another run has it", item.item_id, item.job_id)
         return "TakenOver"
@@ -182,32 +200,31 @@ def _finish(services: Services, record: LockRecord, item: WorkItem) -> str:
             raise
         return _lost(services, record, item, exc)
     clean_up(services, finished)
+    if plan.state == COMPLETING:
+        complete_job(services, record, plan)
     return item.state
 
 
 def _lost(services: Services, record: LockRecord, item: WorkItem, exc: Exception) -> str:
     log.warning("Lock of job %s lost (%s); item %s stops without completing", record.job_id, exc, item.item_id)
-    moved = services.records.transition(record.job_id, "Lost", last_error=str(exc)[:500])
-    if moved is not None:
-        log_job_end(record, "Lost", str(exc))
+    lose_job(services, record, str(exc))
     clean_up(services, item)
     return "Lost"
 
 
 def _release_misconfigured(services: Services, record: LockRecord, guard: ItemGuard, exc: Exception) -> str:
-    """Our configuration is wrong: the investigator's request is not at fault, so release it for later."""
+    """Our configuration is wrong: the investigator's request is not at fault, so release it for later, and
+    pause the agent until the cause is fixed."""
     reason = scrub(f"{exc}")[:500]
     log.error("Job %s released: the agent's configuration must be fixed: %s", record.job_id, reason)
     clean_up(services, guard.item)
     with contextlib.suppress(TakenOver):
         guard.save(state=PENDING, owner="", heartbeat=None, last_error=reason)
-    try:
-        services.registry.release(record.job_id, record.lock_token)
-    except RegistryError as release_error:
-        log.error("Releasing job %s failed too (%s); its lock will expire", record.job_id, release_error)
-    if services.records.transition(record.job_id, "Released", last_error=f"configuration: {reason}") is not None:
-        log_job_end(record, "Released", f"configuration: {reason}")
-    return "Released"
+    return release_job(services, record, f"configuration: {reason}", agent_fault=True)
+
+
+def _due(delay: float) -> datetime:
+    return utc_now() + timedelta(seconds=max(0.0, delay))
 
 
 def requeue(services: Services, item: WorkItem, delay: float) -> None:
@@ -216,18 +233,17 @@ def requeue(services: Services, item: WorkItem, delay: float) -> None:
     send_message(services.queue, body, visibility_timeout=max(0, round(delay)))
 
 
-def retry_delay(services: Services, attempts: int) -> float:
-    base = services.retry_delay * 2.0 ** max(0, attempts - 1)
-    return min(MAX_RETRY_DELAY, base) * random.uniform(0.8, 1.0)  # noqa: S311 - jitter, not security
-
-
 def clean_up(services: Services, item: WorkItem, *, attempt: int = 0) -> None:
-    """Delete the item's VMS artefacts (exports, clips, archive copies), then forget its ticket. A failure
-    never fails the run: the item's message comes back later to try again (at most CLEANUP_ATTEMPTS)."""
+    """Delete the item's VMS artefacts (exports, clips, archive copies) — those its ticket names, or, when
+    only the intent was recorded (a run died inside start_clip), those carrying its tag — then forget the
+    ticket. A failure never fails the run: the message comes back later to try again (CLEANUP_ATTEMPTS)."""
     if item.ticket is None:
         return
     try:
-        services.vms.cleanup(item.ticket)
+        if item.ticket.get("vendor"):  # the ticket start_clip returned names everything it created
+            services.vms.cleanup(item.ticket)
+        else:  # only the intent was recorded: find what the run that died had created, by its tag
+            services.vms.remove_tagged(item.ticket["tag"])
     except Exception as exc:  # noqa: BLE001 - retried through the queue below; the adapter logs specifics
         if attempt + 1 >= CLEANUP_ATTEMPTS:
             log.error(

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -77,13 +78,14 @@ class RegistryClient:
         return jobs
 
     def lock(self, job_id: str) -> Lock:
-        """Locks the job; for a job this agent already holds, the Registry answers its current lock."""
+        """Locks the job; for a job this agent already holds, the Registry answers its current lock.
+        The lock's expiry is returned in this host's clock (see `_in_our_clock`)."""
         response = self._call(Operation.LOCK, job_id=job_id, body=contract.lock_body(self.agent_id))
-        return self._model(response, Lock, Operation.LOCK, job_id)
+        return _in_our_clock(self._model(response, Lock, Operation.LOCK, job_id), response)
 
     def renew(self, job_id: str, lock_token: str) -> Lock:
         response = self._call(Operation.RENEW, job_id=job_id, body=contract.renew_body(lock_token))
-        return self._model(response, Lock, Operation.RENEW, job_id)
+        return _in_our_clock(self._model(response, Lock, Operation.RENEW, job_id), response)
 
     def report_progress(self, job_id: str, lock_token: str, progress: int, total: int) -> None:
         self._call(Operation.PROGRESS, job_id=job_id, body=contract.progress_body(lock_token, progress, total))
@@ -194,3 +196,18 @@ class RegistryClient:
                 operation=operation.value,
                 job_id=job_id,
             ) from None
+
+
+def _in_our_clock(lock: Lock, response: requests.Response) -> Lock:
+    """The lock's expiry as this host's clock will see it: the Registry states an absolute time in its own
+    clock, so what counts is the time left, `LockExpirationUtc - Date` of the same answer, added to when
+    the answer arrived. A host whose clock runs behind or ahead of the Registry's still renews in time.
+    Without a readable `Date` header the stated time is used as it is."""
+    try:
+        stated_at = parsedate_to_datetime(response.headers.get("Date", ""))
+    except (TypeError, ValueError, IndexError):
+        return lock
+    if stated_at is None or stated_at.tzinfo is None:
+        return lock
+    remaining = lock.lock_expiration_utc - stated_at
+    return lock.model_copy(update={"lock_expiration_utc": datetime.now(UTC) + remaining})

@@ -10,18 +10,36 @@ The contract every adapter keeps, whatever the vendor:
 - every `Download`'s `start`/`end` are the exact times of the footage inside that file, and no file
   ever holds footage outside the window given to `start_clip`;
 - `ClipStatus.missing` lists every part of that window no download holds (gaps, failed exports);
-- `cleanup` leaves nothing behind in the customer's account (exports, exported files, saved clips).
+- `cleanup` leaves nothing behind in the customer's account (exports, exported files, saved clips);
+- every artefact `start_clip` creates carries its `tag` where the vendor lets us list it, so that
+  `remove_tagged` finds and deletes it even when no ticket came back (a run killed, or an answer lost,
+  between the VMS creating it and the agent recording it).
 """
 
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 ClipState = Literal["pending", "running", "ready", "failed"]
+TAG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,23}")
+"""An artefact tag: opaque to the adapter, at most 24 characters of [a-z0-9-] (e.g. "clr-3f9a1c2b7d")."""
+
+
+def check_tag(tag: str) -> str:
+    """The tag itself, or ValueError when it is not one (the adapters put it in names and search for it)."""
+    if not isinstance(tag, str) or not TAG_PATTERN.fullmatch(tag):
+        raise ValueError("an artefact tag must be 1 to 24 characters of [a-z0-9-], starting with a letter or digit")
+    return tag
+
+
+def carries_tag(name: object, tag: str) -> bool:
+    """True when `name` holds `tag` as one of its space-separated words (so "clr-1" is not in "clr-12 …")."""
+    return isinstance(name, str) and tag in name.split()
 
 
 @dataclass(frozen=True)
@@ -152,9 +170,11 @@ class VmsAdapter(abc.ABC):
         """The covered intervals within [start, end], clipped to it, sorted; empty when nothing was recorded."""
 
     @abc.abstractmethod
-    def start_clip(self, camera_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+    def start_clip(self, camera_id: str, start: datetime, end: datetime, *, tag: str) -> dict[str, Any]:
         """Begin retrieving video for the window; returns a JSON-serialisable ticket (no secrets, no signed
-        URLs, a few KB at most)."""
+        URLs, a few KB at most) that records `tag` as "tag". Every artefact created on the VMS (an EEN
+        export and its files, a Rhombus saved clip) carries `tag` in its name, so `remove_tagged(tag)`
+        can delete it even if this call never returns. ValueError for a malformed tag."""
 
     @abc.abstractmethod
     def poll_clip(self, ticket: dict[str, Any]) -> ClipStatus:
@@ -169,6 +189,13 @@ class VmsAdapter(abc.ABC):
         """Delete every server-side artefact of the ticket (exports, exported files, saved clips), whatever
         state it reached. Idempotent: already-gone things are fine. Raises VmsError only when something
         could not be removed (after trying everything), so the caller can try again later."""
+
+    @abc.abstractmethod
+    def remove_tagged(self, tag: str) -> int:
+        """Delete for good every artefact carrying `tag` (found with the vendor's list APIs, every page),
+        whatever state it reached; returns how many were removed (0 when none, or when the vendor creates
+        none: then no call is made). Idempotent. Raises VmsError when something could not be listed or
+        removed, so the caller can try again later."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release pooled connections."""

@@ -18,6 +18,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from shared.secrets.sealing import SealedValueUnreadable, Sealer, is_sealed
+
 log = logging.getLogger(__name__)
 
 
@@ -43,10 +45,14 @@ class StoredGrant:
 class GrantStore:
     """One grant per (partition, row) of a table."""
 
-    def __init__(self, table: TableClient, partition: str, row: str) -> None:
+    def __init__(self, table: TableClient, partition: str, row: str, sealer: Sealer) -> None:
         self._table = table
         self._keys = {"PartitionKey": partition, "RowKey": row}
+        self._sealer = sealer
         self._table_ready = False
+
+    def _context(self, column: str) -> str:
+        return f"{self._table.table_name}/{self._keys['PartitionKey']}/{self._keys['RowKey']}/{column}"
 
     def _ensure_table(self) -> None:
         if not self._table_ready:
@@ -62,14 +68,33 @@ class GrantStore:
             )
         except ResourceNotFoundError:
             return None
-        return StoredGrant(
-            refresh_token=entity["RefreshToken"],
+        refresh, access = entity["RefreshToken"], entity.get("AccessToken") or ""
+        try:
+            opened = self._sealer.open(refresh, self._context("RefreshToken"))
+            opened_access = self._sealer.open(access, self._context("AccessToken"))
+        except SealedValueUnreadable as exc:
+            # Not a passing outage (that is KeyUnavailable, raised): the value or its data key is gone for
+            # good. Read as an empty grant: a newly configured consent replaces it, else refreshing fails
+            # with "consent again".
+            log.error("The stored VMS grant cannot be opened (%s): a new consent is needed", exc)
+            opened, opened_access = "", ""
+        grant = StoredGrant(
+            refresh_token=opened,
             seed_fingerprint=entity.get("SeedFingerprint", ""),
-            access_token=entity.get("AccessToken") or None,
+            access_token=opened_access or None,
             access_expires_at=entity.get("AccessExpiresAt"),
             refresh_claimed_until=entity.get("RefreshClaimedUntil"),
             etag=entity.metadata["etag"],
         )
+        if not opened or (is_sealed(refresh) and (not access or is_sealed(access))):
+            return grant
+        # Written in plain text by an earlier version: rewrite it sealed, once (whoever wins the swap).
+        assert grant.etag is not None
+        migrated = self.replace(grant, grant.etag)
+        if migrated is not None:
+            log.info("Stored VMS grant rewritten sealed (it was in plain text)")
+            return migrated
+        return self.read()
 
     def create(self, grant: StoredGrant) -> StoredGrant | None:
         """Insert; None when a grant already exists (another instance was first)."""
@@ -102,9 +127,11 @@ class GrantStore:
     def _entity(self, grant: StoredGrant) -> dict[str, object]:
         entity: dict[str, object] = {
             **self._keys,
-            "RefreshToken": grant.refresh_token,
+            "RefreshToken": self._sealer.seal(grant.refresh_token, self._context("RefreshToken")),
             "SeedFingerprint": grant.seed_fingerprint,
-            "AccessToken": grant.access_token or "",
+            "AccessToken": self._sealer.seal(grant.access_token, self._context("AccessToken"))
+            if grant.access_token
+            else "",
         }
         if grant.access_expires_at is not None:
             entity["AccessExpiresAt"] = grant.access_expires_at

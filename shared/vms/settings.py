@@ -5,25 +5,29 @@ VMS_KIND=een      EEN_CLIENT_ID, EEN_CLIENT_SECRET, EEN_REFRESH_TOKEN (from the 
 VMS_KIND=rhombus  RHOMBUS_API_KEY; optional RHOMBUS_REGION (us|eu), RHOMBUS_API_URL, RHOMBUS_MEDIA_URL
 VMS_KIND=verkada  VERKADA_API_KEY, VERKADA_ORG_ID; optional VERKADA_REGION (us|eu|au|gov), VERKADA_API_URL;
                   its short-lived tokens are shared in the EEN_TOKEN_TABLE table (default vmstokens)
+EEN and Verkada   CREDENTIALS_KEY_URI (Azure: the Key Vault key that wraps the data keys sealing every stored
+                  credential) or CREDENTIALS_KEY_FILE (the local stack's key file, local only)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from azure.core.credentials import TokenCredential
 from azure.data.tables import TableClient
 from pydantic import ValidationInfo, field_validator
 
 from shared.config import Settings, SettingsError, choice, text, url
 from shared.http.retry import RetryingSender, RetryPolicy, Timeouts
 from shared.http.session import pooled_session
+from shared.secrets.keyring import KeyVaultKeyWrapper, KeyWrapper, LocalKeyFileWrapper, credentials_sealer
+from shared.secrets.sealing import Sealer
 from shared.vms.base import VmsAdapter
 from shared.vms.een.adapter import EenAdapter
 from shared.vms.een.auth import EenCredentials, EenTokens
 from shared.vms.grant_store import GrantStore
 from shared.vms.rhombus.adapter import REGIONS, RhombusAdapter
-from shared.vms.verkada.adapter import REGIONS as VERKADA_REGIONS
-from shared.vms.verkada.adapter import VerkadaAdapter
+from shared.vms.verkada.regions import REGIONS as VERKADA_REGIONS
 
 KINDS = ("een", "rhombus", "verkada")
 EEN_AUTH_URL = "https://auth.eagleeyenetworks.com"
@@ -36,7 +40,12 @@ REQUIRED = {
     "rhombus": ("RHOMBUS_API_KEY",),
     "verkada": ("VERKADA_API_KEY", "VERKADA_ORG_ID"),
 }
-READ_FOR = {"een": ("EEN_",), "rhombus": ("RHOMBUS_",), "verkada": ("VERKADA_", "EEN_TOKEN_TABLE")}
+KEY_SETTINGS = ("CREDENTIALS_KEY_URI", "CREDENTIALS_KEY_FILE")
+READ_FOR = {
+    "een": ("EEN_", *KEY_SETTINGS),
+    "rhombus": ("RHOMBUS_",),
+    "verkada": ("VERKADA_", "EEN_TOKEN_TABLE", *KEY_SETTINGS),
+}
 """Only the chosen vendor's settings are read; another vendor's are ignored, whatever they hold."""
 
 
@@ -63,6 +72,8 @@ class VmsSettings(Settings):
     verkada_org_id: str = text("VERKADA_ORG_ID")
     verkada_region: str = choice("VERKADA_REGION", VERKADA_REGIONS, "us")
     verkada_api_url: str = url("VERKADA_API_URL", "")
+    credentials_key_uri: str = url("CREDENTIALS_KEY_URI", "")
+    credentials_key_file: str = text("CREDENTIALS_KEY_FILE")
 
     @field_validator("rhombus_api_url", "rhombus_media_url", "verkada_api_url", mode="after")
     @classmethod
@@ -84,19 +95,51 @@ class VmsSettings(Settings):
     def cross_checks(cls, given: Mapping[str, str]) -> list[tuple[str, str]]:
         kind = given.get("VMS_KIND", "").lower()
         missing = [name for name in REQUIRED.get(kind, ()) if name not in given]
-        return [("VMS_KIND", f"VMS_KIND={kind} needs {', '.join(missing)}")] if missing else []
+        problems = [("VMS_KIND", f"VMS_KIND={kind} needs {', '.join(missing)}")] if missing else []
+        if kind in ("een", "verkada") and not any(name in given for name in KEY_SETTINGS):
+            problems.append(
+                (
+                    "CREDENTIALS_KEY_URI",
+                    f"VMS_KIND={kind} stores credentials sealed: set CREDENTIALS_KEY_URI (the Key Vault key; "
+                    "CREDENTIALS_KEY_FILE on the local stack only)",
+                )
+            )
+        return problems
+
+
+def credentials_key_wrapper(settings: VmsSettings, credential: TokenCredential | None) -> KeyWrapper:
+    """The key that wraps the credentials' data keys: Key Vault in Azure, the local key file locally."""
+    if settings.credentials_key_uri:
+        if credential is None:
+            raise VmsConfigError("CREDENTIALS_KEY_URI needs the app's identity (a credential) to reach Key Vault")
+        return KeyVaultKeyWrapper(settings.credentials_key_uri, credential)
+    if settings.credentials_key_file:
+        return LocalKeyFileWrapper(settings.credentials_key_file)
+    raise VmsConfigError(f"VMS_KIND={settings.kind} needs CREDENTIALS_KEY_URI (or CREDENTIALS_KEY_FILE locally)")
 
 
 def build_adapter(
     settings: VmsSettings,
     *,
     token_table: TableClient | None = None,
+    credential: TokenCredential | None = None,
+    key_wrapper: KeyWrapper | None = None,
     retry: RetryPolicy | None = None,
     pool_size: int = 16,
 ) -> VmsAdapter:
-    """The configured adapter. EEN and Verkada need `token_table`: where their tokens are shared."""
+    """The configured adapter. EEN and Verkada need `token_table`, the credentials table where their tokens
+    are shared, sealed (and `credential`, the app's identity, when the key is in Key Vault; `key_wrapper`
+    replaces the key the settings name)."""
     sender = RetryingSender(pooled_session(pool_size), retry or RetryPolicy(), VMS_TIMEOUTS)
+
+    def sealer(table: TableClient) -> Sealer:
+        return credentials_sealer(table, key_wrapper or credentials_key_wrapper(settings, credential))
+
     if settings.kind == "verkada":
+        # Imported only here: the Verkada adapter brings PyAV (FFmpeg's libraries, ~100 MB), which EEN and
+        # Rhombus agents never need and should not load at every cold start.
+        from shared.vms.verkada.adapter import VerkadaAdapter
+
         if token_table is None:
             raise VmsConfigError("the Verkada adapter needs a table for its shared tokens (EEN_TOKEN_TABLE)")
         return VerkadaAdapter(
@@ -105,6 +148,7 @@ def build_adapter(
             sender,
             api_url=settings.verkada_api_url,
             token_table=token_table,
+            sealer=sealer(token_table),
         )
     if settings.kind == "rhombus":
         return RhombusAdapter(
@@ -118,5 +162,5 @@ def build_adapter(
         client_secret=settings.een_client_secret,
         seed_refresh_token=settings.een_refresh_token,
     )
-    tokens = EenTokens(credentials, GrantStore(token_table, "een", settings.een_client_id), sender)
+    tokens = EenTokens(credentials, GrantStore(token_table, "een", settings.een_client_id, sealer(token_table)), sender)
     return EenAdapter(tokens, sender, api_url=settings.een_api_url, video_route=settings.een_video_route)

@@ -31,7 +31,7 @@ pytest_plugins = ["tests.devstack.vms_conftest"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC_FILES = {"media": "media_category.yaml", "devices": "devices_category.yaml",
-              "settings": "account_settings_category.yaml"}  # fmt: skip
+              "settings": "account_settings_category.yaml", "users": "user_and_accounts_category.yaml"}  # fmt: skip
 MIRROR = Path("/work/.mirror/EENCloud+VMS-Developer-Portal/repo")
 SPEC_FOLDER = "Open API Specifications"
 NOTES_TO_SPEC = {"pending": "pending", "processing": "started", "done": "success", "failed": "failure"}
@@ -183,3 +183,33 @@ def test_archive_file_listing_matches_api_paginated_file_response(specs, een_cli
 
     assert len(listing["results"]) == 1 and listing["nextPageToken"]
     validate(specs["media"], "ApiPaginatedFileResponse", listing)
+
+
+def test_job_listing_and_recycle_bin_listing_match_the_spec(specs, een_client, een_sim):
+    media = specs["media"]
+    camera_id = camera_with(een_sim, Online=True, HasRecordings=True, GapMinutesPerHour=10)["Id"]
+    start = hour_floor(sim_now(een_sim)) - timedelta(hours=2)
+    body = {
+        "deviceId": camera_id, "type": "video", "autoDelete": False,
+        "period": {"startTimestamp": een_time(start), "endTimestamp": een_time(start + timedelta(hours=1))},
+        "info": {"name": "validation clr-x1", "directory": "/exports"},
+    }  # fmt: skip
+    assert een_client.post("/exports", body).status_code == 201
+    assert een_client.post("/exports", body).status_code == 201
+    een_sim.advance_clock(25)
+    user = een_client.get("/users/self").json()
+    validate(specs["users"], "ApiUserForSingle", user)
+    user_id = user["id"]
+
+    jobs = een_client.get("/jobs", {"userId": user_id, "namespace": "export", "pageSize": 1})
+    files = een_client.get("/files", {"directory": "/exports", "name__contains": "clr-x1"}).json()["results"]
+    assert een_client.delete(f"/files/{files[0]['id']}").status_code == 204
+    trash = een_client.get("/deletedFiles", {"name__contains": "clr-x1"}).json()
+
+    assert jobs.status_code == 200 and len(jobs.json()["results"]) == 1 and jobs.json()["nextPageToken"]
+    validate(media, "PaginatedJobResponse", jobs.json())
+    assert [item["id"] for item in trash["results"]] == [files[0]["id"]]
+    validate(media, "ApiPaginatedFileResponseSlim", trash)
+    assert een_client.get("/jobs", {"namespace": "export"}).status_code == 400  # userId is required
+    assert een_client.get("/files", {"name__contains": ""}).status_code == 400
+    assert een_client.get("/jobs", {"userId": user_id, "sort": "+name"}).status_code == 400

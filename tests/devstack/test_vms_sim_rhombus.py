@@ -334,3 +334,47 @@ def test_cameras_with_chosen_ids_have_snapshots_and_clips(rhombus_client, rhombu
     assert footage_of(data).describes(camera_id, ms(start), ms(start) + 5000) == ""
     states = rhombus_client.ok("/camera/getMinimalCameraStateList")["cameraStates"]
     assert camera_id in {state["uuid"] for state in states}
+
+
+def test_saved_clips_are_listed_by_title_a_page_at_a_time_and_bad_requests_are_refused(
+    rhombus_client, rhombus_sim, gapped
+):
+    camera_id, start = gapped
+    rhombus_sim.configure(DefaultPageSize=2, MaxPageSize=2)
+    for title in ("Clearance a clr-aa", "Clearance b clr-aa", "Clearance c clr-aa", "Other clr-bb"):
+        body = {"deviceUuids": [f"{camera_id}.v0"], "startTimeMillis": ms(start), "durationSec": 10, "title": title}
+        rhombus_client.ok("/video/spliceV3", body)
+    query = {"searchFilter": "CLR-AA", "timestampMsAfter": 0, "timestampMsBefore": ms(start) + 3_600_000}
+
+    first = rhombus_client.ok("/event/getClipsWithProgress", {**query, "pageSize": 1000})
+    last = rhombus_client.ok("/event/getClipsWithProgress", {**query, "pageToken": first["pageToken"]})
+    refused = [
+        rhombus_client.call("/event/getClipsWithProgress", body).json()
+        for body in (
+            {"searchFilter": "clr-aa"},  # no time range
+            {**query, "pageSize": 0},
+            {**query, "pageToken": "not-a-token"},
+            {**query, "timestampMsBefore": 0},
+        )
+    ]
+
+    titles = [c["title"] for c in first["savedClips"] + last["savedClips"]]
+    assert titles == ["Clearance a clr-aa", "Clearance b clr-aa", "Clearance c clr-aa"]
+    assert first["pageToken"] and last["pageToken"] is None
+    assert all(answer["error"] is True for answer in refused)
+
+
+@pytest.mark.parametrize("kind", ["DropAfterCreate", "HoldAfterCreate"])
+def test_a_clip_is_saved_before_its_answer_is_dropped_or_held(rhombus_client, rhombus_sim, gapped, kind):
+    camera_id, start = gapped
+    if kind == "DropAfterCreate":
+        rhombus_sim.drop_after_create()
+        with pytest.raises(requests.ConnectionError):
+            splice(rhombus_client, camera_id, start, 10)
+    else:
+        rhombus_sim.hold_after_create(seconds=1)  # not released: answered after the second
+        assert splice(rhombus_client, camera_id, start, 10).json()["clipUuid"]
+
+    assert len(rhombus_sim.saved_clips()) == 1
+    assert splice(rhombus_client, camera_id, start, 10).status_code == 200  # the fault was used up
+    assert rhombus_sim.faults()["Held"] == 0

@@ -19,7 +19,7 @@ import requests
 
 from shared.vms.errors import NoFootage, VmsAuthError, VmsVendorError
 from tests.devstack.openapi_schemas import assert_valid
-from tests.integration.vms_helpers import not_exactly, rhombus_adapter, wait_for_clip
+from tests.integration.vms_helpers import new_tag, not_exactly, rhombus_adapter, wait_for_clip
 
 pytest_plugins = ["tests.devstack.vms_conftest"]
 
@@ -76,13 +76,14 @@ def test_every_request_and_response_of_a_whole_clip_follows_rhombus_openapi(stac
         adapter.get_snapshot(camera_id, at=start - timedelta(hours=1))  # a 200 with error: true
     rhombus_sim.set_online(camera_id, False)
     assert adapter.find_recordings(camera_id, start, end)
-    ticket = adapter.start_clip(camera_id, start, end)
+    tag = new_tag()
+    ticket = adapter.start_clip(camera_id, start, end, tag=tag)
     status = wait_for_clip(adapter, ticket, rhombus_sim)
     assert [not_exactly(adapter, d, camera_id) for d in status.downloads] == ["", ""]
-    adapter.cleanup(ticket)
+    assert adapter.remove_tagged(tag) == 2  # the saved clips, listed by getClipsWithProgress
     adapter.cleanup(ticket)  # the clips are gone: the answers are errors, checked too
     rhombus_sim.fail_exports()
-    failed = adapter.start_clip(camera_id, start, start + timedelta(minutes=1))
+    failed = adapter.start_clip(camera_id, start, start + timedelta(minutes=1), tag=new_tag())
     assert wait_for_clip(adapter, failed, rhombus_sim).state == "failed"
     adapter.cleanup(failed)
 

@@ -32,6 +32,7 @@ ROLE_IDS = {
     "974c5e8b-45b9-4653-ba55-5f855dd0fb88",  # Storage Queue Data Contributor
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",  # Storage Table Data Contributor
     "4633458b-17de-408a-b874-0445c86b69e6",  # Key Vault Secrets User
+    "e147488a-f6f5-4113-8e2d-b22465e65bf6",  # Key Vault Crypto Service Encryption User (the credentials key)
     "3913510d-42f4-4e42-8a64-420c390055eb",  # Monitoring Metrics Publisher
 }
 SECRET_SETTINGS = {
@@ -47,13 +48,16 @@ FLEX_DEPRECATED = re.compile(
 )
 # Not set in Azure: the connection string is the local alternative to the identity-based settings,
 # and the path is a local-only alternative to the Key Vault-held connection file.
-LOCAL_ONLY_SETTINGS = {"AzureWebJobsStorage", "CLEARANCE_CONNECTION_FILE_PATH"}
+LOCAL_ONLY_SETTINGS = {"AzureWebJobsStorage", "CLEARANCE_CONNECTION_FILE_PATH", "CREDENTIALS_KEY_FILE"}
 # Set in Azure for the platform, not read by the agent's code: the host's identity-based storage and queue
 # settings, the SDKs' identity and the telemetry connection.
 PLATFORM_SETTINGS = {
     "AzureWebJobsStorage__credential",
     "AzureWebJobsStorage__blobServiceUri",
     "AzureFunctionsJobHost__extensions__queues__maxDequeueCount",
+    "AzureFunctionsJobHost__extensions__queues__batchSize",
+    "AzureFunctionsJobHost__extensions__queues__newBatchThreshold",
+    "PYTHON_THREADPOOL_THREAD_COUNT",
     "AZURE_CLIENT_ID",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
@@ -271,7 +275,11 @@ def test_role_assignments_are_the_least_privilege_set_each_commented():
         props = config(assignment)["properties"]
         assert props["principalId"] == "principalId"
         assert props["principalType"] == "ServicePrincipal"
-        assert config(assignment)["scope"] in {"storage", "vault", "appInsights"}, name
+        assert config(assignment)["scope"] in {"storage", "vault", "credentialsKey", "appInsights"}, name
+    crypto = [a for a in assignments.values() if config(a)["scope"] == "credentialsKey"]
+    assert len(crypto) == 1  # the only key role, on the one key: wrap/unwrap, never decrypt or sign
+    key = rbac["resources"]["credentialsKey"]
+    assert key["config"]["parent"] == "vault" and key["config"]["name"] == "credentialsKeyName"
     lines = (MODULES_DIR / "rbac.bicep").read_text().splitlines()
     for i, line in enumerate(lines):
         if line.startswith("resource ") and "roleAssignments" in line:
@@ -430,7 +438,7 @@ def test_private_networking_is_optional_and_complete():
     endpoints = {n: m for n, m in modules.items() if m["detail"]["path"] == "modules/private-endpoint.bicep"}
     groups = {config(m)["params"]["groupId"]: config(m)["params"] for m in endpoints.values()}
     assert set(groups) == {"blob", "queue", "table", "vault"}
-    assert groups["vault"]["dnsZoneName"] == "privatelink.vaultcore.azure.net"
+    assert groups["vault"]["dnsZoneName"] == "vaultDnsZoneName"  # from environment(): tests/infra/test_bicep_deploy.py
     for service in ("blob", "queue", "table"):
         assert groups[service]["dnsZoneName"] == f"privatelink.{service}.${{environment().suffixes.storage}}"
     for name in ("network", *endpoints):
@@ -469,8 +477,25 @@ def test_storage_and_vault_close_their_public_endpoints_with_private_networking(
 
 
 def test_the_verkada_regions_offered_are_the_ones_the_code_knows():
-    from shared.vms.verkada.adapter import REGIONS
+    from shared.vms.verkada.regions import REGIONS
 
     decorators = main()["parameters"]["verkadaRegion"]["decorators"]
     allowed = next(d["argument"] for d in decorators if d["type"] == "allowed")
     assert sorted(allowed) == sorted(REGIONS)
+
+
+def test_the_credentials_key_wraps_only_rotates_yearly_and_reaches_the_app():
+    kv = module("keyvault")
+    keys = resources_of_type(kv, "Microsoft.KeyVault/vaults/keys")
+    assert list(keys) == ["credentialsKey"]
+    props = config(keys["credentialsKey"])["properties"]
+    assert props["kty"] == "RSA" and props["keySize"] >= 3072
+    assert sorted(props["keyOps"]) == ["unwrapKey", "wrapKey"]
+    assert props["attributes"]["exportable"] is False
+    policy = props["rotationPolicy"]
+    actions = {a["action"]["type"]: a["trigger"] for a in policy["lifetimeActions"]}
+    assert actions["rotate"] == {"timeAfterCreate": "P1Y"} and policy["attributes"]["expiryTime"] == "P2Y"
+    assert app_settings()["CREDENTIALS_KEY_URI"] == "credentialsKeyUri"
+    wiring = main()["modules"]
+    assert "credentialsKeyUri" in json.dumps(wiring["app"]["config"]["params"]["credentialsKeyUri"])
+    assert "credentialsKeyName" in json.dumps(wiring["rbac"]["config"]["params"]["credentialsKeyName"])

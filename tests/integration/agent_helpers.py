@@ -55,9 +55,7 @@ def quick_agent(stack: Any, *, heartbeat_every: float = 0.5, **overrides: str) -
 
 
 def poll_once(agent: Agent):
-    return poll(
-        agent.services.registry, agent.services.records, agent.queue, max_in_flight=agent.settings.max_in_flight_jobs
-    )
+    return poll(agent.services, max_in_flight=agent.settings.max_in_flight_jobs)
 
 
 def run_job(agent: Agent, **drain_options: Any) -> list[str]:
@@ -86,3 +84,11 @@ def history(stack, job_id: str, operation: str, status: int | None = None) -> in
         for h in stack.sim.job(job_id)["History"]
         if h["Operation"] == operation and (status is None or h["Status"] == status)
     )
+
+
+def end_pause(agent: Agent) -> None:
+    """As if the agent's pause (pause.py) had run its course: the next poll checks the cause again."""
+    table = agent.services.ledger.table
+    row = table.get_entity("agent", "pause")
+    row["UntilUtc"] = datetime.now(UTC) - timedelta(seconds=1)
+    table.upsert_entity(row)

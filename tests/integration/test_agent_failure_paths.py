@@ -126,7 +126,7 @@ def test_a_lock_lost_while_an_item_waits_for_its_export_stops_it_removes_the_exp
         if not waits:
             stack.sim.lose_lock(job)  # another agent takes the job: our renewal is answered 409
             services = agent.services
-            renew_all(services.registry, services.records, margin=timedelta(hours=1), max_age=timedelta(hours=3))
+            renew_all(services, margin=timedelta(hours=1))
             assert services.records.get(job).state == "Lost"
         waits.append(seconds)
         time.sleep(0.05)  # ...polling often, until its heartbeat reads the lost lock

@@ -20,9 +20,11 @@ from tests.integration.vms_helpers import (
     fetch,
     fresh_token_table,
     ms,
+    new_tag,
     not_exactly,
     recent_window,
     spans,
+    stack_sealer,
     wait_for_clip,
 )
 
@@ -142,7 +144,7 @@ def test_a_window_with_a_gap_gives_one_file_per_recording_each_exactly_its_foota
     window = (t0 - timedelta(minutes=5), t0 + timedelta(minutes=20))
 
     assert spans(adapter.find_recordings(camera_id, *window)) == recorded
-    ticket = adapter.start_clip(camera_id, *window)
+    ticket = adapter.start_clip(camera_id, *window, tag=new_tag())
     status = wait_for_clip(adapter, ticket, een)
 
     assert status.state == "ready" and spans(status.downloads) == recorded  # distinct, true times
@@ -163,7 +165,7 @@ def test_recordings_listed_beyond_the_window_never_leak_footage_outside_it(stack
 
     covered = [(window[0], recorded[0][1]), (recorded[1][0], window[1])]
     assert spans(adapter.find_recordings(camera_id, *window)) == covered
-    ticket = adapter.start_clip(camera_id, *window)
+    ticket = adapter.start_clip(camera_id, *window, tag=new_tag())
     status = wait_for_clip(adapter, ticket, een)
 
     assert spans(status.downloads) == covered
@@ -179,7 +181,7 @@ def test_a_recording_wholly_inside_the_window_streams_directly_without_an_export
     camera_id, recorded = gappy_camera(een, t0)
     adapter = een_adapter(stack)
 
-    ticket = adapter.start_clip(camera_id, t0 - timedelta(minutes=1), t0 + timedelta(minutes=12))
+    ticket = adapter.start_clip(camera_id, t0 - timedelta(minutes=1), t0 + timedelta(minutes=12), tag=new_tag())
 
     assert [(d["start"], d["end"]) for d in ticket["downloads"]] == [
         (s.isoformat(), e.isoformat()) for s, e in recorded[:1]
@@ -197,7 +199,7 @@ def test_an_export_that_loses_part_of_its_period_reports_the_true_times_and_the_
     adapter = een_adapter(stack, een_video_route="export")
     een.configure(BitrateKbps=64)
     een.partial_exports()
-    ticket = adapter.start_clip(camera["Id"], start, end)
+    ticket = adapter.start_clip(camera["Id"], start, end, tag=new_tag())
     status = wait_for_clip(adapter, ticket, een)
     middle = start + (end - start) / 2
     assert status.state == "ready" and spans(status.downloads) == [(start, middle)]
@@ -211,7 +213,7 @@ def test_tickets_hold_no_signed_url_or_secret_and_stay_small(stack, een):
     table = fresh_token_table(stack)
     adapter = een_adapter(stack, table=table)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    ticket = adapter.start_clip(camera_id, end - timedelta(hours=2), end)
+    ticket = adapter.start_clip(camera_id, end - timedelta(hours=2), end, tag=new_tag())
     status = adapter.poll_clip(ticket)
     stored = json.dumps(ticket) + json.dumps([d.to_json() for d in status.downloads])
 
@@ -228,7 +230,7 @@ def test_cleanup_leaves_nothing_in_the_account_and_can_be_repeated(stack, een, m
     adapter = een_adapter(stack, een_video_route="export")
     if moment == "after a failure":
         een.fail_exports()
-    ticket = adapter.start_clip(camera["Id"], start, end)
+    ticket = adapter.start_clip(camera["Id"], start, end, tag=new_tag())
     if moment != "while exporting":
         wait_for_clip(adapter, ticket, een)
 
@@ -245,7 +247,9 @@ def test_a_clip_request_that_fails_half_way_leaves_no_export_behind(stack, een):
     een.configure(MaxExports=1)  # the second export is refused (429 quotaExceeded)
 
     with pytest.raises(VmsRateLimited):
-        een_adapter(stack, een_video_route="export").start_clip(camera_id, t0, t0 + timedelta(minutes=20))
+        een_adapter(stack, een_video_route="export").start_clip(
+            camera_id, t0, t0 + timedelta(minutes=20), tag=new_tag()
+        )
 
     assert len(een.jobs()) == 1 and een.leftovers() == []
 
@@ -254,7 +258,7 @@ def test_a_cleanup_that_cannot_delete_raises_and_a_later_one_finishes(stack, een
     start, end = recent_window(hours_ago=3, minutes=10)
     camera = een.add_camera(Name="Stuck", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = een_adapter(stack, een_video_route="export")
-    ticket = adapter.start_clip(camera["Id"], start, end)
+    ticket = adapter.start_clip(camera["Id"], start, end, tag=new_tag())
     wait_for_clip(adapter, ticket, een)
     een.inject_fault("delete_trash_file", 500, count=4)
 
@@ -270,7 +274,7 @@ def test_a_dropped_download_resumes_with_range_and_is_never_truncated(stack, een
     start, end = recent_window(hours_ago=2, minutes=3)
     camera = een.add_camera(Name="Drop", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = een_adapter(stack)
-    download = adapter.poll_clip(adapter.start_clip(camera["Id"], start, end)).downloads[0]
+    download = adapter.poll_clip(adapter.start_clip(camera["Id"], start, end, tag=new_tag())).downloads[0]
     expected = een.stream_info(camera["Id"], download.start, download.end)
     een.drop_downloads(after_bytes=300_000, count=2)
     assert fetch(adapter, download)[:2] == (expected["Size"], expected["Sha256"])
@@ -281,7 +285,7 @@ def test_a_dropped_chunked_download_also_resumes(stack, een):
     start, end = recent_window(hours_ago=2, minutes=2)
     camera = een.add_camera(Name="Chunked", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = een_adapter(stack)
-    download = adapter.poll_clip(adapter.start_clip(camera["Id"], start, end)).downloads[0]
+    download = adapter.poll_clip(adapter.start_clip(camera["Id"], start, end, tag=new_tag())).downloads[0]
     een.chunked_downloads(count=None)
     een.drop_downloads(after_bytes=200_000, count=1)
     assert not_exactly(adapter, download, camera["Id"]) == ""
@@ -291,7 +295,7 @@ def test_a_media_url_that_expires_mid_download_is_requested_again(stack, een):
     start, end = recent_window(hours_ago=2, minutes=2)
     camera = een.add_camera(Name="Expiring", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = een_adapter(stack)
-    download = adapter.poll_clip(adapter.start_clip(camera["Id"], start, end)).downloads[0]
+    download = adapter.poll_clip(adapter.start_clip(camera["Id"], start, end, tag=new_tag())).downloads[0]
     een.drop_downloads(after_bytes=200_000, count=1)
     reader = FootageReader()
     with adapter.open_download(download) as stream:
@@ -313,7 +317,7 @@ def test_an_export_longer_than_8_hours_is_split_polled_downloaded_and_deleted(st
     end = start + timedelta(hours=9)
     camera = een.add_camera(Name="Long", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = een_adapter(stack, een_video_route="export")
-    ticket = adapter.start_clip(camera["Id"], start, end)
+    ticket = adapter.start_clip(camera["Id"], start, end, tag=new_tag())
     assert len(ticket["exports"]) == 2
     status = wait_for_clip(adapter, ticket, een)
     assert status.state == "ready" and status.missing == []
@@ -329,7 +333,7 @@ def test_a_failed_export_is_reported_failed(stack, een):
     camera = een.add_camera(Name="Fails", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = een_adapter(stack, een_video_route="export")
     een.fail_exports()
-    status = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end), een)
+    status = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end, tag=new_tag()), een)
     assert status.state == "failed" and status.detail and spans(status.missing) == [(start, end)]
 
 
@@ -337,7 +341,7 @@ def test_a_window_without_recordings_needs_no_export_and_is_all_missing(stack, e
     camera = een.add_camera(Name="Empty", Recordings="none")
     adapter = een_adapter(stack)
     window = recent_window(3, 10)
-    ticket = adapter.start_clip(camera["Id"], *window)
+    ticket = adapter.start_clip(camera["Id"], *window, tag=new_tag())
     status = adapter.poll_clip(ticket)
     assert (ticket["downloads"], ticket["exports"]) == ([], [])
     assert status.state == "ready" and status.downloads == [] and spans(status.missing) == [window]
@@ -349,7 +353,7 @@ def test_cameras_with_unusual_ids_deliver_their_own_footage(stack, een, camera_i
     een.add_camera(Id=camera_id, Name="Odd", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = een_adapter(stack, een_video_route="export")
     snapshot = adapter.get_snapshot(camera_id)
-    ticket = adapter.start_clip(camera_id, start, end)
+    ticket = adapter.start_clip(camera_id, start, end, tag=new_tag())
     status = wait_for_clip(adapter, ticket, een)
     assert read_jpeg_comment(snapshot.content)[0] == camera_tag(camera_id)
     assert [not_exactly(adapter, d, camera_id) for d in status.downloads] == [""]
@@ -390,7 +394,7 @@ def test_two_instances_refreshing_at_once_share_one_rotation_without_a_401_storm
     een.seed_cameras(2)
     table = fresh_token_table(stack)
     first, second = een_adapter(stack, table=table), een_adapter(stack, table=table)
-    grant = GrantStore(table, "een", stack.een.client_id)
+    grant = GrantStore(table, "een", stack.een.client_id, stack_sealer(stack, table))
     een.inject_latency("token", 3000)  # the first instance's refresh is answered after 3 s
     results: dict[str, object] = {}
 
@@ -453,7 +457,7 @@ def test_no_token_client_secret_or_url_signature_reaches_the_logs(stack, een, ca
     table = fresh_token_table(stack)
     with caplog.at_level(logging.DEBUG):
         adapter = een_adapter(stack, table=table)
-        download = adapter.poll_clip(adapter.start_clip(camera["Id"], start, end)).downloads[0]
+        download = adapter.poll_clip(adapter.start_clip(camera["Id"], start, end, tag=new_tag())).downloads[0]
         een.drop_downloads(after_bytes=100_000, count=1)
         fetch(adapter, download)
     grant = table.get_entity("een", stack.een.client_id)
@@ -463,3 +467,117 @@ def test_no_token_client_secret_or_url_signature_reaches_the_logs(stack, een, ca
         assert secret not in caplog.text
     assert "signature=" in adapter.resolve_url(download)
     assert re.search(r"signature=(?!REDACTED)", caplog.text) is None
+
+
+# ---- artefacts found by their tag (a run killed, or an answer lost, after the VMS created them) -------
+
+LIST_OPERATIONS = {"token", "client_settings", "current_user", "list_jobs", "list_files", "list_deleted_files"}
+
+
+def test_an_export_whose_answer_was_lost_is_found_and_removed_by_its_tag(stack, een):
+    een.configure(BitrateKbps=64)
+    t0, _ = recent_window(hours_ago=5, minutes=0)
+    camera_id, _ = gappy_camera(een, t0)
+    adapter = een_adapter(stack, een_video_route="export")
+    tag = new_tag()
+    een.drop_after_create()  # EEN creates the export, then the connection closes without an answer
+
+    with pytest.raises(VmsTransient):
+        adapter.start_clip(camera_id, t0, t0 + timedelta(minutes=20), tag=tag)
+
+    assert count(een, "create_export") == 1  # sent once: a retry would have made a second export
+    een.advance_clock(600)  # the export nobody heard of finishes: its file lands in the archive
+    left = een.leftovers()
+    assert sorted(item["Kind"] for item in left) == ["file", "job"]
+    assert all(tag in item["Name"].split() for item in left)
+    assert adapter.remove_tagged(tag) == 2
+    assert een.leftovers() == []
+    assert adapter.remove_tagged(tag) == 0  # idempotent
+
+
+def test_an_export_whose_answer_is_held_exists_in_the_account_until_released(stack, een):
+    start, end = recent_window(hours_ago=3, minutes=10)
+    camera = een.add_camera(Name="Held", Recordings=[[start.isoformat(), end.isoformat()]])
+    adapter = een_adapter(stack, een_video_route="export")
+    een.hold_after_create(seconds=60)
+    tickets = []
+    worker = threading.Thread(
+        target=lambda: tickets.append(adapter.start_clip(camera["Id"], start, end, tag=new_tag()))
+    )
+    worker.start()
+
+    deadline = time.monotonic() + 20
+    while een.held() == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert een.held() == 1 and [item["Kind"] for item in een.leftovers()] == ["job"]  # the window to kill a host in
+    assert een.release_held() == 1
+    worker.join(timeout=20)
+    assert len(tickets) == 1 and len(tickets[0]["exports"]) == 1
+    adapter.cleanup(tickets[0])
+    assert een.leftovers() == []
+
+
+@pytest.mark.parametrize("where", ["archive", "recycle bin"])
+def test_export_files_whose_job_is_gone_are_found_by_their_tag(stack, een, where):
+    start, end = recent_window(hours_ago=3, minutes=10)
+    camera = een.add_camera(Name="Orphan", Recordings=[[start.isoformat(), end.isoformat()]])
+    adapter = een_adapter(stack, een_video_route="export")
+    tag = new_tag()
+    ticket = adapter.start_clip(camera["Id"], start, end, tag=tag)
+    wait_for_clip(adapter, ticket, een)
+    if where == "recycle bin":
+        een.inject_fault("delete_trash_file", 500, count=4)
+        with pytest.raises(VmsTransient):
+            adapter.cleanup(ticket)
+        een.clear_faults()
+    adapter._api("DELETE", f"/jobs/{ticket['exports'][0]['job_id']}", operation="delete_job").close()  # job expired
+
+    assert [(item["Kind"], item["Where"]) for item in een.leftovers()] == [("file", where)]
+    assert adapter.remove_tagged(tag) == 1
+    assert een.leftovers() == []
+
+
+def test_remove_tagged_finds_every_tagged_export_across_pages_and_nothing_else(stack, een):
+    een.configure(BitrateKbps=64, DefaultPageSize=2, MaxPageSize=2)
+    start, end = recent_window(hours_ago=3, minutes=10)
+    camera = een.add_camera(Name="Many", Recordings=[[start.isoformat(), end.isoformat()]])
+    adapter = een_adapter(stack, een_video_route="export")
+    tag = new_tag()
+    for _ in range(3):  # three runs that each created an export and never recorded it
+        adapter.start_clip(camera["Id"], start, end, tag=tag)
+    kept = adapter.start_clip(camera["Id"], start, end, tag=new_tag())
+    wait_for_clip(adapter, kept, een)
+
+    assert adapter.remove_tagged(tag) == 6  # three jobs and their three files
+    assert count(een, "list_jobs") == 2  # four jobs, two a page
+    assert sorted(item["Kind"] for item in een.leftovers()) == ["file", "job"]  # the other tag's export
+    adapter.cleanup(kept)
+    assert een.leftovers() == []
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_remove_tagged_of_an_unknown_tag_removes_nothing(stack, een, route):
+    start, end = recent_window(hours_ago=3, minutes=10)
+    camera = een.add_camera(Name="Other", Recordings=[[start.isoformat(), end.isoformat()]])
+    adapter = een_adapter(stack, een_video_route=route)
+    ticket = adapter.start_clip(camera["Id"], start, end, tag=new_tag())
+    wait_for_clip(adapter, ticket, een)
+    left = een.leftovers()
+    before = len(een.requests())
+
+    assert adapter.remove_tagged(new_tag()) == 0
+
+    assert {entry["Operation"] for entry in een.requests()[before:]} <= LIST_OPERATIONS  # listed, deleted nothing
+    assert een.leftovers() == left
+    adapter.cleanup(ticket)
+
+
+def test_a_malformed_tag_is_refused_before_any_call(stack, een):
+    start, end = recent_window(hours_ago=3, minutes=10)
+    adapter = een_adapter(stack, een_video_route="export")
+    for tag in ("", "Clr-Upper", "clr 1", "clr-" + "x" * 30):
+        with pytest.raises(ValueError):
+            adapter.start_clip("any", start, end, tag=tag)
+        with pytest.raises(ValueError):
+            adapter.remove_tagged(tag)
+    assert een.requests() == []

@@ -79,3 +79,19 @@ def test_an_unknown_job_and_missing_storage_are_clear_errors(setup, tmp_path, mo
     out = io.StringIO()
     assert ops.main(["status"], out=out) == 2
     assert "no storage given" in out.getvalue()
+
+
+def test_without_the_connection_file_status_works_the_token_stays_sealed_and_release_asks_for_the_file(setup, tmp_path):
+    stack, agent, settings, _ = setup
+    camera, *_ = recorded_camera(stack.een.control)
+    job = stack.sim.create_job("thumbnail", {"CameraIds": [camera]})["Id"]
+    poll_once(agent)  # locked: the record holds the lock token, sealed
+    token = stack.sim.job(job)["Lock"]["LockToken"]
+    reader_only = {k: v for k, v in settings.items() if not k.startswith("CLEARANCE_CONNECTION_FILE")}
+    path = tmp_path / "reader.settings.json"
+    path.write_text(json.dumps({"IsEncrypted": False, "Values": reader_only}))
+    code, text = run_ops(path, "status")
+    assert code == 0 and job in text and "lock tokens stay sealed" in text and token not in text
+    code, text = run_ops(path, "release", job, answer="y")
+    assert code == 2 and "release needs the Clearance connection file" in text
+    assert stack.sim.job(job)["State"] == "Locked"

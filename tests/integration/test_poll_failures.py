@@ -18,6 +18,7 @@ from shared.agent.messages import decode_message
 from shared.agent.poller import poll
 from shared.agent.runtime import build_agent
 from shared.settings import AgentSettings
+from shared.storage import queue_client
 
 
 @pytest.fixture(autouse=True)
@@ -38,9 +39,7 @@ def thumbnail_jobs(stack, count: int, cameras: list[str] | None = None) -> list[
 
 
 def poll_once(agent):
-    return poll(
-        agent.services.registry, agent.services.records, agent.queue, max_in_flight=agent.settings.max_in_flight_jobs
-    )
+    return poll(agent.services, max_in_flight=agent.settings.max_in_flight_jobs)
 
 
 def queued(agent) -> list[str]:
@@ -135,19 +134,34 @@ def test_a_lock_record_that_cannot_be_written_releases_the_job_and_the_next_job_
     assert "released it" in line
 
 
-def test_a_job_that_cannot_be_enqueued_is_released_and_its_record_says_why(stack, agent, caplog):
-    cameras = [f"camera-{n:04d}-{'x' * 24}" for n in range(2500)]  # ~80 KB: over a queue message's 64 KiB
-    (too_big,) = thumbnail_jobs(stack, 1, cameras)
-    (fine,) = thumbnail_jobs(stack, 1)
+def test_a_job_too_big_for_a_queue_message_is_locked_and_queued_by_its_id(stack, agent):
+    """Messages carry ids only: a 2,500-camera job (~80 KB of parameters, over a queue message's 64 KiB)
+    is queued like any other; what it asked for is kept in Table Storage, once."""
+    cameras = [f"camera-{n:04d}-{'x' * 24}" for n in range(2500)]
+    (big,) = thumbnail_jobs(stack, 1, cameras)
 
     result = poll_once(agent)
 
-    assert result.released == [too_big] and result.locked == [fine] and queued(agent) == [fine]
-    assert stack.sim.job(too_big)["State"] == "Available"
-    record = agent.services.records.get(too_big)
+    assert result.locked == [big] and result.released == [] and queued(agent) == [big]
+    (message,) = agent.queue.peek_messages(max_messages=1)
+    assert len(message.content) < 200
+    record = agent.services.records.get(big)
+    assert agent.services.ledger.get_job(big, record.generation).parameters == {"CameraIds": cameras}
+
+
+def test_a_job_that_cannot_be_enqueued_is_released_and_its_record_says_why(stack, agent, caplog):
+    (job,) = thumbnail_jobs(stack, 1)
+    settings = agent.settings
+    agent.services.queue = queue_client(settings.storage, "Not_A_Valid_Queue")  # storage answers 400
+
+    result = poll_once(agent)
+
+    assert result.released == [job] and result.locked == []
+    assert stack.sim.job(job)["State"] == "Available"
+    record = agent.services.records.get(job)
     assert record.state == "Released"
     assert "enqueue failed" in record.last_error and "released it" in record.last_error
-    (line,) = errors_about(caplog, too_big)
+    (line,) = errors_about(caplog, job)
     assert "enqueue failed" in line
 
 

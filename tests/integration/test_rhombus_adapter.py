@@ -20,6 +20,7 @@ from tests.integration.vms_helpers import (
     JPEG_MAGIC,
     count,
     ms,
+    new_tag,
     not_exactly,
     recent_window,
     rhombus_adapter,
@@ -84,7 +85,7 @@ def test_an_unknown_camera_is_camera_not_found(stack, rhombus):
     with pytest.raises(CameraNotFound):
         adapter.find_recordings("AAAAAAAAAAAAAAAAAAAAAA", *recent_window(2, 10))
     with pytest.raises(CameraNotFound):
-        adapter.start_clip("AAAAAAAAAAAAAAAAAAAAAA", *recent_window(2, 10))
+        adapter.start_clip("AAAAAAAAAAAAAAAAAAAAAA", *recent_window(2, 10), tag=new_tag())
     with pytest.raises(CameraNotFound):
         adapter.get_snapshot("AAAAAAAAAAAAAAAAAAAAAA")
 
@@ -102,7 +103,7 @@ def test_coverage_reports_the_gaps_and_clips_hold_only_footage(stack, rhombus):
 
     assert adapter.capabilities.reports_coverage
     assert spans(adapter.find_recordings(camera_id, *window)) == recorded
-    ticket = adapter.start_clip(camera_id, *window)
+    ticket = adapter.start_clip(camera_id, *window, tag=new_tag())
     status = wait_for_clip(adapter, ticket, rhombus)
 
     assert status.state == "ready" and spans(status.downloads) == recorded
@@ -143,7 +144,9 @@ def test_seams_under_two_seconds_are_one_recording(stack, rhombus):
     adapter = rhombus_adapter(stack)
 
     covered = adapter.find_recordings(camera_id, t0, t0 + timedelta(minutes=1))
-    status = wait_for_clip(adapter, adapter.start_clip(camera_id, t0, t0 + timedelta(minutes=1)), rhombus)
+    status = wait_for_clip(
+        adapter, adapter.start_clip(camera_id, t0, t0 + timedelta(minutes=1), tag=new_tag()), rhombus
+    )
 
     assert spans(covered) == [(t0, t0 + timedelta(minutes=1))]
     assert [not_exactly(adapter, d, camera_id) for d in status.downloads] == [""]
@@ -175,7 +178,7 @@ def test_footage_kept_on_an_offline_camera_is_reported_missing_not_filled(stack,
     online = adapter.find_recordings(camera_id, t0, end)
     rhombus.set_online(camera_id, False)
     offline = adapter.find_recordings(camera_id, t0, end)
-    ticket = adapter.start_clip(camera_id, t0, end)
+    ticket = adapter.start_clip(camera_id, t0, end, tag=new_tag())
     status = wait_for_clip(adapter, ticket, rhombus)
 
     assert spans(online) == [(t0, end)]
@@ -190,7 +193,7 @@ def test_a_window_over_60_minutes_is_split_into_clips_that_download_and_are_dele
     start, end = recent_window(hours_ago=4, minutes=90)
     camera = rhombus.add_camera(Name="Long", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = rhombus_adapter(stack)
-    ticket = adapter.start_clip(camera["Id"], start, end)
+    ticket = adapter.start_clip(camera["Id"], start, end, tag=new_tag())
     assert len(ticket["clips"]) == 2
     status = wait_for_clip(adapter, ticket, rhombus)
     assert status.state == "ready" and status.missing == []
@@ -208,7 +211,7 @@ def test_cleanup_deletes_every_saved_clip_and_can_be_repeated(stack, rhombus, mo
     adapter = rhombus_adapter(stack)
     if moment == "after a failure":
         rhombus.fail_exports()
-    ticket = adapter.start_clip(camera["Id"], start, end)
+    ticket = adapter.start_clip(camera["Id"], start, end, tag=new_tag())
     if moment != "while splicing":
         wait_for_clip(adapter, ticket, rhombus)
 
@@ -227,7 +230,7 @@ def test_a_clip_download_dropped_after_the_first_chunk_resumes_with_range(stack,
     start, end = recent_window(hours_ago=2, minutes=3)  # ~45 MB
     camera = rhombus.add_camera(Name="Drop", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = rhombus_adapter(stack)
-    download = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end), rhombus).downloads[0]
+    download = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end, tag=new_tag()), rhombus).downloads[0]
     rhombus.drop_downloads(after_bytes=1_500_000, count=1)  # past the first 1 MiB chunk handed out
 
     assert not_exactly(adapter, download, camera["Id"]) == ""  # every byte, in order, exactly once
@@ -239,7 +242,7 @@ def test_a_dropped_download_from_a_server_without_ranges_fails_rather_than_passi
     start, end = recent_window(hours_ago=2, minutes=3)
     camera = rhombus.add_camera(Name="NoRanges", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = rhombus_adapter(stack)
-    download = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end), rhombus).downloads[0]
+    download = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end, tag=new_tag()), rhombus).downloads[0]
     rhombus.ignore_ranges(count=1)
     rhombus.drop_downloads(after_bytes=1_500_000, count=1)
     received = 0
@@ -256,7 +259,7 @@ def test_a_resume_the_server_answers_with_the_whole_file_fails_rather_than_dupli
     start, end = recent_window(hours_ago=2, minutes=3)
     camera = rhombus.add_camera(Name="Forgetful", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = rhombus_adapter(stack)
-    download = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end), rhombus).downloads[0]
+    download = wait_for_clip(adapter, adapter.start_clip(camera["Id"], start, end, tag=new_tag()), rhombus).downloads[0]
     rhombus.drop_downloads(after_bytes=1_500_000, count=1)
 
     stream = adapter.open_download(download)  # opened: the server said it accepts ranges
@@ -275,7 +278,7 @@ def test_cameras_with_unusual_ids_deliver_their_own_footage(stack, rhombus, came
     rhombus.add_camera(Id=camera_id, Name="Odd", Recordings=[[start.isoformat(), end.isoformat()]])
     adapter = rhombus_adapter(stack)
     snapshot = adapter.get_snapshot(camera_id)
-    ticket = adapter.start_clip(camera_id, start, end)
+    ticket = adapter.start_clip(camera_id, start, end, tag=new_tag())
     status = wait_for_clip(adapter, ticket, rhombus)
     assert read_jpeg_comment(snapshot.content)[0] == camera_tag(camera_id)
     assert [not_exactly(adapter, d, camera_id) for d in status.downloads] == [""]
@@ -327,6 +330,65 @@ def test_a_clip_request_that_fails_half_way_leaves_no_clip_behind(stack, rhombus
     rhombus.configure(MaxClipSeconds=300)  # the second clip (10 min) is refused
 
     with pytest.raises(VmsVendorError, match="300 seconds"):
-        rhombus_adapter(stack).start_clip(camera_id, t0, t0 + timedelta(minutes=20))
+        rhombus_adapter(stack).start_clip(camera_id, t0, t0 + timedelta(minutes=20), tag=new_tag())
 
     assert len(rhombus.jobs()) == 1 and rhombus.leftovers() == []
+
+
+# ---- saved clips found by their tag (a run killed, or an answer lost, after Rhombus saved them) --------
+
+
+def two_recordings(rhombus, t0):
+    """A camera recorded [t0, t0+4 min) and [t0+10 min, t0+13 min): a clip request makes two clips."""
+    recorded = [(t0, t0 + timedelta(minutes=4)), (t0 + timedelta(minutes=10), t0 + timedelta(minutes=13))]
+    return rhombus.add_camera(Name="Two", Recordings=[[s.isoformat(), e.isoformat()] for s, e in recorded])["Id"]
+
+
+def test_a_clip_whose_answer_was_lost_is_found_and_removed_by_its_tag(stack, rhombus):
+    t0, _ = recent_window(hours_ago=5, minutes=0)
+    camera_id = two_recordings(rhombus, t0)
+    adapter = rhombus_adapter(stack)
+    tag = new_tag()
+    rhombus.drop_after_create()  # Rhombus saves the clip, then the connection closes without an answer
+
+    with pytest.raises(VmsTransient):
+        adapter.start_clip(camera_id, t0, t0 + timedelta(minutes=20), tag=tag)
+
+    assert count(rhombus, "splice") == 1  # sent once: a retry would have saved a second clip
+    left = rhombus.leftovers()
+    assert [item["Kind"] for item in left] == ["job"] and tag in left[0]["Name"].split()
+    assert adapter.remove_tagged(tag) == 1
+    assert rhombus.leftovers() == []
+    assert adapter.remove_tagged(tag) == 0  # idempotent
+
+
+def test_remove_tagged_finds_every_tagged_clip_across_pages_and_nothing_else(stack, rhombus):
+    rhombus.configure(DefaultPageSize=2, MaxPageSize=2)
+    t0, _ = recent_window(hours_ago=5, minutes=0)
+    camera_id = two_recordings(rhombus, t0)
+    adapter = rhombus_adapter(stack)
+    tag, window = new_tag(), (t0, t0 + timedelta(minutes=20))
+    for _ in range(3):  # three runs that each saved two clips and never recorded them
+        adapter.start_clip(camera_id, *window, tag=tag)
+    kept = adapter.start_clip(camera_id, *window, tag=new_tag())
+
+    assert adapter.remove_tagged(tag) == 6
+    assert count(rhombus, "list_clips") == 3  # six clips found by the search, two a page
+    assert sorted(item["Id"] for item in rhombus.leftovers()) == sorted(clip["clip_uuid"] for clip in kept["clips"])
+    adapter.cleanup(kept)
+    assert rhombus.leftovers() == []
+
+
+def test_remove_tagged_of_an_unknown_tag_removes_nothing(stack, rhombus):
+    t0, _ = recent_window(hours_ago=5, minutes=0)
+    camera_id = two_recordings(rhombus, t0)
+    adapter = rhombus_adapter(stack)
+    ticket = adapter.start_clip(camera_id, t0, t0 + timedelta(minutes=20), tag=new_tag())
+    before = len(rhombus.requests())
+
+    assert adapter.remove_tagged(new_tag()) == 0
+
+    assert {entry["Operation"] for entry in rhombus.requests()[before:]} == {"list_clips"}
+    assert len(rhombus.leftovers()) == 2
+    adapter.cleanup(ticket)
+    assert rhombus.leftovers() == []

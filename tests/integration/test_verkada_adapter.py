@@ -25,7 +25,9 @@ from tests.integration.vms_helpers import (
     JPEG_MAGIC,
     count,
     fresh_token_table,
+    new_tag,
     recent_window,
+    stack_sealer,
     verkada_adapter,
 )
 
@@ -119,7 +121,7 @@ def test_an_unknown_camera_is_camera_not_found_everywhere(stack, verkada):
     unknown = "00000000-0000-4000-8000-000000000000"
     for call in (
         lambda: adapter.find_recordings(unknown, *recent_window(2, 10)),
-        lambda: adapter.start_clip(unknown, *recent_window(2, 10)),
+        lambda: adapter.start_clip(unknown, *recent_window(2, 10), tag=new_tag()),
         lambda: adapter.get_snapshot(unknown),
     ):
         with pytest.raises(CameraNotFound):
@@ -158,7 +160,7 @@ def test_an_expired_token_is_minted_again_once_and_the_call_succeeds(stack, verk
     start, end = recent_window(hours_ago=2, minutes=10)
     camera = recorded_camera(verkada, (start, end))
     adapter = verkada_adapter(stack)
-    status = adapter.poll_clip(adapter.start_clip(camera, start, end))
+    status = adapter.poll_clip(adapter.start_clip(camera, start, end, tag=new_tag()))
     verkada.expire_verkada_tokens()  # both the API token and the streaming JWT (mid-job)
     assert camera in {c.id for c in adapter.list_cameras()}
     assert len(mp4_bytes(adapter, status.downloads[0])) > 0
@@ -176,7 +178,7 @@ def test_tickets_and_downloads_hold_no_credentials(stack, verkada):
     start, end = recent_window(hours_ago=2, minutes=5)
     camera = recorded_camera(verkada, (start, end))
     adapter = verkada_adapter(stack)
-    ticket = adapter.start_clip(camera, start, end)
+    ticket = adapter.start_clip(camera, start, end, tag=new_tag())
     status = adapter.poll_clip(ticket)
     stored = json.dumps(ticket) + json.dumps([d.to_json() for d in status.downloads])
     secrets = [stack.verkada.api_key, adapter.api_token.token(), adapter.stream_token.token()]
@@ -195,7 +197,7 @@ def test_gaps_come_from_the_playlist_and_each_run_is_one_exact_file(stack, verka
     window = (start - timedelta(minutes=1), start + timedelta(minutes=15))
     recordings = adapter.find_recordings(camera, *window)
     assert [(r.start, r.end) for r in recordings] == [first, second]
-    status = adapter.poll_clip(adapter.start_clip(camera, *window))
+    status = adapter.poll_clip(adapter.start_clip(camera, *window, tag=new_tag()))
     assert status.state == "ready"
     assert [(d.start, d.end) for d in status.downloads] == [first, second]
     assert [(m.start, m.end) for m in status.missing] == [
@@ -210,7 +212,7 @@ def test_a_window_that_cuts_segments_is_trimmed_to_whole_samples_inside_it(stack
     camera = recorded_camera(verkada, (start, end))
     adapter = verkada_adapter(stack)
     asked = (start + timedelta(minutes=2, seconds=1, milliseconds=500), start + timedelta(minutes=3, seconds=6.25))
-    download = adapter.poll_clip(adapter.start_clip(camera, *asked)).downloads[0]
+    download = adapter.poll_clip(adapter.start_clip(camera, *asked, tag=new_tag())).downloads[0]
     # segments are 4 s and samples 1 s: the file is the whole samples within the window, not the segments
     assert (download.start, download.end) == (
         start + timedelta(minutes=2, seconds=2),
@@ -223,7 +225,7 @@ def test_a_window_over_one_hour_is_split_into_playlists_of_at_most_an_hour(stack
     start, end = recent_window(hours_ago=4, minutes=90)
     camera = recorded_camera(verkada, (start, end))
     adapter = verkada_adapter(stack)
-    ticket = adapter.start_clip(camera, start, end)
+    ticket = adapter.start_clip(camera, start, end, tag=new_tag())
     assert len(ticket["pieces"]) == 2
     status = adapter.poll_clip(ticket)
     assert [(d.start, d.end) for d in status.downloads] == [
@@ -247,7 +249,7 @@ def test_a_dropped_segment_is_resumed_and_the_file_is_the_same(stack, verkada):
     camera = recorded_camera(verkada, (start, end))
     verkada.configure(BitrateKbps=400)
     adapter = verkada_adapter(stack)
-    download = adapter.poll_clip(adapter.start_clip(camera, start, end)).downloads[0]
+    download = adapter.poll_clip(adapter.start_clip(camera, start, end, tag=new_tag())).downloads[0]
     clean = mp4_bytes(adapter, download)
     verkada.drop_downloads(after_bytes=100_000, count=2)
     assert mp4_bytes(adapter, download) == clean
@@ -259,7 +261,7 @@ def test_a_segment_that_cannot_be_completed_fails_the_file_instead_of_truncating
     camera = recorded_camera(verkada, (start, end))
     verkada.configure(BitrateKbps=400)
     adapter = verkada_adapter(stack)
-    download = adapter.poll_clip(adapter.start_clip(camera, start, end)).downloads[0]
+    download = adapter.poll_clip(adapter.start_clip(camera, start, end, tag=new_tag())).downloads[0]
     verkada.drop_downloads(after_bytes=50_000, count=None)  # every request, resumes included, drops
     with pytest.raises(VmsTransient):
         mp4_bytes(adapter, download)
@@ -269,7 +271,7 @@ def test_footage_that_changed_since_it_was_measured_is_never_passed_on(stack, ve
     start, end = recent_window(hours_ago=2, minutes=3)
     camera = recorded_camera(verkada, (start, end))
     adapter = verkada_adapter(stack)
-    download = adapter.poll_clip(adapter.start_clip(camera, start, end)).downloads[0]
+    download = adapter.poll_clip(adapter.start_clip(camera, start, end, tag=new_tag())).downloads[0]
     verkada.set_recordings(camera, [(start + timedelta(seconds=30), end)])  # the first 30 s are gone now
     adapter._playlists.clear()  # as a later process would: no cached playlist
     with pytest.raises(VmsTransient):
@@ -287,7 +289,8 @@ def test_429_waits_out_verkadas_cooldown_and_never_calls_during_it(stack, verkad
         stack.verkada.org_id,
         sender,
         api_url=stack.verkada.api_url,
-        token_table=fresh_token_table(stack),
+        token_table=(table := fresh_token_table(stack)),
+        sealer=stack_sealer(stack, table),
         cooldown_seconds=1.0,
     )
     for _ in range(6):
@@ -311,7 +314,7 @@ def test_the_registry_simulator_accepts_the_exact_mp4_and_rejects_a_mix_up(stack
     start, end = recent_window(hours_ago=2, minutes=1)
     camera = recorded_camera(verkada, (start, end))
     adapter = verkada_adapter(stack)
-    download = adapter.poll_clip(adapter.start_clip(camera, start, end)).downloads[0]
+    download = adapter.poll_clip(adapter.start_clip(camera, start, end, tag=new_tag())).downloads[0]
     data = mp4_bytes(adapter, download)
     window = {"CameraId": camera, "StartTimeUtc": start.isoformat(), "EndTimeUtc": end.isoformat()}
     job = stack.sim.create_job("mediarequest", {"RequestId": "r", "Cameras": [window]})
@@ -329,3 +332,16 @@ def test_the_registry_simulator_accepts_the_exact_mp4_and_rejects_a_mix_up(stack
     assert stack.sim.job(job["Id"])["Files"][0]["Verification"]["Ok"] is True
     with pytest.raises(UploadRejected, match="not the footage it was reported as"):
         deliver("shifted.mp4", download.start + timedelta(seconds=1), download.end)
+
+
+def test_remove_tagged_finds_nothing_and_asks_verkada_nothing(stack, verkada):
+    """HLS creates nothing on Verkada's side, so there is nothing a lost ticket could leave behind."""
+    camera = verkada.add_camera(Name="Hls", Online=True)["Id"]
+    adapter = verkada_adapter(stack)
+    tag = new_tag()
+    ticket = adapter.start_clip(camera, *recent_window(2, 10), tag=tag)
+    before = len(verkada.requests())
+
+    assert ticket["tag"] == tag
+    assert adapter.remove_tagged(tag) == 0
+    assert len(verkada.requests()) == before

@@ -10,11 +10,22 @@ from azure.data.tables import TableServiceClient
 
 from devstack.footage import FootageReader
 from shared.http.retry import RetryPolicy
+from shared.secrets.keyring import LocalKeyFileWrapper, credentials_sealer
 from shared.vms.base import ClipStatus, Download, VmsAdapter
 from shared.vms.settings import VmsSettings, build_adapter
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 FAST_RETRIES = RetryPolicy(max_attempts=4, backoff_initial=0.05, backoff_max=0.2, deadline=15)
+
+
+def new_tag() -> str:
+    """A fresh artefact tag, as the engine gives start_clip (unique per test, so no test finds another's)."""
+    return f"clr-{uuid.uuid4().hex[:10]}"
+
+
+def stack_sealer(stack, table):
+    """The sealer the agent uses for `table` on this stack (data keys wrapped by the local-only key file)."""
+    return credentials_sealer(table, LocalKeyFileWrapper(stack.credentials_key_file))
 
 
 def fresh_token_table(stack):
@@ -32,6 +43,7 @@ def een_settings(stack, **overrides) -> VmsSettings:
         "een_refresh_token": een.initial_refresh_token,
         "een_auth_url": een.auth_url,
         "een_api_url": een.api_url,
+        "credentials_key_file": stack.credentials_key_file,
     }
     return VmsSettings(**{**fields, **overrides})
 
@@ -111,5 +123,6 @@ def verkada_adapter(stack, table=None, retry: RetryPolicy = FAST_RETRIES, **over
         verkada_api_key=overrides.pop("api_key", verkada.api_key),
         verkada_org_id=overrides.pop("org_id", verkada.org_id),
         verkada_api_url=verkada.api_url,
+        credentials_key_file=stack.credentials_key_file,
     )
     return build_adapter(settings, token_table=table or fresh_token_table(stack), retry=retry)

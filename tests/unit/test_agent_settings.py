@@ -142,7 +142,13 @@ def test_the_catalogue_of_settings_is_exactly_what_the_code_reads():
 
 
 def test_verkada_needs_its_key_and_org_and_knows_its_regions():
-    env = valid_env(VMS_KIND="verkada", RHOMBUS_API_KEY=None, VERKADA_API_KEY="vkd-secret", VERKADA_ORG_ID="org-1")
+    env = valid_env(
+        VMS_KIND="verkada",
+        RHOMBUS_API_KEY=None,
+        VERKADA_API_KEY="vkd-secret",
+        VERKADA_ORG_ID="org-1",
+        CREDENTIALS_KEY_URI="https://kv-x.vault.azure.net/keys/credentials",
+    )
     settings = AgentSettings.from_env(env)
     assert settings.vms.verkada_api_url == "https://api.verkada.com" and settings.vms.een_token_table == "vmstokens"
     assert "vkd-secret" not in repr(settings)
@@ -154,6 +160,19 @@ def test_verkada_needs_its_key_and_org_and_knows_its_regions():
         AgentSettings.from_env({k: v for k, v in env.items() if k != "VERKADA_ORG_ID"})
     with pytest.raises(SettingsError, match="VERKADA_API_KEY holds an unresolved Key Vault reference"):
         AgentSettings.from_env({**env, "VERKADA_API_KEY": "@Microsoft.KeyVault(SecretUri=https://v/s)"})
+
+
+def test_vendors_that_store_tokens_need_the_key_that_seals_them():
+    base = valid_env(RHOMBUS_API_KEY=None, VERKADA_API_KEY="k", VERKADA_ORG_ID="o")
+    base.update(EEN_CLIENT_ID="c", EEN_CLIENT_SECRET="s", EEN_REFRESH_TOKEN="r")
+    for kind in ("een", "verkada"):
+        with pytest.raises(SettingsError, match=f"VMS_KIND={kind} stores credentials sealed: set CREDENTIALS_KEY_URI"):
+            AgentSettings.from_env({**base, "VMS_KIND": kind})
+        local = AgentSettings.from_env({**base, "VMS_KIND": kind, "CREDENTIALS_KEY_FILE": "devstack-state/local.key"})
+        assert local.vms.credentials_key_file == "devstack-state/local.key"
+    with pytest.raises(SettingsError, match="CREDENTIALS_KEY_URI must be an absolute"):
+        AgentSettings.from_env({**base, "VMS_KIND": "een", "CREDENTIALS_KEY_URI": "kv/keys/credentials"})
+    assert AgentSettings.from_env(valid_env()).vms.kind == "rhombus"  # Rhombus stores nothing: no key needed
 
 
 def test_a_five_field_cron_schedule_is_named_before_the_host_ever_runs_it():

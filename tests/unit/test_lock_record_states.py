@@ -28,7 +28,7 @@ def record(state: str = QUEUED, **fields) -> LockRecord:
 def test_the_states_are_the_documented_ones():
     assert {"Queued", "Processing"}.isdisjoint(TERMINAL_STATES)
     assert {
-        "Completed", "PartiallyCompleted", "Failed", "Canceled", "Released", "Lost", "Abandoned",
+        "Completed", "PartiallyCompleted", "Failed", "Canceled", "Refused", "Released", "Lost", "Abandoned",
     } == TERMINAL_STATES  # fmt: skip
 
 

@@ -60,9 +60,19 @@ def test_the_outcome_follows_what_was_delivered_and_what_is_missing():
     assert choose_outcome(plan, [_item(DELIVERED, delivered=1)]) == ("Completed", None)
     state, message = choose_outcome(plan, [_item(DELIVERED, delivered=1), _item(MISSING, missing=["cam gap"])])
     assert state == "PartiallyCompleted" and "cam gap" in message
-    state, message = choose_outcome(Plan("job", "g", "mediarequest", missing=("cam 16:00 (no recording)",)), [])
-    assert state == "Failed" and message.startswith("Video unavailable")
+    gapped = Plan("job", "g", "mediarequest", gaps_total=1)
+    state, message = choose_outcome(gapped, [], ["cam 16:00 (no recording)"])
+    assert state == "Failed" and message.startswith("Video unavailable") and "16:00" in message
     transient = _item(FAILED, failure="transient", error="VMS down")
     assert choose_outcome(plan, [transient])[0] == "Released"  # nothing delivered only because of an outage
     permanent = _item(FAILED, failure="permanent", error="refused")
     assert choose_outcome(plan, [transient, permanent])[0] == "Failed"
+    timed_out = _item(FAILED, failure="timeout", error="export not ready")
+    assert choose_outcome(plan, [timed_out])[0] == "Failed"  # waiting longer would not help: no release loop
+
+
+def test_the_outcome_message_counts_what_it_does_not_list():
+    many = [f"cam {n} (no recording)" for n in range(500)]
+    plan = Plan("job", "g", "mediarequest", gaps_total=500)
+    state, message = choose_outcome(plan, [_item(DELIVERED, delivered=1)], many)
+    assert state == "PartiallyCompleted" and "and 480 more" in message and len(message) <= 1000

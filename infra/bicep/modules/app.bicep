@@ -19,6 +19,8 @@ param storageTableEndpoint string
 param deploymentContainerUrl string
 param appInsightsConnectionString string
 param keyVaultName string
+@description('CREDENTIALS_KEY_URI: the Key Vault key that wraps the data keys sealing stored VMS credentials.')
+param credentialsKeyUri string
 @allowed([
   '3.11'
   '3.12'
@@ -32,6 +34,16 @@ param maximumInstanceCount int
   4096
 ])
 param instanceMemoryMB int
+@description('process_job runs (work items) in flight on one instance: the host\'s batchSize + newBatchThreshold, and the Python worker\'s threads (docs/deployment.md, Scaling).')
+@minValue(1)
+@maxValue(48)
+param itemsPerInstance int
+@description('How a deployment or a setting change replaces running instances (functionAppConfig.siteUpdateStrategy).')
+@allowed([
+  'Recreate'
+  'RollingUpdate'
+])
+param siteUpdateStrategy string
 param pollSchedule string
 param renewSchedule string
 param jobsQueueName string
@@ -44,6 +56,11 @@ param lockRenewMarginSeconds int
 param maxJobAgeMinutes int
 param progressIntervalSeconds int
 param exportTimeoutSeconds int
+param exportWaitSeconds int
+param retryDelaySeconds int
+param releaseLimit int
+param agentPauseSeconds int
+param retentionDays int
 param uploadConcurrency int
 param uploadBlockMib int
 param uploadAllowedHosts string
@@ -75,6 +92,7 @@ param verkadaOrgId string
   'us'
   'eu'
   'au'
+  'gov'
 ])
 param verkadaRegion string
 param verkadaApiUrl string
@@ -88,6 +106,17 @@ param verkadaApiKeySecretName string
 var isEen = vmsKind == 'een'
 var isRhombus = vmsKind == 'rhombus'
 var isVerkada = vmsKind == 'verkada'
+// One number decides how many work items run at once on an instance. The host lets batchSize +
+// newBatchThreshold queue messages be in flight (it fetches a new batch when the running ones drop to the
+// threshold): two thirds and one third of itemsPerInstance (12 -> 8 + 4, as host.json). Synchronous Python
+// functions run on the worker's thread pool, by default min(32, CPUs + 4) threads: fewer than 12 on a small
+// instance, and a message waiting for a thread still counts toward functionTimeout. So the pool is sized
+// from the same number, plus one thread for each timer (poll_jobs, renew_locks), which must never wait
+// behind work items: renew_locks keeps the jobs' locks alive.
+var queueBatchSize = itemsPerInstance - itemsPerInstance / 3
+var queueNewBatchThreshold = itemsPerInstance / 3
+var timerFunctions = 2
+var workerThreads = itemsPerInstance + timerFunctions
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -103,7 +132,8 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
-resource app 'Microsoft.Web/sites@2024-04-01' = {
+// 2024-11-01 or later: functionAppConfig.siteUpdateStrategy.
+resource app 'Microsoft.Web/sites@2024-11-01' = {
   name: appName
   location: location
   tags: union(tags, {
@@ -140,6 +170,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       runtime: {
         name: 'python'
         version: pythonVersion
+      }
+      // Recreate (Flex's default) stops every instance at once, runs in flight included; RollingUpdate
+      // (preview) drains instances in batches and lets their runs finish (docs/deployment.md, section 11).
+      siteUpdateStrategy: {
+        type: siteUpdateStrategy
       }
     }
     siteConfig: {
@@ -217,6 +252,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           name: 'EEN_TOKEN_TABLE'
           value: eenTokenTableName
         }
+        // The credentials table's tokens are sealed with data keys this Key Vault key wraps (docs/security.md).
+        {
+          name: 'CREDENTIALS_KEY_URI'
+          value: credentialsKeyUri
+        }
         // Capacity and timing.
         {
           name: 'MAX_IN_FLIGHT_JOBS'
@@ -231,6 +271,20 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'AzureFunctionsJobHost__extensions__queues__maxDequeueCount'
           value: string(maxDequeueCount)
+        }
+        // Work items in flight per instance: the host's batch and the worker's threads from one number
+        // (itemsPerInstance, above); these override host.json.
+        {
+          name: 'AzureFunctionsJobHost__extensions__queues__batchSize'
+          value: string(queueBatchSize)
+        }
+        {
+          name: 'AzureFunctionsJobHost__extensions__queues__newBatchThreshold'
+          value: string(queueNewBatchThreshold)
+        }
+        {
+          name: 'PYTHON_THREADPOOL_THREAD_COUNT'
+          value: string(workerThreads)
         }
         {
           name: 'MAX_SEGMENT_MINUTES'
@@ -251,6 +305,26 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'EXPORT_TIMEOUT_SECONDS'
           value: string(exportTimeoutSeconds)
+        }
+        {
+          name: 'EXPORT_WAIT_SECONDS'
+          value: string(exportWaitSeconds)
+        }
+        {
+          name: 'RETRY_DELAY_SECONDS'
+          value: string(retryDelaySeconds)
+        }
+        {
+          name: 'RELEASE_LIMIT'
+          value: string(releaseLimit)
+        }
+        {
+          name: 'AGENT_PAUSE_SECONDS'
+          value: string(agentPauseSeconds)
+        }
+        {
+          name: 'RETENTION_DAYS'
+          value: string(retentionDays)
         }
         {
           name: 'UPLOAD_CONCURRENCY'
@@ -331,6 +405,24 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         }
       ]
     }
+  }
+}
+
+// Basic (user name and password) publishing credentials off for the deployment endpoint (scm) and FTP:
+// azd, `az functionapp deployment` and Core Tools publish with the caller's Entra ID token.
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-11-01' = {
+  parent: app
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-11-01' = {
+  parent: app
+  name: 'ftp'
+  properties: {
+    allow: false
   }
 }
 

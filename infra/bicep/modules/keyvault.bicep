@@ -2,6 +2,8 @@
 // soft delete and purge protection. A secret is created only when its @secure() value is given;
 // otherwise the operator puts it in later (docs/deployment.md). Purge protection keeps a deleted vault's
 // name taken for 90 days: `recover` brings that vault (and its secrets) back instead of creating it.
+// It also holds the credentials key: an RSA key that never leaves the vault and only wraps and unwraps the
+// data keys that seal the VMS credentials the app stores in its credentials table (docs/security.md).
 param name string
 param location string
 param tags object = {}
@@ -14,6 +16,8 @@ param eenClientSecretSecretName string
 param eenRefreshTokenSecretName string
 param rhombusApiKeySecretName string
 param verkadaApiKeySecretName string
+@description('The key that wraps the data keys sealing stored VMS credentials (CREDENTIALS_KEY_URI).')
+param credentialsKeyName string = 'vms-credentials-kek'
 @secure()
 param connectionFileJson string = ''
 @secure()
@@ -93,6 +97,51 @@ resource verkadaApiKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if
   }
 }
 
+// Wrap/unwrap only. A new version every year (old versions stay enabled, so data keys wrapped by them still
+// unwrap; the app re-wraps nothing: new data keys use the new version); each version expires after two years.
+resource credentialsKey 'Microsoft.KeyVault/vaults/keys@2023-07-01' = {
+  parent: vault
+  name: credentialsKeyName
+  properties: {
+    kty: 'RSA'
+    keySize: 3072
+    keyOps: [
+      'wrapKey'
+      'unwrapKey'
+    ]
+    attributes: {
+      enabled: true
+      exportable: false
+    }
+    rotationPolicy: {
+      attributes: {
+        expiryTime: 'P2Y'
+      }
+      lifetimeActions: [
+        {
+          trigger: {
+            timeAfterCreate: 'P1Y'
+          }
+          action: {
+            type: 'rotate'
+          }
+        }
+        {
+          trigger: {
+            timeBeforeExpiry: 'P30D'
+          }
+          action: {
+            type: 'notify'
+          }
+        }
+      ]
+    }
+  }
+}
+
 output id string = vault.id
 output name string = vault.name
 output uri string = vault.properties.vaultUri
+output credentialsKeyName string = credentialsKey.name
+@description('Versionless: wrapping uses the current version; each wrapped data key records the version that unwraps it.')
+output credentialsKeyUri string = credentialsKey.properties.keyUri

@@ -17,24 +17,32 @@ param targetId string
 param groupId string
 @description('privatelink.<service> zone, e.g. privatelink.blob.core.windows.net.')
 param dnsZoneName string
+@description('Default: a name missing from the zone does not resolve. NxDomainRedirect: it falls back to public resolution (Azure DNS), for names of other tenants\' private endpoints.')
+@allowed([
+  'Default'
+  'NxDomainRedirect'
+])
+param resolutionPolicy string = 'Default'
 
 resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' existing = {
   name: vnetName
 }
 
-resource zone 'Microsoft.Network/privateDnsZones@2020-06-01' = {
+resource zone 'Microsoft.Network/privateDnsZones@2024-06-01' = {
   name: dnsZoneName
   location: 'global'
   tags: tags
 }
 
-resource zoneLink 'Microsoft.Network/privateDnsZones/virtualNetworkLinks@2020-06-01' = {
+// resolutionPolicy needs API version 2024-06-01 or later.
+resource zoneLink 'Microsoft.Network/privateDnsZones/virtualNetworkLinks@2024-06-01' = {
   parent: zone
   name: '${vnetName}-link'
   location: 'global'
   tags: tags
   properties: {
     registrationEnabled: false
+    resolutionPolicy: resolutionPolicy
     virtualNetwork: {
       id: vnet.id
     }

@@ -3,6 +3,7 @@
 param principalId string
 param storageAccountName string
 param keyVaultName string
+param credentialsKeyName string
 param appInsightsName string
 
 // Built-in role definition ids (the same in every tenant).
@@ -10,6 +11,7 @@ var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
+var keyVaultCryptoServiceEncryptionUser = 'e147488a-f6f5-4113-8e2d-b22465e65bf6'
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -18,6 +20,11 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
+}
+
+resource credentialsKey 'Microsoft.KeyVault/vaults/keys@2023-07-01' existing = {
+  parent: vault
+  name: credentialsKeyName
 }
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -66,6 +73,19 @@ resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: vault
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Key Vault Crypto Service Encryption User, on the credentials key only: read the key's public part, wrap
+// and unwrap the data keys that seal stored VMS credentials. Not Crypto User: no encrypt, decrypt, sign or
+// verify, and no other key.
+resource credentialsKeyUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(credentialsKey.id, principalId, keyVaultCryptoServiceEncryptionUser)
+  scope: credentialsKey
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultCryptoServiceEncryptionUser)
     principalId: principalId
     principalType: 'ServicePrincipal'
   }

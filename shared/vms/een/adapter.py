@@ -3,7 +3,10 @@
 Video route A (`direct`, default) lists recording intervals with `include=mp4Url` and streams each
 interval that lies wholly inside the window; an interval reaching beyond it is exported for exactly its
 part inside. Route B (`export`) exports each covered interval. Every export is polled, its files
-downloaded, then deleted for good with the job (`cleanup`). Media URLs are signed, so they are never
+downloaded, then deleted for good with the job (`cleanup`). Each export's name carries the clip's tag,
+and so do its files' names (EEN names them after the export), so `remove_tagged` finds them with EEN's
+own lists: `GET /jobs` (export jobs of our user), `GET /files` (the export directory, `name__contains`)
+and `GET /deletedFiles` (the recycle bin). Media URLs are signed, so they are never
 kept in a ticket: `open_download` asks for a fresh one. The account's API host is discovered from
 `clientSettings`, never hard-coded.
 """
@@ -34,6 +37,8 @@ from shared.vms.base import (
     Interval,
     Snapshot,
     VmsAdapter,
+    carries_tag,
+    check_tag,
     clip_to_window,
     gaps,
     split_window,
@@ -120,6 +125,7 @@ class EenAdapter(VmsAdapter):
         self._page_size = page_size
         self._base_url: str | None = None
         self._base_lock = threading.Lock()
+        self._user_id: str | None = None
         self.capabilities = Capabilities(
             max_window=EXPORT_MAX,
             live_snapshot=True,
@@ -266,11 +272,12 @@ class EenAdapter(VmsAdapter):
     def find_recordings(self, camera_id: str, start: datetime, end: datetime) -> list[Interval]:
         return clip_to_window([media_interval(m) for m in self._media(camera_id, start, end)], start, end)
 
-    def start_clip(self, camera_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+    def start_clip(self, camera_id: str, start: datetime, end: datetime, *, tag: str) -> dict[str, Any]:
         """Direct route: every recording interval that lies wholly inside the window is streamed from its
         mp4Url; one that reaches beyond it (EEN does not promise to clip the intervals it lists) is
         exported for exactly its part inside the window. Export route: one export per covered interval,
-        so that each export yields one file whose times are known."""
+        so that each export yields one file whose times are known. Every export is named with `tag`."""
+        check_tag(tag)
         ticket: dict[str, Any] = {
             "vendor": VENDOR,
             "route": self._video_route,
@@ -279,6 +286,7 @@ class EenAdapter(VmsAdapter):
             "end": end.isoformat(),
             "downloads": [],
             "exports": [],
+            "tag": tag,
         }
         media = self._media(camera_id, start, end)
         to_export = []
@@ -292,7 +300,7 @@ class EenAdapter(VmsAdapter):
         try:
             for covered in clip_to_window(to_export, start, end):
                 for piece in split_window(covered.start, covered.end, EXPORT_MAX):
-                    ticket["exports"].append(self._create_export(camera_id, piece))
+                    ticket["exports"].append(self._create_export(camera_id, piece, tag))
         except Exception:
             self._abandon(ticket)  # the caller never sees this ticket: nothing it started may stay behind
             raise
@@ -304,10 +312,12 @@ class EenAdapter(VmsAdapter):
         except VmsError as exc:
             log.warning("EEN: could not remove the exports of an abandoned clip: %s", exc)
 
-    def _create_export(self, camera_id: str, piece: Interval) -> dict[str, Any]:
-        """An export of exactly `piece` into the archive's EXPORT_DIRECTORY. Not `autoDelete`: that would
-        put the file in the read-only downloads folder for two weeks, where the API cannot delete it."""
-        name = f"Clearance {piece.start:%Y-%m-%d %H-%M-%S}Z {uuid.uuid4().hex[:8]}"
+    def _create_export(self, camera_id: str, piece: Interval, tag: str) -> dict[str, Any]:
+        """An export of exactly `piece` into the archive's EXPORT_DIRECTORY, named with `tag` as a word of
+        its own (at most 64 characters: 31 + 24 + 9). Not `autoDelete`: that would put the file in the
+        read-only downloads folder for two weeks, where the API cannot delete it. Sent once: a retry after
+        a lost answer would create a second export (the first is found by its tag)."""
+        name = f"Clearance {piece.start:%Y-%m-%d %H-%M-%S}Z {tag} {uuid.uuid4().hex[:8]}"
         body = {
             "deviceId": camera_id,
             "type": "video",
@@ -315,7 +325,9 @@ class EenAdapter(VmsAdapter):
             "info": {"name": name, "directory": EXPORT_DIRECTORY},
             "autoDelete": False,
         }
-        created = self._json(self._api("POST", "/exports", operation="export", camera_id=camera_id, json=body))
+        created = self._json(
+            self._api("POST", "/exports", operation="export", camera_id=camera_id, json=body, idempotent=False)
+        )
         return {"job_id": created["id"], "start": piece.start.isoformat(), "end": piece.end.isoformat()}
 
     def _media_download(self, camera_id: str, interval: Interval) -> Download:
@@ -403,21 +415,80 @@ class EenAdapter(VmsAdapter):
         if failures:
             raise VmsTransient("EEN cleanup left artefacts behind: " + "; ".join(failures)[:500], vendor=VENDOR)
 
-    def _delete_export(self, job_id: str) -> None:
+    def _delete_export(self, job_id: str) -> int:
+        """Deletes one export (its files for good, then the job); returns how many of them were still there."""
         try:
             job = self._json(self._api("GET", f"/jobs/{job_id}", operation="job"))
         except VmsError as exc:
             if exc.status == 404:
-                return
+                return 0
             raise
+        removed = 0
         for item in (job.get("result") or {}).get("files") or []:
             file_id = archive_file_id(item) or self._find_file(item)
             if file_id is None:
                 log.warning("EEN: export %s file %r not found in the archive; nothing to delete", job_id, item)
                 continue
-            self._delete_gone_ok(f"/files/{file_id}", "delete_file")
-            self._delete_gone_ok(f"/deletedFiles/{file_id}", "purge_file")
-        self._delete_gone_ok(f"/jobs/{job_id}", "delete_job")
+            removed += self._purge_file(file_id)
+        return removed + self._delete_gone_ok(f"/jobs/{job_id}", "delete_job")
+
+    def _purge_file(self, file_id: str) -> int:
+        """Archive → recycle bin → gone; 1 when the file was still somewhere."""
+        recycled = self._delete_gone_ok(f"/files/{file_id}", "delete_file")
+        return max(recycled, self._delete_gone_ok(f"/deletedFiles/{file_id}", "purge_file"))
+
+    def remove_tagged(self, tag: str) -> int:
+        """Every export job named with `tag` (GET /jobs: export jobs of our user, every page) is deleted
+        with its files; then any file of the export directory or the recycle bin whose name holds `tag`
+        (an export whose job is gone) is deleted for good. Both routes list: the direct route also exports
+        the parts of recordings that reach beyond a window. Everything is listed before anything is
+        deleted, so deleting never shifts a page. Returns the jobs and files removed."""
+        check_tag(tag)
+        params = {"userId": self._current_user(), "namespace": "export", "sort": "+createTimestamp"}
+        jobs = [
+            str(job["id"])
+            for job in self._pages("/jobs", params, operation="list_jobs")
+            if job.get("id") and carries_tag(_export_name(job), tag)
+        ]
+        removed, failures = 0, []
+        for job_id in jobs:
+            try:
+                removed += self._delete_export(job_id)
+            except VmsError as exc:
+                failures.append(f"export {job_id}: {exc}")
+        in_archive = self._tagged_files("/files", {"directory": EXPORT_DIRECTORY, "name__contains": tag}, tag)
+        in_bin = self._tagged_files("/deletedFiles", {"name__contains": tag}, tag)
+        for file_id, recycled in [(f, False) for f in in_archive] + [(f, True) for f in in_bin]:
+            try:
+                removed += (
+                    self._delete_gone_ok(f"/deletedFiles/{file_id}", "purge_file")
+                    if recycled
+                    else self._purge_file(file_id)
+                )
+            except VmsError as exc:
+                failures.append(f"file {file_id}: {exc}")
+        if failures:
+            raise VmsTransient(f"EEN: tag {tag} left artefacts behind: " + "; ".join(failures)[:500], vendor=VENDOR)
+        if removed:
+            log.info("EEN: removed %d export job(s) and file(s) tagged %s", removed, tag)
+        return removed
+
+    def _tagged_files(self, path: str, params: dict[str, Any], tag: str) -> list[str]:
+        operation = "list_files" if path == "/files" else "list_deleted_files"
+        return [
+            str(found["id"])
+            for found in self._pages(path, params, operation=operation)
+            if found.get("id") and carries_tag(found.get("name"), tag)
+        ]
+
+    def _current_user(self) -> str:
+        """Our user's id (GET /users/self), which `GET /jobs` requires; asked once per process."""
+        if self._user_id is None:
+            body = self._json(self._api("GET", "/users/self", operation="current_user"))
+            if not isinstance(body, dict) or not body.get("id"):
+                raise VmsVendorError("EEN users/self has no id", vendor=VENDOR)
+            self._user_id = str(body["id"])
+        return self._user_id
 
     def _find_file(self, item: dict[str, Any]) -> str | None:
         """The archive id of an export file whose URL does not name it: looked up by directory and name."""
@@ -427,15 +498,25 @@ class EenAdapter(VmsAdapter):
                 return str(found["id"])
         return None
 
-    def _delete_gone_ok(self, path: str, operation: str) -> None:
+    def _delete_gone_ok(self, path: str, operation: str) -> int:
+        """1 when deleted, 0 when it was already gone."""
         try:
             self._api("DELETE", path, operation=operation).close()
         except VmsError as exc:
             if exc.status != 404:
                 raise
+            return 0
+        return 1
 
     def close(self) -> None:
         self._sender.session.close()
+
+
+def _export_name(job: dict[str, Any]) -> object:
+    """The `info.name` an export job was created with (its `arguments` are the request's body)."""
+    arguments = job.get("arguments")
+    info = arguments.get("info") if isinstance(arguments, dict) else None
+    return info.get("name") if isinstance(info, dict) else None
 
 
 def _job_error(job: dict[str, Any]) -> str:

@@ -7,7 +7,9 @@ online); seams under 2 s are merged and the last 120 s are unknown (still upload
 "video not available" placeholder frames over time without footage, so a clip is only ever asked for
 covered time: one `spliceV3` per covered interval (at most 60 minutes) → `getClipWithProgress` until
 COMPLETE → MP4 download from the media host → `deleteSavedClip`, otherwise the clip stays in the
-customer's console.
+customer's console. Each clip's title carries the clip request's tag, so `remove_tagged` finds the saved
+clips of a request whose ticket was lost with `getClipsWithProgress` (the organisation's saved clips,
+searched by title, paged).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from shared.vms.base import (
     Interval,
     Snapshot,
     VmsAdapter,
+    carries_tag,
+    check_tag,
     clip_to_window,
     gaps,
     split_window,
@@ -58,6 +62,8 @@ REGIONS = {
     "eu": ("https://api2.eu.rhombussystems.com", "https://media.eu.rhombussystems.com"),
 }
 CLIP_MAX = timedelta(minutes=60)
+LIST_PAGE_SIZE = 1000  # getClipsWithProgress's maximum
+LIST_HORIZON = timedelta(days=1)  # clips are listed up to now + this, whatever time the filter reads
 CLIP_READY = frozenset({"COMPLETE", "COMPLETED", "DONE", "SUCCESS"})
 CLIP_FAILED = frozenset({"FAILED", "FAILURE", "ERROR", "CANCELLED", "CANCELED", "OFFLINE"})
 SEAM = timedelta(seconds=2)  # presence windows closer than this are one recording (Rhombus's own SDK does so)
@@ -97,14 +103,32 @@ class RhombusAdapter(VmsAdapter):
     # ---- HTTP plumbing ----------------------------------------------------------------------------
 
     def _send(
-        self, method: str, url: str, *, operation: str, camera_id: str | None = None, **kwargs: Any
+        self,
+        method: str,
+        url: str,
+        *,
+        operation: str,
+        camera_id: str | None = None,
+        idempotent: bool = True,
+        **kwargs: Any,
     ) -> requests.Response:
         """One call with the API key headers; a 503 for a live image is an answer (offline), not an outage."""
         final = frozenset({503}) if operation == "live_image" else frozenset()
-        return self._sender.send(method, url, Call(operation, camera_id), final_statuses=final, **kwargs)
+        call = Call(operation, camera_id)
+        return self._sender.send(method, url, call, final_statuses=final, idempotent=idempotent, **kwargs)
 
-    def _post(self, path: str, body: dict[str, Any], *, operation: str, camera_id: str | None = None) -> dict[str, Any]:
-        response = self._send("POST", self._api_url + path, operation=operation, camera_id=camera_id, json=body)
+    def _post(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        operation: str,
+        camera_id: str | None = None,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        """Every API call is a POST; all but the creating ones (spliceV3) are reads, safe to repeat."""
+        url = self._api_url + path
+        response = self._send("POST", url, operation=operation, camera_id=camera_id, idempotent=idempotent, json=body)
         try:
             document = response.json()
         except ValueError:
@@ -205,10 +229,12 @@ class RhombusAdapter(VmsAdapter):
                 )
         return clip_to_window(_merge_seams(covered), start, end)
 
-    def start_clip(self, camera_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+    def start_clip(self, camera_id: str, start: datetime, end: datetime, *, tag: str) -> dict[str, Any]:
         """One clip per covered interval (split at 60 minutes), never over time without footage: Rhombus
         would fill that with placeholder frames. A clip lasts whole seconds, so a fraction of a second at
-        the end of an interval is left out (and reported missing) rather than overshot."""
+        the end of an interval is left out (and reported missing) rather than overshot. Every clip's
+        title ends with `tag`."""
+        check_tag(tag)
         ticket: dict[str, Any] = {
             "vendor": VENDOR,
             "route": "clip",
@@ -216,11 +242,12 @@ class RhombusAdapter(VmsAdapter):
             "start": start.isoformat(),
             "end": end.isoformat(),
             "clips": [],
+            "tag": tag,
         }
         try:
             for covered in self.find_recordings(camera_id, start, end):
                 for piece in split_window(covered.start, covered.end, CLIP_MAX):
-                    clip = self._splice(camera_id, piece)
+                    clip = self._splice(camera_id, piece, tag)
                     if clip is not None:
                         ticket["clips"].append(clip)
         except Exception:
@@ -228,7 +255,8 @@ class RhombusAdapter(VmsAdapter):
             raise
         return ticket
 
-    def _splice(self, camera_id: str, piece: Interval) -> dict[str, str] | None:
+    def _splice(self, camera_id: str, piece: Interval, tag: str) -> dict[str, str] | None:
+        """Sent once: a retry after a lost answer would save a second clip (the first is found by its tag)."""
         seconds = int(piece.duration.total_seconds())
         if seconds < 1:
             return None
@@ -236,9 +264,9 @@ class RhombusAdapter(VmsAdapter):
             "deviceUuids": [f"{camera_id}.v0"],
             "startTimeMillis": (piece.start.astimezone(UTC) - EPOCH) // timedelta(milliseconds=1),
             "durationSec": seconds,
-            "title": f"Clearance {piece.start:%Y-%m-%d %H:%M:%S}Z",
+            "title": f"Clearance {piece.start:%Y-%m-%d %H:%M:%S}Z {tag}",
         }
-        created = self._post("/api/video/spliceV3", body, operation="splice", camera_id=camera_id)
+        created = self._post("/api/video/spliceV3", body, operation="splice", camera_id=camera_id, idempotent=False)
         if not created.get("clipUuid"):
             raise VmsVendorError("Rhombus spliceV3 returned no clipUuid", vendor=VENDOR)
         end = piece.start + timedelta(seconds=seconds)
@@ -297,16 +325,54 @@ class RhombusAdapter(VmsAdapter):
 
     def cleanup(self, ticket: dict[str, Any]) -> None:
         """Deletes every saved clip of the ticket; a clip already gone is fine."""
-        failures = []
-        for clip in ticket.get("clips", []):
+        self._delete_clips([clip["clip_uuid"] for clip in ticket.get("clips", [])], "cleanup")
+
+    def _delete_clips(self, clip_uuids: list[str], what: str) -> int:
+        """Deletes each saved clip; returns how many were still there. VmsTransient naming those left."""
+        removed, failures = 0, []
+        for clip_uuid in clip_uuids:
             try:
-                self._post("/api/event/deleteSavedClip", {"savedClipUuid": clip["clip_uuid"]}, operation="delete_clip")
+                self._post("/api/event/deleteSavedClip", {"savedClipUuid": clip_uuid}, operation="delete_clip")
+                removed += 1
             except VmsError as exc:
                 if "not found" in str(exc).lower():
                     continue
-                failures.append(f"clip {clip['clip_uuid']}: {exc}")
+                failures.append(f"clip {clip_uuid}: {exc}")
         if failures:
-            raise VmsTransient("Rhombus cleanup left saved clips behind: " + "; ".join(failures)[:500], vendor=VENDOR)
+            raise VmsTransient(f"Rhombus {what} left saved clips behind: " + "; ".join(failures)[:500], vendor=VENDOR)
+        return removed
+
+    def remove_tagged(self, tag: str) -> int:
+        """Deletes every saved clip whose title holds `tag`: `getClipsWithProgress` searched by the tag
+        (`searchFilter` searches clip titles), every page, over all time up to a day ahead (the API wants
+        a time range; either time it may read, creation or footage, is inside it), each title checked
+        here too. Everything is listed before anything is deleted, so deleting never shifts a page."""
+        check_tag(tag)
+        before = (datetime.now(UTC) + LIST_HORIZON - EPOCH) // timedelta(milliseconds=1)
+        body: dict[str, Any] = {
+            "searchFilter": tag,
+            "timestampMsAfter": 0,
+            "timestampMsBefore": before,
+            "pageSize": LIST_PAGE_SIZE,
+        }
+        found: list[str] = []
+        seen_tokens: set[str] = set()
+        while True:
+            page = self._post("/api/event/getClipsWithProgress", body, operation="list_clips")
+            found += [
+                str(clip["uuid"])
+                for clip in page.get("savedClips") or []
+                if isinstance(clip, dict) and clip.get("uuid") and carries_tag(clip.get("title"), tag)
+            ]
+            token = page.get("pageToken")
+            if not token or token in seen_tokens:
+                break
+            seen_tokens.add(token)
+            body["pageToken"] = token
+        removed = self._delete_clips(list(dict.fromkeys(found)), f"removal of tag {tag}")
+        if removed:
+            log.info("Rhombus: removed %d saved clip(s) tagged %s", removed, tag)
+        return removed
 
     def close(self) -> None:
         self._sender.session.close()

@@ -34,6 +34,7 @@ from azure.data.tables import TableClient
 from shared.http.auth import StaticHeaders, TokenHeader, TokenQuery
 from shared.http.retry import RetryingSender
 from shared.http.sender import AuthenticatedSender, Call, Cooldown
+from shared.secrets.sealing import Sealer
 from shared.vms.base import (
     Camera,
     Capabilities,
@@ -43,6 +44,7 @@ from shared.vms.base import (
     Interval,
     Snapshot,
     VmsAdapter,
+    check_tag,
     clip_to_window,
     gaps,
     split_window,
@@ -64,12 +66,6 @@ from shared.vms.verkada.tokens import Credential, SharedCredential, SharedCreden
 log = logging.getLogger(__name__)
 
 VENDOR = "verkada"
-REGIONS = {
-    "us": "https://api.verkada.com",
-    "eu": "https://api.eu.verkada.com",
-    "au": "https://api.au.verkada.com",
-    "gov": "https://api.verkadagov.com",
-}
 STREAM_MAX = timedelta(hours=1)
 TOKEN_LIFETIME = timedelta(minutes=30)
 PAGE_SIZE = 200  # Verkada's maximum page_size
@@ -104,6 +100,7 @@ class VerkadaAdapter(VmsAdapter):
         *,
         api_url: str,
         token_table: TableClient,
+        sealer: Sealer,
         resolution: str = "high_res",
         cooldown_seconds: float = COOLDOWN_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
@@ -112,10 +109,12 @@ class VerkadaAdapter(VmsAdapter):
         self._api_url = api_url.rstrip("/")
         self._resolution = resolution
         self.api_token = SharedCredential(
-            "API token", SharedCredentialStore(token_table, "api-token", api_key), self._mint_api_token
+            "API token", SharedCredentialStore(token_table, "api-token", api_key, sealer), self._mint_api_token
         )
         self.stream_token = SharedCredential(
-            "streaming token", SharedCredentialStore(token_table, "stream-jwt", api_key), self._mint_stream_token
+            "streaming token",
+            SharedCredentialStore(token_table, "stream-jwt", api_key, sealer),
+            self._mint_stream_token,
         )
         senders: dict[str, Any] = {
             "log_prefix": "verkada_",
@@ -322,8 +321,9 @@ class VerkadaAdapter(VmsAdapter):
 
     # ---- footage: clips -----------------------------------------------------------------------------
 
-    def start_clip(self, camera_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+    def start_clip(self, camera_id: str, start: datetime, end: datetime, *, tag: str) -> dict[str, Any]:
         """No server-side job: the ticket names the window and its pieces of at most an hour (no credentials)."""
+        check_tag(tag)
         self._camera(camera_id)
         pieces = [[p.start.isoformat(), p.end.isoformat()] for p in split_window(start, end, STREAM_MAX)]
         return {
@@ -333,6 +333,7 @@ class VerkadaAdapter(VmsAdapter):
             "start": start.isoformat(),
             "end": end.isoformat(),
             "pieces": pieces,
+            "tag": tag,
         }
 
     def poll_clip(self, ticket: dict[str, Any]) -> ClipStatus:
@@ -438,6 +439,11 @@ class VerkadaAdapter(VmsAdapter):
 
     def cleanup(self, ticket: dict[str, Any]) -> None:
         """HLS creates nothing on Verkada's side: nothing to delete."""
+
+    def remove_tagged(self, tag: str) -> int:
+        """HLS creates nothing on Verkada's side: nothing to find, no call made."""
+        check_tag(tag)
+        return 0
 
     def close(self) -> None:
         self._sender.session.close()

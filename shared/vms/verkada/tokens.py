@@ -6,7 +6,8 @@ counts against its 300 requests a minute. So a credential is kept in memory and 
 Storage row shared by all instances (row key: a fingerprint of the API key, never the key): an instance
 uses a stored credential while it has more than `margin` to live, and only one instance mints a new
 one — it claims the row by ETag compare-and-swap, the others wait for its result. A credential the
-API refused (401) is forgotten here and in the row, so the next use mints once.
+API refused (401) is forgotten here and in the row, so the next use mints once. The stored credential is
+sealed (shared/secrets), bound to its row; a plain-text row of an older version is rewritten sealed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from shared.secrets.sealing import SealedValueUnreadable, Sealer, is_sealed
 from shared.vms.errors import VmsTransient
 from shared.vms.grant_store import fingerprint
 
@@ -51,9 +53,11 @@ class _Row:
 class SharedCredentialStore:
     """One row per (credential kind, API key) in a table; every write is a compare-and-swap."""
 
-    def __init__(self, table: TableClient, kind: str, api_key: str) -> None:
+    def __init__(self, table: TableClient, kind: str, api_key: str, sealer: Sealer) -> None:
         self._table = table
         self._keys = {"PartitionKey": PARTITION, "RowKey": f"{kind}-{fingerprint(api_key)}"}
+        self._sealer = sealer
+        self._context = f"{table.table_name}/{PARTITION}/{self._keys['RowKey']}/Value"
         self._ready = False
 
     def read(self) -> _Row:
@@ -65,13 +69,25 @@ class SharedCredentialStore:
             entity = self._table.get_entity(self._keys["PartitionKey"], self._keys["RowKey"])
         except ResourceNotFoundError:
             return _Row(None, None, None)
-        value, expires = entity.get("Value") or "", entity.get("ExpiresAt")
+        stored, expires = entity.get("Value") or "", entity.get("ExpiresAt")
+        try:
+            value = self._sealer.open(stored, self._context)
+        except SealedValueUnreadable as exc:  # gone for good (not an outage): mint a new one
+            log.warning("Verkada: a stored token cannot be opened (%s); a new one will be minted", exc)
+            value = ""
         credential = Credential(value, expires) if value and expires else None
-        return _Row(credential, entity.get("ClaimedUntil"), entity.metadata["etag"])
+        row = _Row(credential, entity.get("ClaimedUntil"), entity.metadata["etag"])
+        if stored and not is_sealed(stored):
+            # Written in plain text by an earlier version: rewrite it sealed, once (whoever wins the swap).
+            if self.write(row.etag, credential, row.claimed_until) is not None:
+                log.info("Verkada: a stored token was rewritten sealed (it was in plain text)")
+            return self.read()
+        return row
 
     def write(self, etag: str | None, credential: Credential | None, claimed_until: datetime | None) -> str | None:
         """Creates (etag None) or replaces the row if unchanged since `etag`; the new etag, or None if we lost."""
-        entity: dict[str, object] = {**self._keys, "Value": credential.value if credential else ""}
+        value = self._sealer.seal(credential.value, self._context) if credential else ""
+        entity: dict[str, object] = {**self._keys, "Value": value}
         if credential is not None:
             entity["ExpiresAt"] = credential.expires_at
         if claimed_until is not None:
