@@ -99,6 +99,8 @@ class DrillJob:
     expected_files: int
     label: str
     lane: Lane
+    kill_drill: bool = False
+    """One of the kill drill's own jobs (items_redone is bounded by the kills for these only)."""
 
 
 @dataclass
@@ -183,6 +185,8 @@ class Drill:
         thumbs = self.rng.sample(online, k=min(len(online), args.thumbnail_cameras))
         self.post(lane, "thumbnail", {"CameraIds": thumbs}, len(thumbs), f"{len(thumbs)} cameras")
         self.post(lane, "discovery", {}, 1, f"{len(all_cameras)} cameras")
+        for job in self.jobs:
+            job.kill_drill = True
 
     def _media(self, cameras: list[str], start: datetime, end: datetime, label: str) -> None:
         windows = [{"CameraId": c, "StartTimeUtc": start.isoformat(), "EndTimeUtc": end.isoformat()} for c in cameras]
@@ -340,7 +344,7 @@ class Drill:
             record = job.lane.records().get(job.job_id)
             ledger = Ledger(job.lane.table())
             plan = ledger.get_plan(job.job_id, record.generation) if record is not None else None
-            if plan is not None:
+            if plan is not None and job.kill_drill:
                 redone += sum(max(0, item.attempts - 1) for item in ledger.items(plan))
         registries = {id(job.lane.registry): job.lane.registry for job in self.jobs}.values()
         stats = [registry.stats() for registry in registries]
@@ -393,13 +397,14 @@ class Drill:
             state = plan.get("State")
             if state == "Done":
                 continue
-            if state == "Completing":
-                stuck += 1
-                continue
             record = records.get(plan["PartitionKey"])
-            if record is None or record.terminal:
-                continue
-            stuck += plan["RowKey"] == f"plan-{record.generation}"
+            current = record is not None and plan["RowKey"] == f"plan-{record.generation}"
+            if state == "Completing" or (current and record is not None and not record.terminal):
+                stuck += 1
+                print(
+                    f"  stuck plan in lane {lane.name}: job {plan['PartitionKey'][:8]} {plan['RowKey']} {state}, "
+                    f"record {record.state if record else None} ({'current' if current else 'older'} lock)"
+                )
         return stuck
 
     def invocations(self) -> tuple[int, float]:
