@@ -256,6 +256,9 @@ def completion_refused(ctx: ScenarioContext) -> Outcome:
     )
 
 
+POISON_BOUND_SECONDS = 240
+
+
 def completion_failing(ctx: ScenarioContext) -> Outcome:
     """503 on every completion of the job: the message carrying it reaches the poison queue within the
     bound (not forever); once the fault is removed the job is locked again and completes."""
@@ -263,7 +266,6 @@ def completion_failing(ctx: ScenarioContext) -> Outcome:
     cameras = _thumbnail_cameras(lane, 2, "Failing completion")
     job = ctx.post(lane, "thumbnail", {"CameraIds": cameras}, 2, "completion failing")
     ctx.expect_poison(job)
-    began = time.monotonic()
     transform = lane.registry.add_transform(
         "complete", job_id=job, every=True, processed=False, status=503, headers={"Retry-After": "1"}
     )
@@ -271,11 +273,16 @@ def completion_failing(ctx: ScenarioContext) -> Outcome:
     def poisoned() -> bool:
         return any(str(m.get("JobId")) == job for m in lane.poison_messages())
 
-    reached = wait_until(poisoned, min(ctx.deadline, began + 240), interval=2.0)
+    # the bound runs from the job's first lock (a busy agent may take a while to lock it)
+    locked = wait_until(lambda: lock_count(lane, job) > 0, ctx.deadline)
+    began = time.monotonic()
+    reached = locked and wait_until(poisoned, min(ctx.deadline, began + POISON_BOUND_SECONDS), interval=2.0)
     to_poison = time.monotonic() - began
     lane.registry.remove_transform(transform["Id"])
     if not reached:
-        return Outcome(False, f"no poison message for the job within {to_poison:.0f} s (the completion retried on)")
+        return Outcome(
+            False, f"no poison message for the job within {to_poison:.0f} s of its lock (the completion retried on)"
+        )
     states = wait_final(lane, [job], ctx.deadline)
     locks = lane.registry.lock_history(job)
     released = [lock for lock in locks[:-1] if lock["Ending"] == "released"]
@@ -284,7 +291,7 @@ def completion_failing(ctx: ScenarioContext) -> Outcome:
             final_check(states, frozenset({"Completed"})),
             "" if released else "no lock was released before the last one",
         ],
-        f"poison after {to_poison:.0f} s; then {states[job]}, {len(locks)} locks",
+        f"poison {to_poison:.0f} s after the first lock; then {states[job]}, {len(locks)} locks",
     )
 
 
