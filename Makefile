@@ -39,7 +39,7 @@ $(NODE_STAMP): package.json package-lock.json
 demo: setup
 	$(PY) -m devstack demo $(ARGS)
 
-## Resilience drill: 2 hosts killed 20+ times while real work is in flight; JSON verdict, non-zero on a miss.
+## Resilience drill: hosts killed 20+ times while real work is in flight, and ten named scenarios (docs/drill.md); JSON verdict, non-zero on a miss.
 drill: setup
 	$(PY) -m devstack drill $(ARGS)
 

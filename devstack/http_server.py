@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
+from email.utils import format_datetime
 from typing import Any
 
 from flask import Flask
@@ -48,6 +50,18 @@ def _redacting_handler(redact: Callable[[str], str]) -> type[WSGIRequestHandler]
     return RedactingRequestHandler
 
 
+def _dated_handler(base: type[WSGIRequestHandler], clock: Callable[[], datetime]) -> type[WSGIRequestHandler]:
+    class DatedRequestHandler(base):  # type: ignore[valid-type,misc]
+        """The `Date` header (RFC 7231) of every answer, from the simulator's clock instead of the host's."""
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            if timestamp is not None:
+                return super().date_time_string(timestamp)
+            return format_datetime(clock(), usegmt=True)
+
+    return DatedRequestHandler
+
+
 class AppServer:
     def __init__(
         self,
@@ -58,6 +72,7 @@ class AppServer:
         *,
         verbose: bool = False,
         redact: Callable[[str], str] = drop_query,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.app = app
         self.name = name
@@ -65,6 +80,7 @@ class AppServer:
         self.port = port
         self.verbose = verbose
         self._redact = redact
+        self._clock = clock
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -76,6 +92,8 @@ class AppServer:
         """Opens the listening socket (so the port is known) without serving yet."""
         if self._server is None:
             handler = _redacting_handler(self._redact) if self.verbose else _QuietRequestHandler
+            if self._clock is not None:
+                handler = _dated_handler(handler, self._clock)
             self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=handler)
             self.port = self._server.server_port
         return self

@@ -87,7 +87,7 @@ def agent_blueprint(sim: RegistrySimulator) -> Blueprint:
             unknown = types - set(JOB_TYPES)
             if unknown:
                 raise ProblemError(400, f"unknown job type(s) {sorted(unknown)}; known: {', '.join(JOB_TYPES)}")
-        jobs = sim.store.list_available(types)
+        jobs = sim.store.list_available(types, agent_id)
         g.detail = f"{len(jobs)} job(s) for agent {agent_id}"
         return jsonify(jobs)
 

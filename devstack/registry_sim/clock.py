@@ -48,6 +48,10 @@ class SimClock:
         with self._lock:
             self._offset += timedelta(seconds=seconds)
 
+    def set_offset(self, seconds: float) -> None:
+        with self._lock:
+            self._offset = timedelta(seconds=seconds)
+
     def reset(self) -> None:
         with self._lock:
             self._offset = timedelta()

@@ -46,6 +46,10 @@ class ControlClient:
     def advance_clock(self, seconds: float) -> dict[str, Any]:
         return self._call("POST", "/clock/advance", {"Seconds": seconds})
 
+    def set_clock_offset(self, seconds: float) -> dict[str, Any]:
+        """The simulator's clock runs `seconds` ahead of real time from now on (negative: behind)."""
+        return self._call("POST", "/clock/offset", {"Seconds": seconds})
+
     def clock(self) -> dict[str, Any]:
         return self._call("GET", "/clock")
 
@@ -66,19 +70,25 @@ class SimulatorControl(ControlClient):
         camera_ids: list[str] | None = None,
         *,
         verify_content: bool = True,
+        agent_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """With verify_content=False the Registry checks only decryption, size and SHA-256 of the job's files
         (for tests that upload arbitrary bytes); by default it also checks that each file is exactly what its
-        Complete* call reported (camera, window, capture time, device count)."""
+        Complete* call reported (camera, window, capture time, device count). With agent_id, the jobs are
+        offered to that agent only (others do not see them, and their lock answers 409)."""
         body: dict[str, Any] = {"Type": job_type, "Count": count, "VerifyContent": verify_content}
+        if agent_id is not None:
+            body["AgentId"] = agent_id
         if parameters is not None:
             body["Parameters"] = parameters
         if camera_ids is not None:
             body["CameraIds"] = camera_ids
         return self._call("POST", "/jobs", body)
 
-    def create_job(self, job_type: str, parameters: Any = None, *, verify_content: bool = True) -> dict[str, Any]:
-        return self.create_jobs(job_type, parameters, verify_content=verify_content)[0]
+    def create_job(
+        self, job_type: str, parameters: Any = None, *, verify_content: bool = True, agent_id: str | None = None
+    ) -> dict[str, Any]:
+        return self.create_jobs(job_type, parameters, verify_content=verify_content, agent_id=agent_id)[0]
 
     def jobs(self) -> list[dict[str, Any]]:
         return self._call("GET", "/jobs")
@@ -114,6 +124,11 @@ class SimulatorControl(ControlClient):
 
     def expire_lock(self, job_id: str) -> None:
         self._call("POST", f"/jobs/{job_id}/expire-lock")
+
+    def lock_history(self, job_id: str) -> list[dict[str, Any]]:
+        """Every lock the job had, oldest first: LockToken, AgentId, LockedUtc, EndedUtc, LockedHostUtc,
+        EndedHostUtc, Ending (released, completed, canceled, expired, taken over; None while held)."""
+        return self._call("GET", f"/jobs/{job_id}/locks")
 
     def configure(
         self,
@@ -171,6 +186,9 @@ class SimulatorControl(ControlClient):
 
     def clear_transforms(self) -> None:
         self._call("DELETE", "/transforms")
+
+    def remove_transform(self, transform_id: int) -> None:
+        self._call("DELETE", f"/transforms/{transform_id}")
 
     # -- faults at a chosen step ----------------------------------------------------------------
 

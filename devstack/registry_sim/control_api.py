@@ -70,6 +70,7 @@ def control_blueprint(sim: RegistrySimulator) -> Blueprint:
             verify_content = True
         if not isinstance(verify_content, bool):
             raise ProblemError(400, "VerifyContent must be true or false")
+        agent_id = body.string("AgentId", required=False)
         jobs = [
             sim.store.create(
                 job_type,
@@ -77,6 +78,7 @@ def control_blueprint(sim: RegistrySimulator) -> Blueprint:
                 if given is not None
                 else generate_parameters(job_type, sim.clock.now(), camera_ids or sim.default_camera_ids),
                 verify_content=verify_content,
+                agent_id=agent_id,
             )
             for _ in range(count)
         ]
@@ -89,6 +91,13 @@ def control_blueprint(sim: RegistrySimulator) -> Blueprint:
     @bp.get("/jobs/<job_id>")
     def job(job_id: str) -> Response:
         return jsonify(sim.store.detail(job_id, sim.storage.read_sas_url))
+
+    @bp.get("/jobs/<job_id>/locks")
+    def lock_history(job_id: str) -> Response:
+        """Every lock of the job, oldest first: LockToken, AgentId, LockedUtc, EndedUtc (simulator clock),
+        LockedHostUtc, EndedHostUtc (the hosts' clock) and Ending (released, completed, canceled, expired,
+        taken over; null while held)."""
+        return jsonify(sim.store.lock_history(job_id))
 
     @bp.post("/jobs/<job_id>/expire-lock")
     def expire_lock(job_id: str) -> Response:
@@ -144,6 +153,12 @@ def control_blueprint(sim: RegistrySimulator) -> Blueprint:
     @bp.delete("/transforms")
     def clear_transforms() -> Response:
         sim.transforms.reset()
+        return Response(status=204)
+
+    @bp.delete("/transforms/<int:transform_id>")
+    def remove_transform(transform_id: int) -> Response:
+        if not sim.transforms.remove(transform_id):
+            raise ProblemError(404, f"no transform {transform_id}")
         return Response(status=204)
 
     @bp.post("/step-faults")
@@ -230,6 +245,15 @@ def add_clock_and_config_routes(bp: Blueprint, clock: Any, config: Any) -> None:
 
     @bp.get("/clock")
     def get_clock() -> Response:
+        return jsonify(clock_json())
+
+    @bp.post("/clock/offset")
+    def set_clock_offset() -> Response:
+        """The clock runs `Seconds` ahead of real time (negative: behind), whatever it was before."""
+        seconds = _body().raw("Seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise ProblemError(400, "Seconds must be a number")
+        clock.set_offset(seconds)
         return jsonify(clock_json())
 
     @bp.post("/clock/advance")

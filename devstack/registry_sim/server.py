@@ -15,7 +15,9 @@ class SimulatorServer:
         self, simulator: RegistrySimulator, host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False
     ) -> None:
         self.simulator = simulator
-        self._server = AppServer(create_app(simulator), "registry-sim", host, port, verbose=verbose)
+        self._server = AppServer(
+            create_app(simulator), "registry-sim", host, port, verbose=verbose, clock=simulator.clock.now
+        )  # answers are dated by the simulator's clock, as the Registry's own
 
     @property
     def url(self) -> str:

@@ -43,6 +43,35 @@ class Lock:
         return {"JobId": job_id, "LockToken": self.token, "LockExpirationUtc": format_utc(self.expires)}
 
 
+@dataclass
+class LockSpan:
+    """One lock of a job, from the lock call to its end, for the control API's lock history."""
+
+    token: str
+    agent_id: str
+    locked: datetime
+    locked_host: datetime
+    ended: datetime | None = None
+    ended_host: datetime | None = None
+    ending: str | None = None
+    """released, completed, canceled, expired or taken over; None while held."""
+
+    def end(self, moment: datetime, ending: str, host_moment: datetime | None = None) -> None:
+        """Ended at `moment` (simulator clock), `host_moment` on the hosts' clock (default: now)."""
+        if self.ending is None:
+            self.ended, self.ended_host, self.ending = moment, host_moment or utc_now(), ending
+
+    def to_json(self) -> dict[str, Any]:
+        def utc(moment: datetime | None) -> str | None:
+            return None if moment is None else format_utc(moment)
+
+        return {
+            "LockToken": self.token, "AgentId": self.agent_id, "LockedUtc": utc(self.locked),
+            "LockedHostUtc": utc(self.locked_host), "EndedUtc": utc(self.ended),
+            "EndedHostUtc": utc(self.ended_host), "Ending": self.ending,
+        }  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Verification:
     ok: bool
@@ -127,6 +156,15 @@ class Job:
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     """(file id, file id it duplicates): a second file completed for the same evidence under one lock."""
     verify_content: bool = True  # False: Complete* checks decryption, size and hash only (arbitrary bytes)
+    agent_id: str | None = None
+    """The one agent the job is offered to (None: every agent), as a tenant with several agents sees it."""
+    locks: list[LockSpan] = field(default_factory=list)
+    """Every lock the job had, oldest first (the control API's lock history)."""
+
+    def end_lock(self, token: str, moment: datetime, ending: str, host_moment: datetime | None = None) -> None:
+        for span in self.locks:
+            if span.token == token:
+                span.end(moment, ending, host_moment)
 
     def to_json(self) -> dict[str, Any]:
         """The agent-facing Job model."""
@@ -149,19 +187,28 @@ class JobStore:
 
     # -- agent operations --------------------------------------------------------------------
 
-    def create(self, job_type: str, parameters: Any, *, verify_content: bool = True) -> dict[str, Any]:
+    def create(
+        self, job_type: str, parameters: Any, *, verify_content: bool = True, agent_id: str | None = None
+    ) -> dict[str, Any]:
         if job_type not in JOB_TYPES:
             raise ProblemError(400, f"Type must be one of {', '.join(JOB_TYPES)}")
         with self._lock:
             job = Job(str(uuid.uuid4()), job_type, parameters, self._clock.now(), next(self._seq))
             job.verify_content = verify_content
+            job.agent_id = agent_id
             self._jobs[job.id] = job
             return job.to_json()
 
-    def list_available(self, types: set[str] | None) -> list[dict[str, Any]]:
+    def list_available(self, types: set[str] | None, agent_id: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             jobs = [self._expire_if_due(job) for job in self._jobs.values()]
-            available = [j for j in jobs if j.state == AVAILABLE and (types is None or j.type in types)]
+            available = [
+                j
+                for j in jobs
+                if j.state == AVAILABLE
+                and (types is None or j.type in types)
+                and (j.agent_id is None or agent_id is None or j.agent_id == agent_id)
+            ]
             available.sort(key=lambda j: (j.created, j.seq))
             return [job.to_json() for job in available]
 
@@ -170,12 +217,15 @@ class JobStore:
             job = self._get(job_id)
             if job.state in TERMINAL_STATES:
                 raise ProblemError(410, f"the job is {job.state} and no longer available")
+            if job.agent_id is not None and job.agent_id != agent_id:
+                raise ProblemError(409, "the job is offered to another agent")
             if job.lock is not None:
                 if job.lock.agent_id == agent_id:  # a retried lock whose response was lost
                     return job.lock.to_json(job.id)
                 raise ProblemError(409, "the job is locked by another agent")
             job.lock = Lock(str(uuid.uuid4()), agent_id, self._lock_expiry())
             job.state = LOCKED
+            job.locks.append(LockSpan(job.lock.token, agent_id, self._clock.now(), utc_now()))
             return job.lock.to_json(job.id)
 
     def renew(self, job_id: str, token: str) -> dict[str, str]:
@@ -322,7 +372,9 @@ class JobStore:
             else:
                 lost = job.lock
                 job.expired_tokens.add(lost.token)
+                job.end_lock(lost.token, self._clock.now(), "taken over")
                 job.lock = Lock(str(uuid.uuid4()), OTHER_AGENT_ID, self._lock_expiry())
+                job.locks.append(LockSpan(job.lock.token, OTHER_AGENT_ID, self._clock.now(), utc_now()))
                 job.progress = None
                 outcome = f"lock of agent {lost.agent_id} lost; agent {OTHER_AGENT_ID} holds the job now"
             job.history.append(HistoryEntry(self._clock.now(), "lock_lost", None, f"{outcome} ({reason})"))
@@ -342,6 +394,11 @@ class JobStore:
             job.lock.expires = self._clock.now()
             self._expire_if_due(job)
 
+    def lock_history(self, job_id: str) -> list[dict[str, Any]]:
+        """Every lock of the job, oldest first: who held it, when, and how it ended."""
+        with self._lock:
+            return [span.to_json() for span in self._get(job_id).locks]
+
     def summaries(self) -> list[dict[str, Any]]:
         with self._lock:
             jobs = sorted((self._expire_if_due(j) for j in self._jobs.values()), key=lambda j: (j.created, j.seq))
@@ -352,6 +409,8 @@ class JobStore:
                     "FileCount": len(job.files),
                     "CompletionState": job.completion_state,
                     "VerifyContent": job.verify_content,
+                    "AgentId": job.agent_id,
+                    "LockCount": len(job.locks),
                 }
                 for job in jobs
             ]
@@ -371,6 +430,8 @@ class JobStore:
                 },
                 "CompletionState": job.completion_state,
                 "VerifyContent": job.verify_content,
+                "AgentId": job.agent_id,
+                "LockCount": len(job.locks),
                 "CompletionMessage": job.message,
                 "CancelReason": job.cancel_reason,
                 "FinishedUtc": format_utc(job.finished) if job.finished else None,
@@ -423,6 +484,8 @@ class JobStore:
         if job.state == LOCKED and job.lock is not None and job.lock.expires <= self._clock.now():
             lock = job.lock
             job.expired_tokens.add(lock.token)
+            # expiry is noticed lazily: it happened at the lock's expiry, on either clock
+            job.end_lock(lock.token, lock.expires, "expired", utc_now() - (self._clock.now() - lock.expires))
             job.state, job.lock, job.progress = AVAILABLE, None, None
             job.history.append(
                 HistoryEntry(self._clock.now(), "lock_expired", None, f"lock of agent {lock.agent_id} expired")
@@ -456,6 +519,7 @@ class JobStore:
 
     def _finish(self, job: Job, token: str, operation: str, state: str) -> None:
         job.closed_tokens[token] = (operation, state)
+        job.end_lock(token, self._clock.now(), _PAST[operation])
         job.state, job.lock = state, None
         if state != AVAILABLE:
             job.finished = self._clock.now()

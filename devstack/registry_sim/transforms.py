@@ -216,6 +216,12 @@ class TransformSet:
         with self._lock:
             return [t.to_json() for t in self._transforms]
 
+    def remove(self, transform_id: int) -> bool:
+        with self._lock:
+            kept = [t for t in self._transforms if t.id != transform_id]
+            removed, self._transforms = len(kept) != len(self._transforms), kept
+            return removed
+
     def reset(self) -> None:
         with self._lock:
             self._transforms.clear()

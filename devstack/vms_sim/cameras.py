@@ -54,6 +54,8 @@ class Camera:
     explicit_recordings: list[Interval] | None = None
     local_only: list[Interval] = field(default_factory=list)  # footage kept on the camera only (Rhombus)
     snapshot_bytes: int | None = None  # snapshots padded to this size (None: the configured default)
+    bitrate_kbps: int | None = None  # this camera's footage bitrate (None: the configured BitrateKbps)
+    export_seconds: float | None = None  # how long its exports/clips take (None: ExportDurationSeconds)
 
     @property
     def has_recordings(self) -> bool:

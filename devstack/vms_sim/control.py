@@ -52,6 +52,13 @@ class VmsSimulatorControl(ControlClient):
     def set_online(self, camera_id: str, online: bool) -> dict[str, Any]:
         return self.update_camera(camera_id, Online=online)
 
+    def set_camera_media(
+        self, camera_id: str, *, bitrate_kbps: int | None = None, export_seconds: float | None = None
+    ) -> dict[str, Any]:
+        """The camera's own bitrate and export/clip duration (None: the configured ones)."""
+        body = {"BitrateKbps": bitrate_kbps, "ExportDurationSeconds": export_seconds}
+        return self._call("PUT", camera_path(camera_id) + "/media", body)
+
     def remove_camera(self, camera_id: str) -> None:
         self._call("DELETE", camera_path(camera_id))
 

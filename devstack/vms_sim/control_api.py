@@ -15,6 +15,7 @@ from devstack.registry_sim.control_api import add_clock_and_config_routes
 from devstack.registry_sim.faults import StatusFault
 from devstack.registry_sim.problems import ProblemError, problem_response
 
+from .camera_media import add_camera_media_routes
 from .cameras import MAX_CAMERAS, Camera
 from .faults import CREATE_KINDS, JOB_KINDS, MAX_HOLD_SECONDS, STREAM_KINDS, CreateFault, StreamFault
 from .intervals import Interval, normalise
@@ -238,6 +239,7 @@ def control_blueprint(profile: Profile) -> Blueprint:
         profile.reset()
         return Response(status=204)
 
+    add_camera_media_routes(bp, engine)
     profile.extend_control(bp)
     return bp
 

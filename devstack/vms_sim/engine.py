@@ -90,7 +90,13 @@ class VmsEngine:
         return normalise(cloud + local) if camera.online else cloud
 
     def recording_stream(self, camera_id: str, start_ms: int, end_ms: int) -> FootageStream:
-        return recording_stream(camera_id, start_ms, end_ms, self.config.bitrate_kbps)
+        return recording_stream(camera_id, start_ms, end_ms, self.bitrate_kbps(camera_id))
+
+    def bitrate_kbps(self, camera_id: str) -> int:
+        """The camera's own bitrate if it has one, else the configured one."""
+        camera = self.cameras.get(camera_id)
+        own = camera.bitrate_kbps if camera is not None else None
+        return own or self.config.bitrate_kbps
 
     def recorded_parts_stream(self, camera: Camera, start_ms: int, end_ms: int) -> ConcatStream:
         """The recorded parts of a window back to back (what an EEN export of that window holds)."""
@@ -102,7 +108,7 @@ class VmsEngine:
         placeholder frames for the rest of the time."""
         real = self.fetchable(camera, start_ms, end_ms)
         parts = [(s, e, False) for s, e in real] + [(s, e, True) for s, e in holes(real, start_ms, end_ms)]
-        bitrate = self.config.bitrate_kbps
+        bitrate = self.bitrate_kbps(camera.id)
         return ConcatStream(tuple(FootageStream(camera.id, s, e, bitrate, filler) for s, e, filler in sorted(parts)))
 
     def stream_info(self, stream: Stream) -> dict[str, Any]:
@@ -159,13 +165,14 @@ class VmsEngine:
         reason: str,
     ) -> Job:
         fails = self.faults.take_job_fault("ExportFailure")
+        seconds = self.config.export_duration_seconds if camera.export_seconds is None else camera.export_seconds
         job = Job(
             id=job_id or new_id(),
             camera_id=camera.id,
             start_ms=start_ms,
             end_ms=end_ms,
             created_ms=self.now_ms(),
-            duration_ms=int(self.config.export_duration_seconds * 1000),
+            duration_ms=int(seconds * 1000),
             fails=fails or bool(reason),
             recorded=recorded,
             missing=holes(recorded, start_ms, end_ms),
