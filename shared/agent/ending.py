@@ -6,7 +6,9 @@ record change succeeded. Every path that ends a job comes through here.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
+from shared.agent.ledger import COMPLETING, DONE
 from shared.agent.records import CANCELED, LOST, RELEASED, LockRecord, LockRecords, log_job_end, utc_now
 from shared.agent.services import Services
 from shared.failures import Disposition, disposition_of
@@ -61,9 +63,21 @@ def release_job(services: Services, record: LockRecord, reason: str, *, agent_fa
         log.error("Releasing job %s failed too (%s); its lock will expire on its own", record.job_id,
                   scrub(str(exc))[:300])  # fmt: skip
     end_job(services.records, record, RELEASED, reason, released=not agent_fault)
+    _close_completing_plan(services, record)
     if agent_fault:
         services.pause.pause(reason)
     return RELEASED
+
+
+def _close_completing_plan(services: Services, record: LockRecord) -> None:
+    """A plan left Completing (its completion kept failing, and its message was poisoned) is done with:
+    nothing will complete this lock's plan any more, and the sweep must not send it on again."""
+    try:
+        plan = services.ledger.get_plan(record.job_id, record.generation)
+        if plan is not None and plan.state == COMPLETING:
+            services.ledger.save_plan(replace(plan, state=DONE, outcome=RELEASED))
+    except Exception as exc:  # noqa: BLE001 - the record has ended; the plan is only bookkeeping now
+        log.warning("Job %s: its plan stays Completing (%s)", record.job_id, type(exc).__name__)
 
 
 def reason_to_end(record: LockRecord, services: Services) -> str | None:

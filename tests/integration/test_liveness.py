@@ -153,6 +153,8 @@ def test_a_completion_that_keeps_failing_reaches_the_poison_queue_and_the_job_is
     assert [m.job_id for m in poisoned] == [job["Id"]]
     record = agent.services.records.get(job["Id"])
     assert record.state == "Released" and "poison" in record.last_error and record.releases == 1
+    plan = agent.services.ledger.get_plan(job["Id"], record.generation)
+    assert plan.state == "Done" and plan.outcome == "Released"  # no plan is left Completing for the sweep
     assert stack.sim.job(job["Id"])["State"] == "Available"
     assert len(job_lines(caplog, job["Id"])) == 1
 
