@@ -27,10 +27,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from shared.agent.ending import end_job
-from shared.agent.ledger import Ledger, Plan, WorkItem
-from shared.agent.progress import JobProgress, summarize
-from shared.agent.records import TERMINAL_STATES, LockRecord, LockRecords, StaleRecord
+from shared.agent.locks.records import TERMINAL_STATES, LockRecord, LockRecords, StaleRecord
+from shared.agent.work.ending import end_job
+from shared.agent.work.ledger import Ledger, Plan, WorkItem
+from shared.agent.work.progress import JobProgress, summarize
 from shared.ops import access
 from shared.ops.access import ROLE_WRITE, storage_errors
 from shared.ops.errors import Exit, OpsError

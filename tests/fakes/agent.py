@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.agent.ledger import Ledger
-from shared.agent.pause import AgentPause
-from shared.agent.records import LockRecords
-from shared.agent.services import Services
+from shared.agent.locks.pause import AgentPause
+from shared.agent.locks.records import LockRecords
+from shared.agent.wiring.services import Services
+from shared.agent.work.ledger import Ledger
 from shared.registry.contract import Job, Lock, UploadTicket
 from shared.registry.errors import JobGone, LockLost
 from shared.upload.uploader import CommitCallback, ProgressCallback, UploadResult

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.agent.ledger import DELIVERED, generation_of
+from shared.agent.work.ledger import DELIVERED, generation_of
 from tests.integration.agent_helpers import drain, history, poll_once, quick_agent, recorded_camera, run_job, window
 from tests.integration.vms_helpers import new_tag
 
@@ -135,7 +135,7 @@ def test_a_redelivered_item_that_was_delivered_does_nothing(stack, vms, agent):
     assert drain_one_item_then_stop(agent) == "Delivered"
     plan, items = plan_of(agent, job["Id"])
     delivered = next(i for i in items if i.state == DELIVERED)
-    from shared.agent.messages import encode_item
+    from shared.agent.work.messages import encode_item
 
     for _ in range(3):  # the same item's message, delivered again and again
         agent.queue.send_message(encode_item(delivered.job_id, delivered.generation, delivered.item_id))
@@ -151,7 +151,7 @@ def test_a_redelivered_item_that_was_delivered_does_nothing(stack, vms, agent):
 
 def drain_one_item_then_stop(agent) -> str:
     """Plan the job, then run exactly one of its item messages."""
-    from shared.agent.processor import process_message
+    from shared.agent.work.processor import process_message
 
     job_message = next(iter(agent.queue.receive_messages(max_messages=1, visibility_timeout=60)))
     assert (
@@ -170,7 +170,7 @@ def drain_one_item_then_stop(agent) -> str:
 def test_a_malformed_message_goes_to_the_poison_queue_on_its_first_delivery_logged_once_without_its_body(
     stack, agent, caplog
 ):
-    from shared.agent.processor import process_message
+    from shared.agent.work.processor import process_message
 
     secretish = b'{"not": "a job", "token": "SECRET-VALUE-123"}'
     with caplog.at_level(logging.INFO):
@@ -214,7 +214,7 @@ def planned_media_job(stack, vms, agent, minutes: int = 10):
     )
     poll_once(agent)
     job_message = next(iter(agent.queue.receive_messages(max_messages=1, visibility_timeout=60)))
-    from shared.agent.processor import process_message
+    from shared.agent.work.processor import process_message
 
     assert (
         process_message(job_message.content, dequeue_count=1, message_id="job-msg", services=agent.services)
@@ -230,7 +230,7 @@ def died_running(agent, item, **changes):
     """The ledger as a run leaves it when its process is killed: Running, its heartbeat going stale."""
     from dataclasses import replace
 
-    from shared.agent.ledger import RUNNING, utc_now
+    from shared.agent.work.ledger import RUNNING, utc_now
 
     stale = utc_now() - timedelta(minutes=5)
     return agent.services.ledger.save_item(
@@ -250,8 +250,8 @@ def test_an_item_whose_run_died_before_committing_is_redone_once_with_a_fresh_up
 
 
 def test_a_file_recorded_as_committing_but_never_committed_is_uploaded_afresh_and_completed_once(stack, vms, agent):
-    from shared.agent.ledger import FILE_COMMITTING, FileEntry
-    from shared.agent.naming import media_name
+    from shared.agent.work.ledger import FILE_COMMITTING, FileEntry
+    from shared.agent.work.naming import media_name
 
     job_id, item = planned_media_job(stack, vms, agent)
     record = agent.services.records.get(job_id)
@@ -276,8 +276,8 @@ def test_a_file_recorded_as_committing_but_never_committed_is_uploaded_afresh_an
 
 
 def test_a_file_committed_but_not_completed_is_completed_without_a_second_upload(stack, vms, agent):
-    from shared.agent.ledger import FILE_COMMITTED, FileEntry
-    from shared.agent.naming import media_name
+    from shared.agent.work.ledger import FILE_COMMITTED, FileEntry
+    from shared.agent.work.naming import media_name
 
     job_id, item = planned_media_job(stack, vms, agent)
     record = agent.services.records.get(job_id)
@@ -306,9 +306,9 @@ def test_a_file_committed_but_not_completed_is_completed_without_a_second_upload
 def test_a_duplicate_message_for_an_item_another_live_run_holds_is_deferred_not_run(stack, vms, agent):
     from dataclasses import replace
 
-    from shared.agent.ledger import RUNNING, utc_now
-    from shared.agent.messages import encode_item
-    from shared.agent.processor import process_message
+    from shared.agent.work.ledger import RUNNING, utc_now
+    from shared.agent.work.messages import encode_item
+    from shared.agent.work.processor import process_message
 
     job_id, item = planned_media_job(stack, vms, agent)
     item_message = next(iter(agent.queue.receive_messages(max_messages=1, visibility_timeout=60)))
@@ -323,13 +323,13 @@ def test_when_two_items_finish_at_the_same_moment_the_job_is_completed_exactly_o
     import threading
     from dataclasses import replace
 
-    from shared.agent.completion import complete_job, finish_item
+    from shared.agent.work.completion import complete_job, finish_item
 
     camera, start, _ = recorded_camera(vms, minutes=60)
     quarter = start.replace(minute=start.minute - start.minute % 15) + timedelta(minutes=15)
     job = stack.sim.create_job("mediarequest", {"Cameras": [window(camera, quarter, quarter + timedelta(minutes=30))]})
     poll_once(agent)
-    from shared.agent.processor import process_message
+    from shared.agent.work.processor import process_message
 
     job_message = next(iter(agent.queue.receive_messages(max_messages=1, visibility_timeout=60)))
     process_message(job_message.content, dequeue_count=1, message_id="job", services=agent.services)
@@ -367,7 +367,7 @@ def test_when_two_items_finish_at_the_same_moment_the_job_is_completed_exactly_o
 def test_a_lock_lost_mid_upload_stops_without_completing_and_a_new_lock_starts_a_fresh_plan(stack, vms, agent):
     import threading
 
-    from shared.agent.renewer import renew_all
+    from shared.agent.locks.renewer import renew_all
 
     camera, start, _ = recorded_camera(vms, minutes=60)
     quarter = start.replace(minute=start.minute - start.minute % 15) + timedelta(minutes=15)

@@ -13,8 +13,10 @@ from azure.core.exceptions import ServiceResponseError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 
-from shared.agent.ending import lose_job, release_job
-from shared.agent.ledger import (
+from shared.agent.locks.records import LockRecord, LockRecords
+from shared.agent.locks.renewer import renew_all
+from shared.agent.work.ending import lose_job, release_job
+from shared.agent.work.ledger import (
     DELIVERED,
     FILE_DELIVERED,
     MEDIA,
@@ -26,11 +28,9 @@ from shared.agent.ledger import (
     WorkItem,
     new_plan_id,
 )
-from shared.agent.messages import decode_message
-from shared.agent.processor import process_message
-from shared.agent.records import LockRecord, LockRecords
-from shared.agent.renewer import renew_all
-from shared.agent.worker import run_item
+from shared.agent.work.messages import decode_message
+from shared.agent.work.processor import process_message
+from shared.agent.work.worker import run_item
 from tests.integration.agent_helpers import drain, end_pause, history, poll_once, quick_agent, recorded_camera, window
 
 GiB = 2**30

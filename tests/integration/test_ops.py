@@ -17,7 +17,7 @@ from azure.core.exceptions import HttpResponseError
 
 from devstack.agent_env import agent_settings
 from shared import ops
-from shared.agent.runtime import build_agent
+from shared.agent.wiring.runtime import build_agent
 from shared.ops import access
 from shared.ops.errors import Exit
 from shared.settings import AgentSettings

@@ -13,11 +13,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.agent.completion import finish_item
-from shared.agent.ending import lose_job, release_job
 from shared.agent.errors import TakenOver
-from shared.agent.guard import ItemGuard
-from shared.agent.ledger import (
+from shared.agent.locks.poller import poll
+from shared.agent.locks.records import LOST, PARTITION, PROCESSING, QUEUED, LockRecord
+from shared.agent.locks.renewer import renew_all
+from shared.agent.locks.sweep import sweep
+from shared.agent.work.completion import finish_item
+from shared.agent.work.ending import lose_job, release_job
+from shared.agent.work.guard import ItemGuard
+from shared.agent.work.ledger import (
     COMPLETING,
     DELIVERED,
     FILE_DELIVERED,
@@ -30,13 +34,9 @@ from shared.agent.ledger import (
     WorkItem,
     new_plan_id,
 )
-from shared.agent.messages import decode_message
-from shared.agent.planner import draft_plan
-from shared.agent.poller import poll
-from shared.agent.processor import process_message
-from shared.agent.records import LOST, PARTITION, PROCESSING, QUEUED, LockRecord
-from shared.agent.renewer import renew_all
-from shared.agent.sweep import sweep
+from shared.agent.work.messages import decode_message
+from shared.agent.work.planner import draft_plan
+from shared.agent.work.processor import process_message
 from tests.fakes.agent import Engine, engine_services
 from tests.fakes.queues import FakeMessage
 

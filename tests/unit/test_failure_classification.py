@@ -8,9 +8,9 @@ import pytest
 import requests
 
 from shared.agent.errors import JobCanceled, LockLostError, TakenOver
-from shared.agent.ledger import StaleEntry
-from shared.agent.processor import planning_outcome
-from shared.agent.worker import ITEM_OUTCOMES, item_outcome
+from shared.agent.work.ledger import StaleEntry
+from shared.agent.work.processor import planning_outcome
+from shared.agent.work.worker import ITEM_OUTCOMES, item_outcome
 from shared.failures import Disposition, disposition_of
 from shared.http.retry import TransportFailure
 from shared.http.sender import Call

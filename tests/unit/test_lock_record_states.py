@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.agent.records import (
+from shared.agent.locks.records import (
     PROCESSING,
     QUEUED,
     TERMINAL_STATES,

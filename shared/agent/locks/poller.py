@@ -30,11 +30,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from shared.agent.ending import cancel_job, end_job, reason_to_end
-from shared.agent.ledger import JobTooLarge, OfferedJob, generation_of
-from shared.agent.messages import encode_job
-from shared.agent.records import RELEASED, LockRecord, utc_now
-from shared.agent.services import Services
+from shared.agent.locks.records import RELEASED, LockRecord, utc_now
+from shared.agent.wiring.services import Services
+from shared.agent.work.ending import cancel_job, end_job, reason_to_end
+from shared.agent.work.ledger import JobTooLarge, OfferedJob, generation_of
+from shared.agent.work.messages import encode_job
 from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
 from shared.registry.client import RegistryClient

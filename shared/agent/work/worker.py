@@ -30,13 +30,15 @@ import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from shared.agent.backoff import backoff
-from shared.agent.completion import complete_job, finish_item
-from shared.agent.ending import lose_job, release_job
 from shared.agent.errors import ExportTimedOut, TakenOver
-from shared.agent.guard import ItemGuard
-from shared.agent.kinds import Waiting, run_kind
-from shared.agent.ledger import (
+from shared.agent.jobs.kinds import Waiting, run_kind
+from shared.agent.locks.records import LockRecord
+from shared.agent.wiring.services import Services
+from shared.agent.work.backoff import backoff
+from shared.agent.work.completion import complete_job, finish_item
+from shared.agent.work.ending import lose_job, release_job
+from shared.agent.work.guard import ItemGuard
+from shared.agent.work.ledger import (
     COMPLETING,
     DELIVERED,
     FAILED,
@@ -50,9 +52,7 @@ from shared.agent.ledger import (
     WorkItem,
     utc_now,
 )
-from shared.agent.messages import ItemMessage, encode_item
-from shared.agent.records import LockRecord
-from shared.agent.services import Services
+from shared.agent.work.messages import ItemMessage, encode_item
 from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
 from shared.storage import send_message

@@ -19,9 +19,9 @@ from dataclasses import replace
 from typing import Any
 
 from shared.agent.errors import LockLostError, TakenOver
-from shared.agent.ledger import RUNNING, StaleEntry, WorkItem, utc_now
-from shared.agent.records import LockRecord
-from shared.agent.services import Services
+from shared.agent.locks.records import LockRecord
+from shared.agent.wiring.services import Services
+from shared.agent.work.ledger import RUNNING, StaleEntry, WorkItem, utc_now
 from shared.registry.errors import NotOurs
 from shared.telemetry import carry_context
 

@@ -14,10 +14,10 @@ from datetime import timedelta
 
 from azure.storage.queue import QueueClient
 
-from shared.agent.ledger import Ledger
-from shared.agent.pause import AgentPause
-from shared.agent.records import LockRecords
-from shared.agent.services import Services
+from shared.agent.locks.pause import AgentPause
+from shared.agent.locks.records import LockRecords
+from shared.agent.wiring.services import Services
+from shared.agent.work.ledger import Ledger
 from shared.redact import install_log_scrubbing
 from shared.registry.client import RegistryClient
 from shared.secrets.lock_tokens import lock_token_sealer

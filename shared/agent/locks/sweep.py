@@ -28,10 +28,10 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
-from shared.agent.ledger import COMPLETING, PLANNED, RUNNING, RUNNING_PLAN, StaleEntry, WorkItem
-from shared.agent.messages import encode_item, encode_job
-from shared.agent.records import LockRecord, utc_now
-from shared.agent.services import Services
+from shared.agent.locks.records import LockRecord, utc_now
+from shared.agent.wiring.services import Services
+from shared.agent.work.ledger import COMPLETING, PLANNED, RUNNING, RUNNING_PLAN, StaleEntry, WorkItem
+from shared.agent.work.messages import encode_item, encode_job
 from shared.storage import send_message
 
 log = logging.getLogger(__name__)

@@ -20,10 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.agent.ending import end_job, lose_job
-from shared.agent.records import ABANDONED, LockRecord, utc_now
-from shared.agent.services import Services
-from shared.agent.sweep import SweepResult, retain, sweep
+from shared.agent.locks.records import ABANDONED, LockRecord, utc_now
+from shared.agent.locks.sweep import SweepResult, retain, sweep
+from shared.agent.wiring.services import Services
+from shared.agent.work.ending import end_job, lose_job
 from shared.redact import scrub
 from shared.registry.errors import NotOurs
 from shared.telemetry import carry_context, job_context

@@ -22,8 +22,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from shared.agent.guard import ItemGuard
-from shared.agent.ledger import FILE_COMMITTED, FILE_COMMITTING, FILE_DELIVERED, FileEntry
+from shared.agent.work.guard import ItemGuard
+from shared.agent.work.ledger import FILE_COMMITTED, FILE_COMMITTING, FILE_DELIVERED, FileEntry
 from shared.registry.errors import UploadRejected
 from shared.telemetry import metrics
 from shared.upload.errors import SasRejected

@@ -25,9 +25,11 @@ import logging
 from dataclasses import replace
 from datetime import timedelta
 
-from shared.agent.ending import end_job, lose_job, release_job
 from shared.agent.errors import LockLostError
-from shared.agent.ledger import (
+from shared.agent.locks.records import REFUSED, RELEASED, LockRecord, log_job_end
+from shared.agent.wiring.services import Services
+from shared.agent.work.ending import end_job, lose_job, release_job
+from shared.agent.work.ledger import (
     COMPLETING,
     DELIVERED,
     DONE,
@@ -42,8 +44,6 @@ from shared.agent.ledger import (
     WorkItem,
     utc_now,
 )
-from shared.agent.records import REFUSED, RELEASED, LockRecord, log_job_end
-from shared.agent.services import Services
 from shared.redact import scrub
 from shared.registry.errors import NotOurs, RegistryBadRequest, RegistryError
 

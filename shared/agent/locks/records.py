@@ -33,7 +33,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableEntity, UpdateMode
 
-from shared.agent.ledger import generation_of, read_int
+from shared.agent.work.ledger import generation_of, read_int
 from shared.secrets.sealing import SealedValueUnreadable, Sealer, is_sealed
 from shared.telemetry import metrics
 

@@ -20,8 +20,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.agent.errors import JobCanceled
-from shared.agent.ledger import DISCOVERY, MEDIA, THUMBNAILS, OfferedJob, WorkItem
-from shared.agent.services import Services
+from shared.agent.wiring.services import Services
+from shared.agent.work.ledger import DISCOVERY, MEDIA, THUMBNAILS, OfferedJob, WorkItem
 from shared.registry.contract import PARAMETER_MODELS, MediaRequestParameters, ThumbnailParameters
 from shared.vms.base import Interval, clip_to_window, gaps
 from shared.vms.errors import CameraNotFound

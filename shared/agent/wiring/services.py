@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from azure.storage.queue import QueueClient
 
-from shared.agent.ledger import Ledger
-from shared.agent.pause import AgentPause
-from shared.agent.records import LockRecords
+from shared.agent.locks.pause import AgentPause
+from shared.agent.locks.records import LockRecords
+from shared.agent.work.ledger import Ledger
 from shared.registry.client import RegistryClient
 from shared.upload.uploader import EncryptedBlobUploader
 from shared.vms.base import VmsAdapter

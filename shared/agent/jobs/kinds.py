@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
-from shared.agent.delivery import deliver_file, resume_file
 from shared.agent.errors import ExportTimedOut, LockLostError
-from shared.agent.guard import ItemGuard
-from shared.agent.ledger import FILE_DELIVERED, FILE_MISSING, MEDIA, THUMBNAILS, FileEntry, WorkItem, utc_now
-from shared.agent.naming import DISCOVERY_NAME, media_name, thumbnail_name
-from shared.agent.planner import GAP_TOLERANCE, span
+from shared.agent.work.delivery import deliver_file, resume_file
+from shared.agent.work.guard import ItemGuard
+from shared.agent.work.ledger import FILE_DELIVERED, FILE_MISSING, MEDIA, THUMBNAILS, FileEntry, WorkItem, utc_now
+from shared.agent.work.naming import DISCOVERY_NAME, media_name, thumbnail_name
+from shared.agent.work.planner import GAP_TOLERANCE, span
 from shared.vms.base import Camera, ClipStatus, Download, clip_to_window
 from shared.vms.errors import CameraNotFound, DeviceUnavailable, NoFootage, VmsVendorError
 

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import logging
 
-from shared.agent.backoff import backoff
-from shared.agent.completion import complete_job
-from shared.agent.ending import cancel_job, lose_job, reason_to_end, release_job
 from shared.agent.errors import JobCanceled
-from shared.agent.ledger import COMPLETING, PLANNED, OfferedJob, Plan, WorkItem, new_plan_id
-from shared.agent.messages import (
+from shared.agent.locks.records import PROCESSING, LockRecord
+from shared.agent.wiring.services import Services
+from shared.agent.work.backoff import backoff
+from shared.agent.work.completion import complete_job
+from shared.agent.work.ending import cancel_job, lose_job, reason_to_end, release_job
+from shared.agent.work.ledger import COMPLETING, PLANNED, OfferedJob, Plan, WorkItem, new_plan_id
+from shared.agent.work.messages import (
     ItemMessage,
     JobMessage,
     MalformedMessage,
@@ -39,10 +41,8 @@ from shared.agent.messages import (
     encode_again,
     encode_item,
 )
-from shared.agent.planner import draft_plan
-from shared.agent.records import PROCESSING, LockRecord
-from shared.agent.services import Services
-from shared.agent.worker import run_item
+from shared.agent.work.planner import draft_plan
+from shared.agent.work.worker import run_item
 from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
 from shared.storage import send_message

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.agent.ledger import FINAL_ITEM_STATES, Ledger, Plan, WorkItem, generation_of
-from shared.agent.records import LockRecord, LockRecords
+from shared.agent.locks.records import LockRecord, LockRecords
+from shared.agent.work.ledger import FINAL_ITEM_STATES, Ledger, Plan, WorkItem, generation_of
 
 
 @dataclass(frozen=True)

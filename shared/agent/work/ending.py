@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 
-from shared.agent.records import CANCELED, LOST, RELEASED, LockRecord, LockRecords, log_job_end, utc_now
-from shared.agent.services import Services
+from shared.agent.locks.records import CANCELED, LOST, RELEASED, LockRecord, LockRecords, log_job_end, utc_now
+from shared.agent.wiring.services import Services
 from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
 
