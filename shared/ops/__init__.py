@@ -27,7 +27,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from shared.agent.locks.records import TERMINAL_STATES, LockRecord, LockRecords, StaleRecord
+from shared.agent.locks.records import LockRecord, LockRecords, RecordChanged
+from shared.agent.states import RecordState
 from shared.agent.work.ending import end_job
 from shared.agent.work.ledger import Ledger, Plan, WorkItem
 from shared.agent.work.progress import JobProgress, summarize
@@ -39,7 +40,7 @@ from shared.registry.connection_file import ConnectionFile, ConnectionFileError,
 from shared.registry.errors import NotOurs, RegistryError, RegistryUnauthorized, RegistryUnavailable
 from shared.secrets.lock_tokens import lock_token_sealer
 
-STATES = ("Queued", "Processing", *sorted(TERMINAL_STATES))
+STATES = tuple(RecordState)
 
 
 @dataclass
@@ -202,7 +203,13 @@ def release(context: Context, job_id: str, *, ask: Callable[[str], str], assume_
     try:
         registry.release(job_id, record.lock_token)
     except NotOurs as exc:
-        _mark(context, record, "Lost", f"operator release: {exc}", after="the Registry said the lock is not ours")
+        _mark(
+            context,
+            record,
+            RecordState.LOST,
+            f"operator release: {exc}",
+            after="the Registry said the lock is not ours",
+        )
         print(f"The Registry says the lock is no longer ours ({exc.status}); the record is marked Lost.", file=out)
         return Exit.DECLINED
     except RegistryUnauthorized as exc:
@@ -211,12 +218,12 @@ def release(context: Context, job_id: str, *, ask: Callable[[str], str], assume_
         raise OpsError(f"the Registry cannot be reached: {exc}", Exit.UNREACHABLE) from None
     except RegistryError as exc:
         raise OpsError(f"the Registry refused the release: {exc}", Exit.UNREACHABLE) from None
-    _mark(context, record, "Released", "released by an operator", after="the Registry released it")
+    _mark(context, record, RecordState.RELEASED, "released by an operator", after="the Registry released it")
     print(f"Released job {job_id}.", file=out)
     return Exit.OK
 
 
-def _mark(context: Context, record: LockRecord, state: str, reason: str, *, after: str) -> None:
+def _mark(context: Context, record: LockRecord, state: RecordState, reason: str, *, after: str) -> None:
     """Record what happened at the Registry, as every ending does (fenced by the lock's generation, with its
     `Job ended` line); a refused write says so (the Registry already acted)."""
     try:
@@ -227,7 +234,7 @@ def _mark(context: Context, record: LockRecord, state: str, reason: str, *, afte
             f"{after}, but the lock record was not marked {state}: {exc} (the agent notices at its next renewal)",
             exc.code,
         ) from None
-    except StaleRecord:
+    except RecordChanged:
         raise OpsError(
             f"{after}, but the lock record kept changing; it was not marked {state}", Exit.UNREACHABLE
         ) from None

@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from shared.agent.work.ledger import DELIVERED, generation_of
+from shared.agent.states import ItemState
+from shared.agent.work.ledger import generation_of
 from tests.integration.agent_helpers import drain, history, poll_once, quick_agent, recorded_camera, run_job, window
 from tests.integration.vms_helpers import new_tag
 
@@ -73,7 +74,7 @@ def test_a_window_is_cut_into_wall_clock_segments_each_named_and_reported_as_its
     plan, items = plan_of(agent, job["Id"])
     assert plan.items_total == 3 and plan.items_remaining == 0 and plan.files_delivered == 3
     assert plan.bytes_delivered == sum(f["Verification"]["Size"] for f in seen["Files"])
-    assert all(item.state == DELIVERED and item.attempts == 1 for item in items)
+    assert all(item.state == ItemState.DELIVERED and item.attempts == 1 for item in items)
 
 
 def test_a_camera_without_footage_makes_the_request_partially_completed(stack, vms, agent):
@@ -134,7 +135,7 @@ def test_a_redelivered_item_that_was_delivered_does_nothing(stack, vms, agent):
     poll_once(agent)
     assert drain_one_item_then_stop(agent) == "Delivered"
     plan, items = plan_of(agent, job["Id"])
-    delivered = next(i for i in items if i.state == DELIVERED)
+    delivered = next(i for i in items if i.state == ItemState.DELIVERED)
     from shared.agent.work.messages import encode_item
 
     for _ in range(3):  # the same item's message, delivered again and again
@@ -246,7 +247,7 @@ def test_an_item_whose_run_died_before_committing_is_redone_once_with_a_fresh_up
     assert seen["State"] == "Completed" and history(stack, job_id, "complete", 204) == 1
     assert [f["Completed"] for f in seen["Files"]] == [True]
     _, (redone,) = plan_of(agent, job_id)
-    assert redone.state == DELIVERED and redone.attempts == 2
+    assert redone.state == ItemState.DELIVERED and redone.attempts == 2
 
 
 def test_a_file_recorded_as_committing_but_never_committed_is_uploaded_afresh_and_completed_once(stack, vms, agent):

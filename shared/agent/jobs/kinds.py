@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
-from shared.agent.errors import ExportTimedOut, LockLostError
+from shared.agent.errors import ExportTimedOut, LockGone
+from shared.agent.states import FileKind, FileState, ItemKind
 from shared.agent.work.delivery import deliver_file, resume_file
 from shared.agent.work.guard import ItemGuard
-from shared.agent.work.ledger import FILE_DELIVERED, FILE_MISSING, MEDIA, THUMBNAILS, FileEntry, WorkItem, utc_now
+from shared.agent.work.ledger import FileEntry, WorkItem, utc_now
 from shared.agent.work.naming import DISCOVERY_NAME, media_name, thumbnail_name
 from shared.agent.work.planner import GAP_TOLERANCE, span
 from shared.vms.base import Camera, ClipStatus, Download, clip_to_window
@@ -43,9 +44,9 @@ class Waiting:
 
 def run_kind(guard: ItemGuard) -> Done | Waiting:
     kind = guard.item.kind
-    if kind == MEDIA:
+    if kind == ItemKind.MEDIA_SEGMENT:
         return run_media(guard)
-    if kind == THUMBNAILS:
+    if kind == ItemKind.THUMBNAIL_BATCH:
         return run_thumbnails(guard)
     return run_discovery(guard)
 
@@ -123,8 +124,8 @@ def _wait_for_clip(guard: ItemGuard) -> ClipStatus | None:
 def _deliver_download(guard: ItemGuard, camera: str, download: Download) -> None:
     vms = guard.services.vms
     facts = {"CameraId": camera, "StartTimeUtc": download.start.isoformat(), "EndTimeUtc": download.end.isoformat()}
-    entry = FileEntry(media_name(camera, download.start, download.end), "media", facts)
-    if (existing := guard.item.file(entry.name)) is not None and existing.state == FILE_DELIVERED:
+    entry = FileEntry(media_name(camera, download.start, download.end), FileKind.MEDIA, facts)
+    if (existing := guard.item.file(entry.name)) is not None and existing.state == FileState.DELIVERED:
         return
 
     deliver_file(guard, entry, "video/mp4", lambda: vms.open_download(download), size_hint=download.size)
@@ -140,10 +141,10 @@ def run_thumbnails(guard: ItemGuard) -> Done:
     for camera in guard.item.camera_ids:
         earlier = next((f for f in guard.item.files if f.facts.get("CameraId") == camera), None)
         if earlier is not None:
-            if earlier.state == FILE_MISSING:
+            if earlier.state == FileState.MISSING:
                 missing.append(earlier.facts.get("Why", f"{camera} (no image)"))
                 continue
-            if earlier.state == FILE_DELIVERED or resume_file(guard, earlier) is not None:
+            if earlier.state == FileState.DELIVERED or resume_file(guard, earlier) is not None:
                 continue
         guard.check()
         try:
@@ -157,7 +158,9 @@ def run_thumbnails(guard: ItemGuard) -> Done:
             continue
         captured = snapshot.captured_at.astimezone(UTC)
         entry = FileEntry(
-            thumbnail_name(camera, captured), "thumbnail", {"CameraId": camera, "CapturedUtc": captured.isoformat()}
+            thumbnail_name(camera, captured),
+            FileKind.THUMBNAIL,
+            {"CameraId": camera, "CapturedUtc": captured.isoformat()},
         )
         content = snapshot.content
         del snapshot
@@ -166,7 +169,9 @@ def run_thumbnails(guard: ItemGuard) -> Done:
 
 
 def _thumbnail_missing(guard: ItemGuard, camera: str, why: str) -> str:
-    entry = FileEntry(f"missing-{camera}", "thumbnail", {"CameraId": camera, "Why": why}, state=FILE_MISSING)
+    entry = FileEntry(
+        f"missing-{camera}", FileKind.THUMBNAIL, {"CameraId": camera, "Why": why}, state=FileState.MISSING
+    )
     guard.save(files=guard.item.with_file(entry).files)
     return why
 
@@ -190,7 +195,7 @@ def run_discovery(guard: ItemGuard) -> Done:
                 guard.check()
         yield b"]}"
 
-    entry = FileEntry(DISCOVERY_NAME, "discovery", {})
+    entry = FileEntry(DISCOVERY_NAME, FileKind.DISCOVERY, {})
     deliver_file(guard, entry, "application/json", document, late_facts=lambda: {"DeviceCount": counter["devices"]})
     return Done()
 
@@ -210,4 +215,4 @@ def _device(camera: Camera) -> dict[str, object]:
     }
 
 
-__all__ = ["Done", "LockLostError", "Waiting", "run_kind"]
+__all__ = ["Done", "LockGone", "Waiting", "run_kind"]

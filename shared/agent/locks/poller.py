@@ -30,7 +30,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from shared.agent.locks.records import RELEASED, LockRecord, utc_now
+from shared.agent.locks.records import LockRecord, utc_now
+from shared.agent.states import RecordState
 from shared.agent.wiring.services import Services
 from shared.agent.work.ending import cancel_job, end_job, reason_to_end
 from shared.agent.work.ledger import JobTooLarge, OfferedJob, generation_of
@@ -40,7 +41,7 @@ from shared.redact import scrub
 from shared.registry.client import RegistryClient
 from shared.registry.contract import JOB_TYPES, Job
 from shared.registry.errors import (
-    LockLost,
+    LockTokenRefused,
     NotOurs,
     RegistryBadRequest,
     RegistryUnauthorized,
@@ -230,7 +231,7 @@ def _release(job: Job, token: str, registry: RegistryClient, result: PollResult)
     """Releases the job; returns what happened, for the log line and the record."""
     try:
         registry.release(job.id, token)
-    except LockLost:
+    except LockTokenRefused:
         return "it was already no longer ours"
     except Exception as exc:  # noqa: BLE001 - reported; the lock then expires on its own
         return f"releasing it failed too ({_describe(exc)}), so its lock expires on its own"
@@ -244,7 +245,11 @@ def _note_in_record(services: Services, job_id: str, token: str, reason: str) ->
         record = services.records.get(job_id)
         if record is None or record.generation != generation_of(token):
             return " (no lock record of this lock to update)"
-        return "" if end_job(services.records, record, RELEASED, reason) else " (its lock record had already ended)"
+        return (
+            ""
+            if end_job(services.records, record, RecordState.RELEASED, reason)
+            else " (its lock record had already ended)"
+        )
     except Exception as exc:  # noqa: BLE001 - the log line still says why
         return f" (the lock record could not be updated either: {_describe(exc)})"
 

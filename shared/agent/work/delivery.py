@@ -22,8 +22,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from shared.agent.states import FileState
 from shared.agent.work.guard import ItemGuard
-from shared.agent.work.ledger import FILE_COMMITTED, FILE_COMMITTING, FILE_DELIVERED, FileEntry
+from shared.agent.work.ledger import FileEntry
 from shared.registry.errors import UploadRejected
 from shared.telemetry import metrics
 from shared.upload.errors import SasRejected
@@ -47,11 +48,11 @@ def deliver_file(
     `late_facts` adds facts known only once the whole source was read (a discovery's device count)."""
     current = guard.item.file(entry.name)
     if current is not None:
-        if current.state == FILE_DELIVERED:
+        if current.state == FileState.DELIVERED:
             return current
         if (resumed := resume_file(guard, current)) is not None:
             return resumed
-    fresh = replace(entry, state="", file_id="", size=0, sha256="")
+    fresh = replace(entry, state=FileState.NEW, file_id="", size=0, sha256="")
     return _upload(guard, fresh, content_type, open_source, size_hint, late_facts)
 
 
@@ -60,7 +61,7 @@ def resume_file(guard: ItemGuard, entry: FileEntry) -> FileEntry | None:
 
     None when there is nothing to finish, or the Registry has no such blob (the commit never happened):
     the entry is dropped and the caller uploads the file afresh."""
-    if entry.state not in (FILE_COMMITTING, FILE_COMMITTED) or not entry.file_id:
+    if entry.state not in (FileState.COMMITTING, FileState.COMMITTED) or not entry.file_id:
         return None
     try:
         return _complete(guard, entry)
@@ -96,7 +97,7 @@ def _upload(
         ) -> None:
             guard.confirm_lock_with_registry()
             facts = {**entry.facts, **(late_facts() if late_facts else {})}
-            pending = replace(entry, facts=facts, state=FILE_COMMITTING, file_id=file_id, size=size, sha256=sha256)
+            pending = replace(entry, facts=facts, state=FileState.COMMITTING, file_id=file_id, size=size, sha256=sha256)
             guard.save(files=guard.item.with_file(pending).files)
             committing.append(pending)
 
@@ -120,7 +121,7 @@ def _upload(
             close = getattr(source, "close", None)
             if close is not None:
                 close()
-        committed = replace(committing[-1], state=FILE_COMMITTED)
+        committed = replace(committing[-1], state=FileState.COMMITTED)
         guard.save(files=guard.item.with_file(committed).files)
         delivered = _complete(guard, committed)
         metrics.file_delivered(delivered.size, time.monotonic() - started, from_vms=entry.kind == "media")
@@ -161,7 +162,7 @@ def _complete(guard: ItemGuard, entry: FileEntry) -> FileEntry:
             size=entry.size,
             sha256=entry.sha256,
         )
-    delivered = replace(entry, state=FILE_DELIVERED)
+    delivered = replace(entry, state=FileState.DELIVERED)
     guard.save(files=guard.item.with_file(delivered).files, bytes_in_flight=0)
     log.info(
         "Delivered %s (%d bytes, SHA-256 %s…) as file %s of job %s",

@@ -20,8 +20,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.agent.errors import JobCanceled
+from shared.agent.states import ItemKind
 from shared.agent.wiring.services import Services
-from shared.agent.work.ledger import DISCOVERY, MEDIA, THUMBNAILS, OfferedJob, WorkItem
+from shared.agent.work.ledger import OfferedJob, WorkItem
 from shared.registry.contract import PARAMETER_MODELS, MediaRequestParameters, ThumbnailParameters
 from shared.vms.base import Interval, clip_to_window, gaps
 from shared.vms.errors import CameraNotFound
@@ -54,7 +55,7 @@ def draft_plan(job: OfferedJob, plan_id: str, services: Services) -> Draft:
     elif isinstance(parameters, ThumbnailParameters):
         draft = _thumbnails(job.job_id, job.generation, parameters, services)
     else:
-        draft = Draft(items=[WorkItem(job.job_id, job.generation, "discovery", DISCOVERY)])
+        draft = Draft(items=[WorkItem(job.job_id, job.generation, "discovery", ItemKind.DISCOVERY)])
     draft.items = [replace(item, item_id=f"{plan_id}-{item.item_id}") for item in draft.items]
     return draft
 
@@ -105,7 +106,15 @@ def _media(job_id: str, generation: str, parameters: MediaRequestParameters, ser
                 seen.add((camera, piece))
                 item_id = f"m{index:03d}-{_short_hash(camera)}-{int(piece.start.timestamp() * 1000)}"
                 draft.items.append(
-                    WorkItem(job_id, generation, item_id, MEDIA, camera_id=camera, start=piece.start, end=piece.end)
+                    WorkItem(
+                        job_id,
+                        generation,
+                        item_id,
+                        ItemKind.MEDIA_SEGMENT,
+                        camera_id=camera,
+                        start=piece.start,
+                        end=piece.end,
+                    )
                 )
     return draft
 
@@ -121,7 +130,7 @@ def _thumbnails(job_id: str, generation: str, parameters: ThumbnailParameters, s
     draft = Draft()
     for number, start in enumerate(range(0, len(requested), THUMBNAIL_BATCH)):
         batch = tuple(requested[start : start + THUMBNAIL_BATCH])
-        draft.items.append(WorkItem(job_id, generation, f"t{number:04d}", THUMBNAILS, camera_ids=batch))
+        draft.items.append(WorkItem(job_id, generation, f"t{number:04d}", ItemKind.THUMBNAIL_BATCH, camera_ids=batch))
     return draft
 
 

@@ -27,12 +27,13 @@ from __future__ import annotations
 import logging
 
 from shared.agent.errors import JobCanceled
-from shared.agent.locks.records import PROCESSING, LockRecord
+from shared.agent.locks.records import LockRecord
+from shared.agent.states import PlanState, RecordState
 from shared.agent.wiring.services import Services
 from shared.agent.work.backoff import backoff
 from shared.agent.work.completion import complete_job
 from shared.agent.work.ending import cancel_job, lose_job, reason_to_end, release_job
-from shared.agent.work.ledger import COMPLETING, PLANNED, OfferedJob, Plan, WorkItem, new_plan_id
+from shared.agent.work.ledger import OfferedJob, Plan, WorkItem, new_plan_id
 from shared.agent.work.messages import (
     ItemMessage,
     JobMessage,
@@ -142,9 +143,9 @@ def plan_job(message: JobMessage, *, services: Services) -> str:
 
 def _adopt(plan: Plan, record: LockRecord, services: Services) -> str:
     """A plan exists for this lock: carry it on from wherever its last planner or finisher stopped."""
-    if plan.state == PLANNED:  # planned by a delivery that died before enqueueing everything
+    if plan.state == PlanState.PLANNED:  # planned by a delivery that died before enqueueing everything
         return _start(plan, record, services)
-    if plan.state == COMPLETING:  # the item that finished last died before completing (or the sweep says so)
+    if plan.state == PlanState.COMPLETING:  # the item that finished last died before completing (or the sweep says so)
         return complete_job(services, record, plan)
     log.info("Job %s is already planned (%s); duplicate message acknowledged", record.job_id, plan.state)
     return "Duplicate"
@@ -206,8 +207,8 @@ def _plan_and_start(message: JobMessage, record: LockRecord, services: Services)
 
 def _start(plan: Plan, record: LockRecord, services: Services, items: list[WorkItem] | None = None) -> str:
     """Enqueue every unfinished item, then mark the plan Running (a redelivery enqueues again: harmless)."""
-    if record.state != PROCESSING:
-        services.records.transition(record.job_id, PROCESSING, generation=record.generation, last_error="")
+    if record.state != RecordState.PROCESSING:
+        services.records.transition(record.job_id, RecordState.PROCESSING, generation=record.generation, last_error="")
     if plan.items_total == 0:
         return complete_job(services, record, services.ledger.mark_completing(plan))
     pending = items if items is not None else services.ledger.items(plan)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.agent.locks.records import LockRecord, LockRecords
-from shared.agent.work.ledger import FINAL_ITEM_STATES, Ledger, Plan, WorkItem, generation_of
+from shared.agent.states import FINAL_ITEM_STATES
+from shared.agent.work.ledger import Ledger, Plan, WorkItem, generation_of
 
 
 @dataclass(frozen=True)
