@@ -32,9 +32,9 @@ from devstack.agent_env import agent_settings
 from devstack.funchost.logs import invocation_stats
 from devstack.funchost.process import HostProcess
 from devstack.stack import REPO_ROOT, LocalStack
+from shared.agent.jobs.media import segments
 from shared.agent.locks.records import LockRecords
 from shared.agent.work.ledger import Ledger
-from shared.agent.work.planner import segments
 from shared.secrets.lock_tokens import lock_token_sealer
 from shared.settings import AgentSettings
 from shared.storage import queue_client, table_client

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.agent.errors import TakenOver
+from shared.agent.jobs.base import Planning
 from shared.agent.locks.poller import poll
 from shared.agent.locks.records import PARTITION, LockRecord
 from shared.agent.locks.renewer import renew_all
@@ -49,6 +50,13 @@ def locked(engine: Engine, job_type: str = "discovery", parameters: dict | None 
     record = engine.services.records.get(job_id)
     assert record is not None
     return record
+
+
+def guard_of(engine: Engine, record: LockRecord, item: WorkItem, owner: str) -> ItemGuard:
+    """The run's hold on `item`, with the engine's real collaborators."""
+    services = engine.services
+    return ItemGuard(record, item, owner, ledger=services.ledger, records=services.records,
+                     registry=services.registry, heartbeat_every=services.heartbeat_every)  # fmt: skip
 
 
 def process(engine: Engine, message: FakeMessage, message_id: str | None = None) -> str:
@@ -212,7 +220,7 @@ def test_two_items_finishing_at_once_the_loser_counts_again_on_the_plans_newest_
 def test_a_guard_write_that_meets_the_sweeps_touch_is_made_again(engine):
     record, _, (item,) = planned(engine, cameras=1)
     held = claimed(engine, item, "run-1")
-    guard = ItemGuard(engine.services, record, held, "run-1")  # no heartbeat thread: entered only by `with`
+    guard = guard_of(engine, record, held, "run-1")  # no heartbeat thread: entered only by `with`
     later = datetime.now(UTC) + timedelta(hours=1)
     swept: list = []
     touch = engine.table.before_write(item_row(item), lambda: swept.append(sweep(engine.services, [record], later)),
@@ -230,7 +238,7 @@ def test_a_guard_write_that_meets_the_sweeps_touch_is_made_again(engine):
 def test_a_guard_write_that_meets_another_owners_claim_stops_and_writes_nothing_more(engine):
     record, _, (item,) = planned(engine, cameras=1)
     held = claimed(engine, item, "run-1")
-    guard = ItemGuard(engine.services, record, held, "run-1")
+    guard = guard_of(engine, record, held, "run-1")
     claim = engine.table.conflict(item_row(item), changes={"Owner": "run-2", "Attempts": 2}, operations={"update"})
 
     with pytest.raises(TakenOver):
@@ -361,7 +369,7 @@ def test_a_planner_adopting_a_plan_whose_planner_died_enqueues_it_without_resett
 
     def the_other_planner_stores_its_plan_and_dies() -> None:
         plan_id = new_plan_id()
-        draft = draft_plan(offered, plan_id, engine.services)
+        draft = draft_plan(offered, plan_id, Planning(engine.vms, engine.services.max_segment))
         plan = Plan(record.job_id, record.generation, "thumbnail", plan_id=plan_id, items_total=3, items_remaining=3)
         stored, _ = engine.services.ledger.create_plan(plan, draft.items, [])
         first, second, _ = engine.services.ledger.items(stored)

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.agent.jobs.media import segments
 from shared.agent.states import FailureKind, FileKind, FileState, ItemKind, ItemState
 from shared.agent.work.completion import choose_outcome
 from shared.agent.work.ledger import FileEntry, Plan, WorkItem
 from shared.agent.work.naming import media_name, safe_camera, thumbnail_name
-from shared.agent.work.planner import segments
 from shared.vms.base import Interval
 
 T0 = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from shared.agent.jobs import catalog
 from shared.agent.locks.records import LockRecord, utc_now
 from shared.agent.states import RecordState
 from shared.agent.wiring.services import Services
@@ -39,7 +40,7 @@ from shared.agent.work.messages import encode_job
 from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
 from shared.registry.client import RegistryClient
-from shared.registry.contract import JOB_TYPES, Job
+from shared.registry.contract import Job
 from shared.registry.errors import (
     LockTokenRefused,
     NotOurs,
@@ -52,8 +53,6 @@ from shared.telemetry import job_context
 from shared.telemetry.tracing import job_trace
 
 log = logging.getLogger(__name__)
-
-SMALL_JOB_TYPES = frozenset({"thumbnail", "discovery"})
 
 
 @dataclass
@@ -78,7 +77,7 @@ def choose(jobs: list[Job], capacity: int) -> list[Job]:
     def age(job: Job) -> tuple[float, str]:
         return (job.created_utc.timestamp() if job.created_utc else float("-inf"), job.id)
 
-    small = sorted((j for j in jobs if j.type in SMALL_JOB_TYPES), key=age)
+    small = sorted((j for j in jobs if j.type in catalog.SMALL_JOB_TYPES), key=age)
     reserved = small[: min(len(small), max(1, capacity // 4))]
     rest = sorted((j for j in jobs if j not in reserved), key=age)
     return sorted(reserved + rest[: capacity - len(reserved)], key=age)
@@ -93,7 +92,7 @@ def poll(services: Services, *, max_in_flight: int) -> PollResult:
     if result.capacity <= 0:
         log.info("poll: at capacity (%d jobs in flight); not asking for more", max_in_flight)
         return result
-    jobs = services.registry.list_jobs(types=JOB_TYPES)
+    jobs = services.registry.list_jobs(types=catalog.NAMES)
     result.offered = len(jobs)
     if not jobs:
         return result

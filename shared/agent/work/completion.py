@@ -26,6 +26,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from shared.agent.errors import LockGone
+from shared.agent.jobs import catalog
 from shared.agent.locks.records import LockRecord, log_job_end
 from shared.agent.states import FailureKind, ItemState, PlanState, RecordState
 from shared.agent.wiring.services import Services
@@ -36,7 +37,6 @@ from shared.registry.errors import NotOurs, RegistryBadRequest, RegistryError
 
 log = logging.getLogger(__name__)
 
-NOTHING_DELIVERED = {"mediarequest": "Video unavailable", "thumbnail": "No image available"}
 LISTED = 20
 
 
@@ -163,7 +163,9 @@ def choose_outcome(plan: Plan, items: list[WorkItem], gaps: list[str] | None = N
         return RecordState.PARTIALLY_COMPLETED, f"Missing: {listed}"[:1000]
     if any(item.state == ItemState.FAILED for item in items) and transient_only:
         return RecordState.RELEASED, f"Temporarily unavailable: {listed}"[:1000]
-    return RecordState.FAILED, f"{NOTHING_DELIVERED.get(plan.job_type, 'Discovery failed')}: {listed}"[:1000]
+    job_type = catalog.job_type(plan.job_type)
+    nothing = job_type.nothing_delivered if job_type is not None else "Nothing delivered"
+    return RecordState.FAILED, f"{nothing}: {listed}"[:1000]
 
 
 def _progress_due(services: Services, plan: Plan) -> bool:

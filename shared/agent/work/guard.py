@@ -19,10 +19,10 @@ from dataclasses import replace
 from typing import Any
 
 from shared.agent.errors import LockGone, TakenOver
-from shared.agent.locks.records import LockRecord
+from shared.agent.locks.records import LockRecord, LockRecords
 from shared.agent.states import ItemState, RecordState
-from shared.agent.wiring.services import Services
-from shared.agent.work.ledger import LedgerRowChanged, WorkItem, utc_now
+from shared.agent.work.ledger import Ledger, LedgerRowChanged, WorkItem, utc_now
+from shared.registry.client import RegistryClient
 from shared.registry.errors import NotOurs
 from shared.telemetry import carry_context
 
@@ -30,8 +30,23 @@ log = logging.getLogger(__name__)
 
 
 class ItemGuard:
-    def __init__(self, services: Services, record: LockRecord, item: WorkItem, owner: str) -> None:
-        self.services = services
+    def __init__(
+        self,
+        record: LockRecord,
+        item: WorkItem,
+        owner: str,
+        *,
+        ledger: Ledger,
+        records: LockRecords,
+        registry: RegistryClient,
+        heartbeat_every: float,
+    ) -> None:
+        """`ledger` for the item's writes, `records` to read the lock record, `registry` to renew the lock
+        before a commit; a heartbeat every `heartbeat_every` seconds while entered (`with`)."""
+        self._ledger = ledger
+        self._records = records
+        self._registry = registry
+        self._heartbeat_every = heartbeat_every
         self.record = record
         self.owner = owner
         self._item = item
@@ -68,10 +83,10 @@ class ItemGuard:
             wanted = replace(self._item, updated=utc_now(), **changes)
             for _ in range(3):
                 try:
-                    self._item = self.services.ledger.save_item(wanted)
+                    self._item = self._ledger.save_item(wanted)
                     return self._item
                 except LedgerRowChanged:
-                    stored = self.services.ledger.get_item(wanted.job_id, wanted.generation, wanted.item_id)
+                    stored = self._ledger.get_item(wanted.job_id, wanted.generation, wanted.item_id)
                     if stored is None or stored.owner != self.owner or stored.state != ItemState.RUNNING:
                         break
                     wanted = replace(wanted, etag=stored.etag)
@@ -93,7 +108,7 @@ class ItemGuard:
         (a renewal, which is also what keeps the lock). Raises LockGone when the lock is gone."""
         self.check(force=True)
         try:
-            self.services.registry.renew(self.job_id, self.lock_token)
+            self._registry.renew(self.job_id, self.lock_token)
         except NotOurs as exc:
             self.mark_lost(f"the Registry answered {exc.status} to a renewal before the commit")
             raise LockGone(f"job {self.job_id}: {self._lost}") from None
@@ -111,7 +126,7 @@ class ItemGuard:
             raise TakenOver(f"job {self.job_id}: item {self._item.item_id} was taken over by another run")
 
     def _read_lock(self) -> None:
-        current = self.services.records.get(self.job_id)
+        current = self._records.get(self.job_id)
         if current is None:
             self.mark_lost("the lock record is gone")
         elif current.generation != self.record.generation:
@@ -141,7 +156,7 @@ class ItemGuard:
             self._beat.join(timeout=30)
 
     def _beat_loop(self) -> None:
-        while not self._stop.wait(self.services.heartbeat_every):
+        while not self._stop.wait(self._heartbeat_every):
             try:
                 self._read_lock()
                 with self._mutex:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 
 from shared.agent.errors import JobCanceled
+from shared.agent.jobs.base import Planning
 from shared.agent.locks.records import LockRecord
 from shared.agent.states import PlanState, RecordState
 from shared.agent.wiring.services import Services
@@ -180,7 +181,7 @@ def _plan_and_start(message: JobMessage, record: LockRecord, services: Services)
         raise LookupError(f"job {record.job_id}: what the Registry offered was not stored with its lock")
     plan_id = new_plan_id()
     try:
-        draft = draft_plan(offered, plan_id, services)
+        draft = draft_plan(offered, plan_id, Planning(services.vms, services.max_segment))
     except JobCanceled as exc:
         return cancel_job(services, record, str(exc))
     plan = Plan(

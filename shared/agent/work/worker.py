@@ -23,12 +23,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from shared.agent.errors import ExportTimedOut, TakenOver
-from shared.agent.jobs.kinds import Waiting, run_kind
+from shared.agent.jobs import catalog
+from shared.agent.jobs.base import Done, ItemRun, Waiting
 from shared.agent.locks.records import LockRecord
 from shared.agent.states import FailureKind, ItemOutcome, ItemState, PlanState
 from shared.agent.wiring.services import Services
 from shared.agent.work.backoff import backoff
 from shared.agent.work.completion import complete_job, finish_item
+from shared.agent.work.delivery import FileDelivery
 from shared.agent.work.ending import lose_job, release_job
 from shared.agent.work.guard import ItemGuard
 from shared.agent.work.ledger import LedgerRowChanged, WorkItem, utc_now
@@ -111,13 +113,38 @@ def run_item(message: ItemMessage, *, message_id: str, services: Services) -> It
     log.info(
         "Item %s (%s) of job %s: attempt %d", item.item_id, item.label(), item.job_id, claimed.attempts, extra=context
     )
-    with ItemGuard(services, record, claimed, owner) as guard:
+    guard = ItemGuard(
+        record,
+        claimed,
+        owner,
+        ledger=services.ledger,
+        records=services.records,
+        registry=services.registry,
+        heartbeat_every=services.heartbeat_every,
+    )
+    with guard:
         return _execute(guard, services, record)
+
+
+def _run(guard: ItemGuard, services: Services) -> Done | Waiting:
+    """The item, run by its job type with what it may use."""
+    job_type = catalog.for_item(guard.item.kind)
+    delivery = FileDelivery(guard, job_type, registry=services.registry, uploader=services.uploader)
+    run = ItemRun(
+        guard=guard,
+        vms=services.vms,
+        deliver=delivery.deliver,
+        resume=delivery.resume,
+        wait_in_run=services.wait_in_run,
+        export_timeout=services.export_timeout,
+        sleep=services.sleep,
+    )
+    return job_type.run(run)
 
 
 def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> ItemOutcome:
     try:
-        result = run_kind(guard)
+        result = _run(guard, services)
     except Exception as exc:  # noqa: BLE001 - every failure is handled as its error says (item_outcome)
         guard.stop_heartbeat()
         return _failed(guard, services, record, exc)
