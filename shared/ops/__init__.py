@@ -63,7 +63,9 @@ def main(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     ask: Callable[[str], str] = input,
+    local: access.LocalStorage | None = None,
 ) -> int:
+    """`local`: a development machine's own storage emulator, tried last (devstack/ops.py gives it)."""
     args = _parser().parse_args(argv)
     for name in ("settings", "table_endpoint", "table"):  # not given anywhere (SUPPRESS leaves them unset)
         if not hasattr(args, name):
@@ -73,8 +75,8 @@ def main(
         if args.command == "check":
             from shared.ops.check import run_checks
 
-            return run_checks(values, args.table_endpoint, args.table, out)
-        storage = access.choose_storage(args.table_endpoint, values)
+            return run_checks(values, args.table_endpoint, args.table, out, local=local)
+        storage = access.choose_storage(args.table_endpoint, values, local)
         print(f"storage: {storage.described}", file=err)
         table_name = args.table or values.get("LOCKS_TABLE_NAME") or access.DEFAULT_TABLE
         table = access.open_table(storage, table_name)
