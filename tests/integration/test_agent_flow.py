@@ -406,7 +406,7 @@ def test_a_lock_lost_mid_upload_stops_without_completing_and_a_new_lock_starts_a
 
 
 def test_a_vms_outage_retries_each_item_then_releases_the_job_and_it_completes_later(stack, vms, make_agent):
-    agent = make_agent(MAX_DEQUEUE_COUNT="3")
+    agent = make_agent(ITEM_FAILURE_LIMIT="3")
     cam, *_ = recorded_camera(vms)
     job = stack.sim.create_job("thumbnail", {"CameraIds": [cam]})
     vms.inject_fault("live_image", 500, count=1000)

@@ -86,7 +86,7 @@ def test_waiting_for_a_slow_export_is_not_a_failed_attempt(stack, vms):
     """An export that takes far longer than one run's wait: the item is handed back more times than its
     whole allowance of runs (1 failure, 2 unfinished runs), and still delivers."""
     vms.configure(ExportDurationSeconds=27)  # EEN is polled every 5 s at most: about 6 runs
-    agent = quick_agent(stack, MAX_DEQUEUE_COUNT="1", EEN_VIDEO_ROUTE="export")
+    agent = quick_agent(stack, ITEM_FAILURE_LIMIT="1", EEN_VIDEO_ROUTE="export")
     agent.services.wait_in_run = 0.05
     camera, start, end = recorded_camera(vms, minutes=5)
     job = stack.sim.create_job("mediarequest", {"Cameras": [window(camera, start, end)]})

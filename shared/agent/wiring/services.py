@@ -11,6 +11,7 @@ from azure.storage.queue import QueueClient
 
 from shared.agent.locks.pause import AgentPause
 from shared.agent.locks.records import LockRecords
+from shared.agent.work.backoff import MAX_DELAY
 from shared.agent.work.ledger import Ledger
 from shared.registry.client import RegistryClient
 from shared.upload.uploader import EncryptedBlobUploader
@@ -29,9 +30,12 @@ class Services:
     pause: AgentPause
     progress_interval: float = 5.0
     export_timeout: float = 1800.0
-    max_attempts: int = 5
-    """Failures a work item may have (errors the agent caught) before it is given up as Failed; also how
-    many times a message may fail before it claims its work before it goes to the poison queue."""
+    max_tries: int = 5
+    """MAX_DEQUEUE_COUNT: how many times a message may fail before it claims its work (and a job's planning
+    may fail) before it goes to the poison queue (and the job is released) — the host's own dequeue count."""
+    item_failure_limit: int = 5
+    """ITEM_FAILURE_LIMIT: failures a work item may have (errors the agent caught) before it is given up as
+    Failed; runs that never reported back (their worker died) may be twice as many."""
     release_limit: int = 3
     """Releases of one job for a reason of its own; at its next lock after that, the job is canceled."""
     max_job_age: timedelta = timedelta(hours=3)
@@ -49,3 +53,30 @@ class Services:
     sweep_after: float = 600.0
     """The sweep puts back on the queue an item or plan nothing has moved for this long (> the longest backoff)."""
     sleep: Callable[[float], None] = time.sleep
+
+    def __post_init__(self) -> None:
+        check_timing(heartbeat_every=self.heartbeat_every, stale_after=self.stale_after, sweep_after=self.sweep_after)
+
+
+class TimingError(ValueError):
+    """The engine's waits contradict each other; the message names them and what they must satisfy."""
+
+
+def check_timing(*, heartbeat_every: float, stale_after: float, sweep_after: float) -> None:
+    """The engine's waits, validated together: a heartbeat must come well before another run may take the
+    item over, and the sweep must never put back an item that is only waiting out its longest backoff."""
+    problems = []
+    if heartbeat_every <= 0:
+        problems.append(f"heartbeat_every ({heartbeat_every:g} s) must be positive")
+    if stale_after <= heartbeat_every:
+        problems.append(
+            f"stale_after ({stale_after:g} s) must exceed heartbeat_every ({heartbeat_every:g} s): a live run's "
+            "item would be taken over between two of its heartbeats"
+        )
+    if sweep_after <= MAX_DELAY:
+        problems.append(
+            f"sweep_after ({sweep_after:g} s) must exceed the longest backoff ({MAX_DELAY:g} s): the sweep would "
+            "re-send items that are only waiting for their retry"
+        )
+    if problems:
+        raise TimingError("the engine's timing is inconsistent: " + "; ".join(problems))

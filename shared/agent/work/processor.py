@@ -84,7 +84,7 @@ def process_message(body: bytes, *, dequeue_count: int, message_id: str, service
 def refresh(message: JobMessage | ItemMessage, message_id: str, services: Services) -> str:
     """Swap a redelivered message for a fresh copy that may take over the dead run's work."""
     if isinstance(message, JobMessage):
-        if message.tries + 1 >= services.max_attempts:
+        if message.tries + 1 >= services.max_tries:
             return poison(message, services, f"its runs died {message.tries + 1} times while planning")
         send_message(services.queue, encode_again(message, tries=message.tries + 1))
     else:
@@ -97,11 +97,11 @@ def try_again(message: JobMessage | ItemMessage, services: Services, error: str)
     """A run failed before claiming its work: the message again, later, with one more try — or poison."""
     tries = message.tries + 1
     reason = scrub(error)[:500]
-    if tries >= services.max_attempts:
+    if tries >= services.max_tries:
         return poison(message, services, f"it failed {tries} times; last error: {reason}")
     delay = backoff(services.retry_delay, tries)
     log.warning("Message for job %s failed (try %d of %d), again in %.0f s: %s", message.job_id, tries,
-                services.max_attempts, delay, reason, extra={"job_id": message.job_id})  # fmt: skip
+                services.max_tries, delay, reason, extra={"job_id": message.job_id})  # fmt: skip
     send_message(services.queue, encode_again(message, tries=tries), visibility_timeout=round(delay))
     return "RetryLater"
 
@@ -161,7 +161,7 @@ def _planning_failed(record: LockRecord, message: JobMessage, services: Services
         return release_job(services, record, f"configuration: {scrub(str(exc))[:500]}", agent_fault=True)
     reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
     attempts = record.attempts + 1
-    if attempts >= services.max_attempts:
+    if attempts >= services.max_tries:
         return release_job(services, record, f"planning failed {attempts} times; last error: {reason}")
     delay = backoff(services.retry_delay, attempts)
     log.warning("Planning job %s failed (attempt %d), retrying in %.0f s: %s", record.job_id, attempts, delay, reason)

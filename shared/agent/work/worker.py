@@ -7,7 +7,7 @@ message for an item whose heartbeat is fresh is put back on the queue for when t
 have gone stale, so an item is never stranded without a message and never run twice at once. A run
 that loses a race writes nothing more: its next compare-and-swap fails and it stops (TakenOver).
 
-What bounds an item: `MAX_DEQUEUE_COUNT` failures the agent caught, or twice as many runs that never
+What bounds an item: `ITEM_FAILURE_LIMIT` failures the agent caught, or twice as many runs that never
 reported back (their worker died). Waiting for the VMS is neither: an item waiting for an export is
 bounded by the export's own deadline (`EXPORT_TIMEOUT_SECONDS` from when it started), after which it
 fails with that reason.
@@ -43,8 +43,8 @@ from shared.telemetry import bind
 log = logging.getLogger(__name__)
 
 CRASH_ALLOWANCE = 2
-"""Runs that never reported back (worker recycled or killed) may be max_attempts × 2 before the item is
-given up; failures (errors the agent caught) only max_attempts."""
+"""Runs that never reported back (worker recycled or killed) may be ITEM_FAILURE_LIMIT × 2 before the item
+is given up; failures (errors the agent caught) only ITEM_FAILURE_LIMIT."""
 CLEANUP_ATTEMPTS = 4
 CLEANUP_RETRY_SECONDS = 60
 ITEM_OUTCOMES: dict[Disposition, ItemOutcome] = {
@@ -91,8 +91,9 @@ def run_item(message: ItemMessage, *, message_id: str, services: Services) -> It
     if held_elsewhere and item.heartbeat is not None and utc_now() - item.heartbeat < stale_after:
         requeue(services, item, services.stale_after)
         return ItemOutcome.DEFERRED
-    if item.failures >= services.max_attempts or item.unfinished_runs >= services.max_attempts * CRASH_ALLOWANCE:
-        if item.failures >= services.max_attempts:
+    limit = services.item_failure_limit
+    if item.failures >= limit or item.unfinished_runs >= limit * CRASH_ALLOWANCE:
+        if item.failures >= limit:
             what = f"{item.failures} failures; last error: {item.last_error or '-'}"
         else:
             what = f"{item.unfinished_runs} runs that never finished (their worker died)"
