@@ -15,17 +15,17 @@ A job type says
 - `complete(...)`: the Complete* call for one of its delivered files.
 
 The engine hands each call what it needs and nothing else: the VMS adapter and the segment length to
-plan; to run an item, an `ItemRun` (the item's guard for checks and saves, the VMS adapter, a function
-that delivers one file exactly once, and the waits); the Registry client to complete a file.
+plan; to run an item, an `ItemRun` (the item's guard for checks and saves, the VMS adapter, the item's
+file delivery — each file exactly once — and the waits); the Registry client to complete a file.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import ValidationError
 
@@ -37,23 +37,8 @@ from shared.registry.client import RegistryClient
 from shared.vms.base import VmsAdapter
 from shared.wire import CaseInsensitiveModel, describe_validation_error
 
-SourceFactory = Callable[[], Iterable[bytes]]
-
-
-class DeliverFile(Protocol):
-    """Deliver one file of the item unless the ledger says it already was (shared/agent/work/delivery.py).
-
-    `late_facts` adds facts known only once the whole source was read (a discovery's device count)."""
-
-    def __call__(
-        self,
-        entry: FileEntry,
-        content_type: str,
-        open_source: SourceFactory,
-        *,
-        size_hint: int | None = None,
-        late_facts: Callable[[], dict[str, Any]] | None = None,
-    ) -> FileEntry: ...
+if TYPE_CHECKING:  # delivery names JobType in turn
+    from shared.agent.work.delivery import FileDelivery
 
 
 @dataclass
@@ -90,9 +75,8 @@ class ItemRun:
     guard: ItemGuard
     """The run's hold on the item: `item`, `check()` at block boundaries, `save(...)` of the item's fields."""
     vms: VmsAdapter
-    deliver: DeliverFile
-    resume: Callable[[FileEntry], FileEntry | None]
-    """Finish a file an earlier run committed (or was about to); None when there is nothing to finish."""
+    files: FileDelivery
+    """`files.deliver(...)` one file exactly once; `files.resume(entry)` a file an earlier run committed."""
     wait_in_run: float
     """How long one run waits for a VMS export before handing the item back to the queue."""
     export_timeout: float

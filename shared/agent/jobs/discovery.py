@@ -48,7 +48,7 @@ class Discovery(JobType):
             yield b"]}"
 
         entry = FileEntry(DISCOVERY_NAME, FileKind.DISCOVERY, {})
-        run.deliver(entry, "application/json", document, late_facts=lambda: {"DeviceCount": counter["devices"]})
+        run.files.deliver(entry, "application/json", document, late_facts=lambda: {"DeviceCount": counter["devices"]})
         return Done()
 
     def complete(self, registry: RegistryClient, job_id: str, lock_token: str, entry: FileEntry) -> None:

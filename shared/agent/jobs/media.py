@@ -172,7 +172,7 @@ def _deliver_download(run: ItemRun, camera: str, download: Download) -> None:
     entry = FileEntry(media_name(camera, download.start, download.end), FileKind.MEDIA, facts)
     if (existing := run.item.file(entry.name)) is not None and existing.state == FileState.DELIVERED:
         return
-    run.deliver(entry, "video/mp4", lambda: vms.open_download(download), size_hint=download.size)
+    run.files.deliver(entry, "video/mp4", lambda: vms.open_download(download), size_hint=download.size)
 
 
 def _short_hash(text: str) -> str:

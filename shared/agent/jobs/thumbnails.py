@@ -56,7 +56,7 @@ class Thumbnail(JobType):
                 if earlier.state == FileState.MISSING:
                     missing.append(earlier.facts.get("Why", f"{camera} (no image)"))
                     continue
-                if earlier.state == FileState.DELIVERED or run.resume(earlier) is not None:
+                if earlier.state == FileState.DELIVERED or run.files.resume(earlier) is not None:
                     continue
             guard.check()
             try:
@@ -73,7 +73,7 @@ class Thumbnail(JobType):
             entry = FileEntry(thumbnail_name(camera, captured), FileKind.THUMBNAIL, facts)
             content = snapshot.content
             del snapshot
-            run.deliver(entry, "image/jpeg", partial(iter, (content,)), size_hint=len(content))
+            run.files.deliver(entry, "image/jpeg", partial(iter, (content,)), size_hint=len(content))
         return Done(missing)
 
     def complete(self, registry: RegistryClient, job_id: str, lock_token: str, entry: FileEntry) -> None:

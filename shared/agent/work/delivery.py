@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.agent.jobs.base import JobType, SourceFactory
 from shared.agent.states import FileKind, FileState
 from shared.agent.work.guard import ItemGuard
 from shared.agent.work.ledger import FileEntry
@@ -31,7 +30,12 @@ from shared.telemetry import metrics
 from shared.upload.errors import SasRejected
 from shared.upload.uploader import EncryptedBlobUploader
 
+if TYPE_CHECKING:  # a job type's items use this module in turn
+    from shared.agent.jobs.base import JobType
+
 log = logging.getLogger(__name__)
+
+SourceFactory = Callable[[], Iterable[bytes]]
 
 
 class FileDelivery:

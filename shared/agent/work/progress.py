@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.agent.locks.records import LockRecord, LockRecords
-from shared.agent.states import FINAL_ITEM_STATES
+from shared.agent.states import FINAL_ITEM_STATES, RecordState
 from shared.agent.work.ledger import Ledger, Plan, WorkItem, generation_of
 
 
@@ -13,7 +13,7 @@ from shared.agent.work.ledger import Ledger, Plan, WorkItem, generation_of
 class JobProgress:
     job_id: str
     job_type: str
-    state: str
+    state: RecordState
     """The lock record's state (Queued, Processing, or how the job ended)."""
     items_total: int = 0
     items_done: int = 0

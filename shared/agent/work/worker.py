@@ -134,8 +134,7 @@ def _run(guard: ItemGuard, services: Services) -> Done | Waiting:
     run = ItemRun(
         guard=guard,
         vms=services.vms,
-        deliver=delivery.deliver,
-        resume=delivery.resume,
+        files=delivery,
         wait_in_run=services.wait_in_run,
         export_timeout=services.export_timeout,
         sleep=services.sleep,
