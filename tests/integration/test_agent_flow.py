@@ -231,11 +231,12 @@ def died_running(agent, item, **changes):
     """The ledger as a run leaves it when its process is killed: Running, its heartbeat going stale."""
     from dataclasses import replace
 
-    from shared.agent.work.ledger import RUNNING, utc_now
+    from shared.agent.states import ItemState
+    from shared.agent.work.ledger import utc_now
 
     stale = utc_now() - timedelta(minutes=5)
     return agent.services.ledger.save_item(
-        replace(item, state=RUNNING, owner="dead-message#1", attempts=1, heartbeat=stale, **changes)
+        replace(item, state=ItemState.RUNNING, owner="dead-message#1", attempts=1, heartbeat=stale, **changes)
     )
 
 
@@ -251,7 +252,8 @@ def test_an_item_whose_run_died_before_committing_is_redone_once_with_a_fresh_up
 
 
 def test_a_file_recorded_as_committing_but_never_committed_is_uploaded_afresh_and_completed_once(stack, vms, agent):
-    from shared.agent.work.ledger import FILE_COMMITTING, FileEntry
+    from shared.agent.states import FileKind, FileState
+    from shared.agent.work.ledger import FileEntry
     from shared.agent.work.naming import media_name
 
     job_id, item = planned_media_job(stack, vms, agent)
@@ -260,9 +262,9 @@ def test_a_file_recorded_as_committing_but_never_committed_is_uploaded_afresh_an
     facts = {"CameraId": item.camera_id, "StartTimeUtc": item.start.isoformat(), "EndTimeUtc": item.end.isoformat()}
     entry = FileEntry(
         media_name(item.camera_id, item.start, item.end),
-        "media",
+        FileKind.MEDIA,
         facts,
-        FILE_COMMITTING,
+        FileState.COMMITTING,
         abandoned.file_id,
         123,
         "0" * 64,
@@ -277,7 +279,8 @@ def test_a_file_recorded_as_committing_but_never_committed_is_uploaded_afresh_an
 
 
 def test_a_file_committed_but_not_completed_is_completed_without_a_second_upload(stack, vms, agent):
-    from shared.agent.work.ledger import FILE_COMMITTED, FileEntry
+    from shared.agent.states import FileKind, FileState
+    from shared.agent.work.ledger import FileEntry
     from shared.agent.work.naming import media_name
 
     job_id, item = planned_media_job(stack, vms, agent)
@@ -294,7 +297,7 @@ def test_a_file_committed_but_not_completed_is_completed_without_a_second_upload
         "StartTimeUtc": download.start.isoformat(),
         "EndTimeUtc": download.end.isoformat(),
     }
-    entry = FileEntry(name, "media", facts, FILE_COMMITTED, upload.file_id, result.size, result.sha256)
+    entry = FileEntry(name, FileKind.MEDIA, facts, FileState.COMMITTED, upload.file_id, result.size, result.sha256)
     died_running(agent, item, files=(entry,), ticket=ticket)
     uploads_before = history(stack, job_id, "initialize_upload")
     drain(agent)
@@ -307,13 +310,16 @@ def test_a_file_committed_but_not_completed_is_completed_without_a_second_upload
 def test_a_duplicate_message_for_an_item_another_live_run_holds_is_deferred_not_run(stack, vms, agent):
     from dataclasses import replace
 
-    from shared.agent.work.ledger import RUNNING, utc_now
+    from shared.agent.states import ItemState
+    from shared.agent.work.ledger import utc_now
     from shared.agent.work.messages import encode_item
     from shared.agent.work.processor import process_message
 
     job_id, item = planned_media_job(stack, vms, agent)
     item_message = next(iter(agent.queue.receive_messages(max_messages=1, visibility_timeout=60)))
-    agent.services.ledger.save_item(replace(item, state=RUNNING, owner="other#1", attempts=1, heartbeat=utc_now()))
+    agent.services.ledger.save_item(
+        replace(item, state=ItemState.RUNNING, owner="other#1", attempts=1, heartbeat=utc_now())
+    )
     body = encode_item(item.job_id, item.generation, item.item_id)
     assert process_message(body, dequeue_count=1, message_id="dup", services=agent.services) == "Deferred"
     assert history(stack, job_id, "initialize_upload") == 0

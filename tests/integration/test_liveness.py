@@ -15,7 +15,7 @@ from azure.data.tables import TableServiceClient
 
 from shared.agent.locks.records import LockRecord, LockRecords
 from shared.agent.locks.renewer import renew_all
-from shared.agent.states import FileState, ItemKind, ItemState
+from shared.agent.states import FileKind, FileState, ItemKind, ItemState
 from shared.agent.work.ending import lose_job, release_job
 from shared.agent.work.ledger import FileEntry, Ledger, OfferedJob, Plan, WorkItem, new_plan_id
 from shared.agent.work.messages import decode_message
@@ -42,7 +42,7 @@ def test_byte_counters_past_4_gib_are_stored_and_counted(agent):
     ledger = agent.services.ledger
     agent.services.records.ensure_table()
     plan_id = new_plan_id()
-    big = FileEntry("cam_big.mp4", "media", {}, FileState.DELIVERED, "file-1", 5 * GiB, "0" * 64)
+    big = FileEntry("cam_big.mp4", FileKind.MEDIA, {}, FileState.DELIVERED, "file-1", 5 * GiB, "0" * 64)
     item = WorkItem("job-big", "g1", f"{plan_id}-m1", ItemKind.MEDIA_SEGMENT, camera_id="cam", size_hint=5 * GiB)
     plan = Plan("job-big", "g1", "mediarequest", plan_id=plan_id, items_total=1, items_remaining=1,
                 bytes_delivered=3 * GiB)  # fmt: skip

@@ -130,7 +130,8 @@ def test_lines_from_the_renewal_pool_name_their_job_and_the_outcome_is_counted(s
     poll_once(agent)  # locked and queued, never run
     before = _sum(telemetry, "clearance.jobs.ended", state="Abandoned", job_type="thumbnail")
 
-    result = renew_all(agent.services.registry, agent.services.records, margin=timedelta(0), max_age=timedelta(0))
+    agent.services.max_job_age = timedelta(0)  # every job in flight is past its age: released, Abandoned
+    result = renew_all(agent.services, margin=timedelta(0))
 
     assert job in result.abandoned
     lines = [(body, attrs) for body, attrs in _logs(telemetry) if attrs.get("job_id") == job]

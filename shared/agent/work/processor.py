@@ -130,7 +130,7 @@ def plan_job(message: JobMessage, *, services: Services) -> str:
             "Job %s: this message's lock has ended (%s); acknowledged", message.job_id, record.state, extra=context
         )
         return "Duplicate"
-    bind(generation=generation)  # telemetry
+    bind(generation=generation, job_type=record.job_type)  # telemetry: a job message names no type
     if (reason := reason_to_end(record, services)) is not None:  # the poller could not cancel it
         return cancel_job(services, record, reason)
     plan = services.ledger.get_plan(message.job_id, generation)
