@@ -68,7 +68,7 @@ agent: setup
 ## (shared/ops/); options before or after the command: ARGS="--settings local.settings.json status --json"
 ## Python only: no Node (Azurite is not needed to read a running agent's or a real account's tables).
 ops: $(PY_STAMP)
-	$(PY) -m shared.ops $(ARGS)
+	$(PY) -m devstack.ops $(ARGS)
 
 ## Throughput and memory, each figure next to its baseline; writes .bench/results.json.
 bench: setup

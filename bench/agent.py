@@ -25,9 +25,9 @@ from azure.storage.queue import QueueClient
 from devstack.agent_env import agent_settings
 from devstack.funchost.process import HostProcess
 from devstack.stack import REPO_ROOT, LocalStack
-from shared.agent.poller import poll
-from shared.agent.renewer import renew_all
-from shared.agent.runtime import build_agent
+from shared.agent.locks.poller import poll
+from shared.agent.locks.renewer import renew_all
+from shared.agent.wiring.runtime import build_agent
 from shared.settings import AgentSettings
 
 EXCLUDED = {"list_jobs", "renew", "token"}

@@ -48,7 +48,7 @@ def main(vendor: str) -> dict[str, object]:
     else:
         for name in FUNCTION_MODULES:
             importlib.import_module(name)
-        runtime = importlib.import_module("shared.agent.runtime")
+        runtime = importlib.import_module("shared.agent.wiring.runtime")
         runtime.agent()
     seconds = time.perf_counter() - started
     return {"vendor": vendor, "seconds": seconds, "av_imported": "av" in sys.modules, "modules": len(sys.modules)}

@@ -24,8 +24,8 @@ from devstack.progress_view import ProgressView
 from devstack.scenario import VMS_CHOICES, PlannedJob, configure_vms, create_cameras, plan
 from devstack.stack import DEFAULT_STATE_DIR, REPO_ROOT, LocalStack
 from devstack.vms_sim import EenEndpoints, RhombusEndpoints, VerkadaEndpoints
-from shared.agent.ledger import Ledger
-from shared.agent.records import LockRecords
+from shared.agent.locks.records import LockRecords
+from shared.agent.work.ledger import Ledger
 from shared.secrets.lock_tokens import lock_token_sealer
 from shared.settings import AgentSettings
 from shared.storage import table_client

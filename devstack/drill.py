@@ -42,8 +42,8 @@ from devstack.drill_scenarios import (
 )
 from devstack.funchost.logs import invocation_stats
 from devstack.stack import LocalStack
-from shared.agent.ledger import Ledger
-from shared.agent.planner import segments
+from shared.agent.jobs.media import segments
+from shared.agent.work.ledger import Ledger
 from shared.vms.base import Interval
 
 SCENARIO_GRACE_SECONDS = 30

@@ -26,7 +26,7 @@ from devstack.registry_sim.config import SimConfig
 from devstack.stack import REPO_ROOT, LocalStack
 from devstack.vms_sim.control import VmsSimulatorControl
 from devstack.vms_sim.een import EenSimulator
-from shared.agent.records import LockRecords
+from shared.agent.locks.records import LockRecords
 from shared.secrets.lock_tokens import lock_token_sealer
 from shared.settings import AgentSettings, StorageSettings
 from shared.storage import queue_client, table_client

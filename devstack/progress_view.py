@@ -13,9 +13,9 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-from shared.agent.ledger import Ledger
-from shared.agent.progress import JobProgress, job_progress
-from shared.agent.records import LockRecords
+from shared.agent.locks.records import LockRecords
+from shared.agent.work.ledger import Ledger
+from shared.agent.work.progress import JobProgress, job_progress
 
 FINAL = frozenset({"Completed", "PartiallyCompleted", "Failed", "Canceled"})
 

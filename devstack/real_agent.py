@@ -21,10 +21,10 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from devstack import ops
 from devstack.azurite import Azurite
 from devstack.funchost.host import FunctionHost
 from devstack.stack import CREDENTIALS_KEY_FILE, DEFAULT_STATE_DIR, REPO_ROOT
-from shared.ops.access import AGENT_STORAGE as _AGENT_STORAGE_NAME
 from shared.secrets.keyring import LocalKeyFileWrapper
 from shared.settings import AgentSettings, SettingsError
 
@@ -32,8 +32,8 @@ LOCAL_STORAGE = ("", "usedevelopmentstorage=true")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SHARED_IDENTITY_FLAG = "--allow-shared-identity"
 
-AGENT_STORAGE = DEFAULT_STATE_DIR / _AGENT_STORAGE_NAME.name
-"""Where `make ops` looks for the storage of a running `make agent` (shared/ops/access.py)."""
+AGENT_STORAGE = DEFAULT_STATE_DIR / ops.AGENT_STORAGE.name
+"""Where `make ops` looks for the storage of a running `make agent` (devstack/ops.py)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,8 +4,8 @@ import logging
 
 import azure.functions as func
 
-from shared.agent.poller import poll
-from shared.agent.runtime import agent
+from shared.agent.locks.poller import poll
+from shared.agent.wiring.runtime import agent
 from shared.telemetry import metrics
 from shared.telemetry.queue_age import record_oldest_message_age
 

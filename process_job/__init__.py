@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from shared.agent.processor import process_message
-from shared.agent.runtime import agent
+from shared.agent.wiring.runtime import agent
+from shared.agent.work.processor import process_message
 from shared.telemetry import metrics
 
 

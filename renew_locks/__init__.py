@@ -2,8 +2,8 @@
 
 import azure.functions as func
 
-from shared.agent.renewer import renew_all
-from shared.agent.runtime import agent
+from shared.agent.locks.renewer import renew_all
+from shared.agent.wiring.runtime import agent
 
 
 def main(timer: func.TimerRequest) -> None:

@@ -66,6 +66,7 @@ class AgentSettings(Settings):
     locks_table: str = text("LOCKS_TABLE_NAME", "clearancelocks")
     max_in_flight_jobs: int = integer("MAX_IN_FLIGHT_JOBS", 5, low=1, high=200)
     max_dequeue_count: int = integer("MAX_DEQUEUE_COUNT", 5, low=1, high=100)
+    item_failure_limit: int = integer("ITEM_FAILURE_LIMIT", 5, low=1, high=100)
     lock_renew_margin_seconds: int = integer("LOCK_RENEW_MARGIN_SECONDS", 120, low=10, high=3600)
     max_job_age_minutes: int = integer("MAX_JOB_AGE_MINUTES", 180, low=5, high=7 * 24 * 60)
     progress_interval_seconds: float = integer("PROGRESS_INTERVAL_SECONDS", 5, low=1, high=600)

@@ -74,6 +74,11 @@ param maxInFlightJobs int = 5
 @maxValue(100)
 param maxDequeueCount int = 5
 
+@description('ITEM_FAILURE_LIMIT: failures a work item may have before it is given up (runs that never finished: twice as many).')
+@minValue(1)
+@maxValue(100)
+param itemFailureLimit int = 5
+
 @description('MAX_SEGMENT_MINUTES: the longest piece of video one work item handles.')
 @minValue(1)
 @maxValue(60)
@@ -460,6 +465,7 @@ module app 'modules/app.bicep' = {
     eenTokenTableName: eenTokenTableName
     maxInFlightJobs: maxInFlightJobs
     maxDequeueCount: maxDequeueCount
+    itemFailureLimit: itemFailureLimit
     maxSegmentMinutes: maxSegmentMinutes
     lockRenewMarginSeconds: lockRenewMarginSeconds
     maxJobAgeMinutes: maxJobAgeMinutes

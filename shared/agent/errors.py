@@ -1,7 +1,7 @@
 """Why an agent run stops early, and what the processor does about it (`disposition`).
 
 AgentError
-├── LockLostError      our lock is gone (renewal failed, the Registry answered 409/410, or a newer
+├── LockGone           our lock is gone (renewal failed, the Registry answered 409/410, or a newer
 │                      lock replaced ours): stop at the next block boundary, commit and complete nothing   lost
 ├── TakenOver          another run owns this work item now (ours was thought dead): stop, touch nothing   taken over
 ├── JobCanceled        the job can never be done by this agent (bad parameters, unknown camera): cancel   cancel
@@ -20,7 +20,7 @@ class AgentError(ClassifiedError):
     """Base class of the agent's own reasons to stop."""
 
 
-class LockLostError(AgentError):
+class LockGone(AgentError):
     """Our lock on the job is gone: stop, never commit or complete."""
 
     disposition = Disposition.LOST

@@ -27,10 +27,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from shared.agent.ending import end_job
-from shared.agent.ledger import Ledger, Plan, WorkItem
-from shared.agent.progress import JobProgress, summarize
-from shared.agent.records import TERMINAL_STATES, LockRecord, LockRecords, StaleRecord
+from shared.agent.locks.records import LockRecord, LockRecords, RecordChanged
+from shared.agent.states import RecordState
+from shared.agent.work.ending import end_job
+from shared.agent.work.ledger import Ledger, Plan, WorkItem
+from shared.agent.work.progress import JobProgress, summarize
 from shared.ops import access
 from shared.ops.access import ROLE_WRITE, storage_errors
 from shared.ops.errors import Exit, OpsError
@@ -39,7 +40,7 @@ from shared.registry.connection_file import ConnectionFile, ConnectionFileError,
 from shared.registry.errors import NotOurs, RegistryError, RegistryUnauthorized, RegistryUnavailable
 from shared.secrets.lock_tokens import lock_token_sealer
 
-STATES = ("Queued", "Processing", *sorted(TERMINAL_STATES))
+STATES = tuple(RecordState)
 
 
 @dataclass
@@ -62,7 +63,9 @@ def main(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     ask: Callable[[str], str] = input,
+    local: access.LocalStorage | None = None,
 ) -> int:
+    """`local`: a development machine's own storage emulator, tried last (devstack/ops.py gives it)."""
     args = _parser().parse_args(argv)
     for name in ("settings", "table_endpoint", "table"):  # not given anywhere (SUPPRESS leaves them unset)
         if not hasattr(args, name):
@@ -72,8 +75,8 @@ def main(
         if args.command == "check":
             from shared.ops.check import run_checks
 
-            return run_checks(values, args.table_endpoint, args.table, out)
-        storage = access.choose_storage(args.table_endpoint, values)
+            return run_checks(values, args.table_endpoint, args.table, out, local=local)
+        storage = access.choose_storage(args.table_endpoint, values, local)
         print(f"storage: {storage.described}", file=err)
         table_name = args.table or values.get("LOCKS_TABLE_NAME") or access.DEFAULT_TABLE
         table = access.open_table(storage, table_name)
@@ -202,7 +205,13 @@ def release(context: Context, job_id: str, *, ask: Callable[[str], str], assume_
     try:
         registry.release(job_id, record.lock_token)
     except NotOurs as exc:
-        _mark(context, record, "Lost", f"operator release: {exc}", after="the Registry said the lock is not ours")
+        _mark(
+            context,
+            record,
+            RecordState.LOST,
+            f"operator release: {exc}",
+            after="the Registry said the lock is not ours",
+        )
         print(f"The Registry says the lock is no longer ours ({exc.status}); the record is marked Lost.", file=out)
         return Exit.DECLINED
     except RegistryUnauthorized as exc:
@@ -211,12 +220,12 @@ def release(context: Context, job_id: str, *, ask: Callable[[str], str], assume_
         raise OpsError(f"the Registry cannot be reached: {exc}", Exit.UNREACHABLE) from None
     except RegistryError as exc:
         raise OpsError(f"the Registry refused the release: {exc}", Exit.UNREACHABLE) from None
-    _mark(context, record, "Released", "released by an operator", after="the Registry released it")
+    _mark(context, record, RecordState.RELEASED, "released by an operator", after="the Registry released it")
     print(f"Released job {job_id}.", file=out)
     return Exit.OK
 
 
-def _mark(context: Context, record: LockRecord, state: str, reason: str, *, after: str) -> None:
+def _mark(context: Context, record: LockRecord, state: RecordState, reason: str, *, after: str) -> None:
     """Record what happened at the Registry, as every ending does (fenced by the lock's generation, with its
     `Job ended` line); a refused write says so (the Registry already acted)."""
     try:
@@ -227,7 +236,7 @@ def _mark(context: Context, record: LockRecord, state: str, reason: str, *, afte
             f"{after}, but the lock record was not marked {state}: {exc} (the agent notices at its next renewal)",
             exc.code,
         ) from None
-    except StaleRecord:
+    except RecordChanged:
         raise OpsError(
             f"{after}, but the lock record kept changing; it was not marked {state}", Exit.UNREACHABLE
         ) from None

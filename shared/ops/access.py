@@ -7,7 +7,9 @@ copied from the app name the app's identity, which does not exist on a laptop). 
 2. `AzureWebJobsStorage` in the settings file or the environment (`UseDevelopmentStorage=true` means
    the local Azurite `make agent` or `make stack` runs);
 3. `AzureWebJobsStorage__tableServiceUri` (the app's identity-based settings, used with *your* sign-in);
-4. the local Azurite of a running `make agent`, then of a running `make stack`.
+4. on a development machine, the storage emulator its own tooling finds (`LocalStorage`, given by the
+   caller: the repository's `make ops` passes the Azurite of a running `make agent` or `make stack`;
+   `python -m shared.ops` has none — the deployed package knows nothing of a local stack).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -33,9 +35,6 @@ from azure.data.tables import TableClient, TableServiceClient
 
 from shared.ops.errors import Exit, OpsError
 
-STACK_STATE = Path(".devstack/state.json")
-AGENT_STORAGE = Path(".devstack/agent-storage.json")
-"""Written by `make agent` while it runs its own Azurite (devstack/real_agent.py)."""
 DEFAULT_TABLE = "clearancelocks"
 LOCAL_STORAGE = "usedevelopmentstorage=true"
 _PREFIXES = ("AzureWebJobsStorage", "CLEARANCE_", "LOCKS_", "JOBS_", "EEN_", "RHOMBUS_", "VERKADA_", "VMS_")
@@ -52,6 +51,15 @@ class Storage:
     queue_endpoint: str | None = None
 
 
+@dataclass(frozen=True)
+class LocalStorage:
+    """A development machine's own storage emulator, found by its tooling (never by the deployed package)."""
+
+    find: Callable[[], Storage | None]
+    start_hint: str
+    """How to start one, for the error when none is running."""
+
+
 def read_values(settings: Path | None) -> dict[str, str]:
     """The agent's settings from the environment, overlaid with a local.settings.json's `Values`."""
     values = {k: v for k, v in os.environ.items() if k.startswith(_PREFIXES)}
@@ -64,7 +72,7 @@ def read_values(settings: Path | None) -> dict[str, str]:
     return values
 
 
-def choose_storage(table_endpoint: str | None, values: Mapping[str, str]) -> Storage:
+def choose_storage(table_endpoint: str | None, values: Mapping[str, str], local: LocalStorage | None = None) -> Storage:
     if table_endpoint:
         return Storage(f"{table_endpoint} (signed in as you)", table_endpoint=table_endpoint)
     connection = values.get("AzureWebJobsStorage", "").strip()
@@ -77,46 +85,20 @@ def choose_storage(table_endpoint: str | None, values: Mapping[str, str]) -> Sto
             table_endpoint=uri,
             queue_endpoint=values.get("AzureWebJobsStorage__queueServiceUri"),
         )
-    local = _local_azurite()
-    if local is not None:
-        return local
+    found = local.find() if local is not None else None
+    if found is not None:
+        return found
+    start = f"{local.start_hint}, or " if local is not None else ""
     if connection:
         raise OpsError(
-            "AzureWebJobsStorage=UseDevelopmentStorage=true, but no local Azurite is running: start the agent "
-            "(make agent SETTINGS=…) or the local stack (make stack), or give --table-endpoint",
+            f"AzureWebJobsStorage=UseDevelopmentStorage=true, but no local Azurite is running: {start}give "
+            "--table-endpoint",
             Exit.UNREACHABLE,
         )
     raise OpsError(
-        "no storage given: use --settings FILE, --table-endpoint URL, set AzureWebJobsStorage, or start the "
-        "agent (make agent) or the local stack (make stack)"
+        "no storage given: use --settings FILE, --table-endpoint URL, set AzureWebJobsStorage"
+        + (f", or {local.start_hint}" if local is not None else "")
     )
-
-
-def _local_azurite() -> Storage | None:
-    """The Azurite of a running `make agent`, else of a running `make stack` (the state files they write)."""
-    for path, who in ((AGENT_STORAGE, "make agent"), (STACK_STATE, "make stack")):
-        if not path.is_file():
-            continue
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-            connection = str(state["storage_connection_string"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        pid = state.get("pid")
-        if isinstance(pid, int) and not _alive(pid):
-            continue
-        return Storage(f"the local Azurite of `{who}` ({path})", connection_string=connection)
-    return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @cache

@@ -52,7 +52,14 @@ class _Report:
         return False
 
 
-def run_checks(values: dict[str, str], table_endpoint: str | None, table: str | None, out: TextIO) -> int:
+def run_checks(
+    values: dict[str, str],
+    table_endpoint: str | None,
+    table: str | None,
+    out: TextIO,
+    *,
+    local: access.LocalStorage | None = None,
+) -> int:
     report = _Report(out)
     resolved = dict(values)
 
@@ -62,7 +69,7 @@ def run_checks(values: dict[str, str], table_endpoint: str | None, table: str | 
         return f"{len(names)} reference(s) resolved: {', '.join(names)}" if names else "no Key Vault references"
 
     vault_ok = report.run("Key Vault", key_vault)
-    storage = _storage(report, table_endpoint, resolved)
+    storage = _storage(report, table_endpoint, resolved, local)
     settings: AgentSettings | None = None
 
     def read_settings() -> str:
@@ -92,9 +99,11 @@ def run_checks(values: dict[str, str], table_endpoint: str | None, table: str | 
     return Exit.CHECK_FAILED if report.failed else Exit.OK
 
 
-def _storage(report: _Report, table_endpoint: str | None, values: dict[str, str]) -> Storage | None:
+def _storage(
+    report: _Report, table_endpoint: str | None, values: dict[str, str], local: access.LocalStorage | None
+) -> Storage | None:
     try:
-        return access.choose_storage(table_endpoint, values)
+        return access.choose_storage(table_endpoint, values, local)
     except OpsError as exc:
         report.line(False, "storage", str(exc))
         return None

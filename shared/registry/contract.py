@@ -96,7 +96,9 @@ LIST_JOBS_TYPES_QUERY = "types"
 # ---- Vocabulary -----------------------------------------------------------------------------------
 
 JobType = Literal["mediarequest", "discovery", "thumbnail"]
-JOB_TYPES: tuple[str, ...] = ("mediarequest", "discovery", "thumbnail")
+MEDIA_REQUEST, DISCOVERY, THUMBNAIL = "mediarequest", "discovery", "thumbnail"
+"""The job types, as the Registry names them (each is one module of shared/agent/jobs/)."""
+JOB_TYPES: tuple[str, ...] = (MEDIA_REQUEST, DISCOVERY, THUMBNAIL)
 CompletionState = Literal["Completed", "PartiallyCompleted", "Failed"]
 COMPLETION_STATES: tuple[str, ...] = ("Completed", "PartiallyCompleted", "Failed")
 JOB_STATES: tuple[str, ...] = ("Available", "Locked", "Completed", "PartiallyCompleted", "Failed", "Canceled")
@@ -193,13 +195,6 @@ class ThumbnailParameters(CaseInsensitiveModel):
 
 class DiscoveryParameters(CaseInsensitiveModel):
     pass
-
-
-PARAMETER_MODELS: dict[str, type[CaseInsensitiveModel]] = {
-    "mediarequest": MediaRequestParameters,
-    "thumbnail": ThumbnailParameters,
-    "discovery": DiscoveryParameters,
-}
 
 
 class Lock(CaseInsensitiveModel):

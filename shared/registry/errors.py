@@ -6,7 +6,7 @@ RegistryError
 ├── NotOurs                the job is not, or no longer, ours: stop, never complete          lost
 │   ├── JobGone            404/410 on a job: canceled, completed or deleted elsewhere
 │   ├── LockConflict       409 on lock: another agent holds the job (the poller skips it)
-│   └── LockLost           409 on renew/progress/complete/file calls
+│   └── LockTokenRefused           409 on renew/progress/complete/file calls
 ├── UploadRejected         422 on Complete*: the Registry could not verify the uploaded file  retry later
 ├── RegistryUnavailable    the Registry as a whole is out: the poller stops early            retry later
 │   ├── RegistryRateLimited  429 past the retry budget (retry_after when known)
@@ -76,7 +76,7 @@ class LockConflict(NotOurs):
     """Another agent holds the lock on this job (409 on lock)."""
 
 
-class LockLost(NotOurs):
+class LockTokenRefused(NotOurs):
     """Our lock expired or was taken over (409 on a call made under a lock)."""
 
 
@@ -118,7 +118,7 @@ def error_for_status(response: requests.Response, operation: Operation, job_id: 
     if status in (404, 410) and job_id is not None:
         return JobGone(message, **kwargs)
     if status == 409:
-        return LockConflict(message, **kwargs) if operation is Operation.LOCK else LockLost(message, **kwargs)
+        return LockConflict(message, **kwargs) if operation is Operation.LOCK else LockTokenRefused(message, **kwargs)
     if status == 422 and operation in FILE_OPERATIONS:
         return UploadRejected(message, **kwargs)
     if status == 429:

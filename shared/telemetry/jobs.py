@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from shared.agent.messages import ItemMessage, JobMessage
+from shared.agent.work.messages import ItemMessage, JobMessage
 from shared.telemetry.context import job_context
 from shared.telemetry.tracing import message_span
 

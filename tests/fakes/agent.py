@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.agent.ledger import Ledger
-from shared.agent.pause import AgentPause
-from shared.agent.records import LockRecords
-from shared.agent.services import Services
+from shared.agent.locks.pause import AgentPause
+from shared.agent.locks.records import LockRecords
+from shared.agent.wiring.services import Services
+from shared.agent.work.ledger import Ledger
 from shared.registry.contract import Job, Lock, UploadTicket
-from shared.registry.errors import JobGone, LockLost
+from shared.registry.errors import JobGone, LockTokenRefused
 from shared.upload.uploader import CommitCallback, ProgressCallback, UploadResult
 from shared.vms.base import Camera, Capabilities, ClipStatus, DownloadStream, Interval, Snapshot, VmsAdapter
 from tests.fakes.queues import FakeQueue
@@ -30,7 +30,7 @@ LOCK_MINUTES = 5
 class FakeRegistry:
     """Jobs, locks and files as the Registry keeps them (as devstack's simulator does): lock is idempotent
     for this agent; complete, cancel and release repeated with the same lock and outcome are accepted; any
-    other call under a lock that is not the job's current one is 409 (LockLost)."""
+    other call under a lock that is not the job's current one is 409 (LockTokenRefused)."""
 
     jobs: dict[str, Job] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
@@ -113,7 +113,7 @@ class FakeRegistry:
     def _under_lock(self, operation: str, job_id: str, lock_token: str) -> None:
         self.calls.append((operation, job_id))
         if self.tokens.get(job_id) != lock_token:
-            raise LockLost(f"{operation}: job {job_id} is not locked with this token", operation=operation,
+            raise LockTokenRefused(f"{operation}: job {job_id} is not locked with this token", operation=operation,
                            job_id=job_id, status=409)  # fmt: skip
 
     def _end(self, operation: str, job_id: str, lock_token: str, state: str) -> None:

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devstack.agent_env import agent_settings
-from shared.agent.poller import poll
-from shared.agent.processor import process_message
-from shared.agent.runtime import Agent, build_agent
+from shared.agent.locks.poller import poll
+from shared.agent.wiring.runtime import Agent, build_agent
+from shared.agent.work.processor import process_message
 from shared.settings import AgentSettings
 
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.agent.renewer import renew_all
+from shared.agent.locks.renewer import renew_all
 from shared.upload.target import UploadTargetPolicy
 from shared.upload.uploader import EncryptedBlobUploader, MiB, UploadSettings
 from tests.integration.agent_helpers import drain, history, poll_once, quick_agent, recorded_camera, window

@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from shared.agent.ledger import DELIVERED, generation_of
+from shared.agent.states import ItemState
+from shared.agent.work.ledger import generation_of
 from tests.integration.agent_helpers import drain, history, poll_once, quick_agent, recorded_camera, run_job, window
 from tests.integration.vms_helpers import new_tag
 
@@ -73,7 +74,7 @@ def test_a_window_is_cut_into_wall_clock_segments_each_named_and_reported_as_its
     plan, items = plan_of(agent, job["Id"])
     assert plan.items_total == 3 and plan.items_remaining == 0 and plan.files_delivered == 3
     assert plan.bytes_delivered == sum(f["Verification"]["Size"] for f in seen["Files"])
-    assert all(item.state == DELIVERED and item.attempts == 1 for item in items)
+    assert all(item.state == ItemState.DELIVERED and item.attempts == 1 for item in items)
 
 
 def test_a_camera_without_footage_makes_the_request_partially_completed(stack, vms, agent):
@@ -134,8 +135,8 @@ def test_a_redelivered_item_that_was_delivered_does_nothing(stack, vms, agent):
     poll_once(agent)
     assert drain_one_item_then_stop(agent) == "Delivered"
     plan, items = plan_of(agent, job["Id"])
-    delivered = next(i for i in items if i.state == DELIVERED)
-    from shared.agent.messages import encode_item
+    delivered = next(i for i in items if i.state == ItemState.DELIVERED)
+    from shared.agent.work.messages import encode_item
 
     for _ in range(3):  # the same item's message, delivered again and again
         agent.queue.send_message(encode_item(delivered.job_id, delivered.generation, delivered.item_id))
@@ -151,7 +152,7 @@ def test_a_redelivered_item_that_was_delivered_does_nothing(stack, vms, agent):
 
 def drain_one_item_then_stop(agent) -> str:
     """Plan the job, then run exactly one of its item messages."""
-    from shared.agent.processor import process_message
+    from shared.agent.work.processor import process_message
 
     job_message = next(iter(agent.queue.receive_messages(max_messages=1, visibility_timeout=60)))
     assert (
@@ -170,7 +171,7 @@ def drain_one_item_then_stop(agent) -> str:
 def test_a_malformed_message_goes_to_the_poison_queue_on_its_first_delivery_logged_once_without_its_body(
     stack, agent, caplog
 ):
-    from shared.agent.processor import process_message
+    from shared.agent.work.processor import process_message
 
     secretish = b'{"not": "a job", "token": "SECRET-VALUE-123"}'
     with caplog.at_level(logging.INFO):
@@ -214,7 +215,7 @@ def planned_media_job(stack, vms, agent, minutes: int = 10):
     )
     poll_once(agent)
     job_message = next(iter(agent.queue.receive_messages(max_messages=1, visibility_timeout=60)))
-    from shared.agent.processor import process_message
+    from shared.agent.work.processor import process_message
 
     assert (
         process_message(job_message.content, dequeue_count=1, message_id="job-msg", services=agent.services)
@@ -230,11 +231,12 @@ def died_running(agent, item, **changes):
     """The ledger as a run leaves it when its process is killed: Running, its heartbeat going stale."""
     from dataclasses import replace
 
-    from shared.agent.ledger import RUNNING, utc_now
+    from shared.agent.states import ItemState
+    from shared.agent.work.ledger import utc_now
 
     stale = utc_now() - timedelta(minutes=5)
     return agent.services.ledger.save_item(
-        replace(item, state=RUNNING, owner="dead-message#1", attempts=1, heartbeat=stale, **changes)
+        replace(item, state=ItemState.RUNNING, owner="dead-message#1", attempts=1, heartbeat=stale, **changes)
     )
 
 
@@ -246,12 +248,13 @@ def test_an_item_whose_run_died_before_committing_is_redone_once_with_a_fresh_up
     assert seen["State"] == "Completed" and history(stack, job_id, "complete", 204) == 1
     assert [f["Completed"] for f in seen["Files"]] == [True]
     _, (redone,) = plan_of(agent, job_id)
-    assert redone.state == DELIVERED and redone.attempts == 2
+    assert redone.state == ItemState.DELIVERED and redone.attempts == 2
 
 
 def test_a_file_recorded_as_committing_but_never_committed_is_uploaded_afresh_and_completed_once(stack, vms, agent):
-    from shared.agent.ledger import FILE_COMMITTING, FileEntry
-    from shared.agent.naming import media_name
+    from shared.agent.states import FileKind, FileState
+    from shared.agent.work.ledger import FileEntry
+    from shared.agent.work.naming import media_name
 
     job_id, item = planned_media_job(stack, vms, agent)
     record = agent.services.records.get(job_id)
@@ -259,9 +262,9 @@ def test_a_file_recorded_as_committing_but_never_committed_is_uploaded_afresh_an
     facts = {"CameraId": item.camera_id, "StartTimeUtc": item.start.isoformat(), "EndTimeUtc": item.end.isoformat()}
     entry = FileEntry(
         media_name(item.camera_id, item.start, item.end),
-        "media",
+        FileKind.MEDIA,
         facts,
-        FILE_COMMITTING,
+        FileState.COMMITTING,
         abandoned.file_id,
         123,
         "0" * 64,
@@ -276,8 +279,9 @@ def test_a_file_recorded_as_committing_but_never_committed_is_uploaded_afresh_an
 
 
 def test_a_file_committed_but_not_completed_is_completed_without_a_second_upload(stack, vms, agent):
-    from shared.agent.ledger import FILE_COMMITTED, FileEntry
-    from shared.agent.naming import media_name
+    from shared.agent.states import FileKind, FileState
+    from shared.agent.work.ledger import FileEntry
+    from shared.agent.work.naming import media_name
 
     job_id, item = planned_media_job(stack, vms, agent)
     record = agent.services.records.get(job_id)
@@ -293,7 +297,7 @@ def test_a_file_committed_but_not_completed_is_completed_without_a_second_upload
         "StartTimeUtc": download.start.isoformat(),
         "EndTimeUtc": download.end.isoformat(),
     }
-    entry = FileEntry(name, "media", facts, FILE_COMMITTED, upload.file_id, result.size, result.sha256)
+    entry = FileEntry(name, FileKind.MEDIA, facts, FileState.COMMITTED, upload.file_id, result.size, result.sha256)
     died_running(agent, item, files=(entry,), ticket=ticket)
     uploads_before = history(stack, job_id, "initialize_upload")
     drain(agent)
@@ -306,13 +310,16 @@ def test_a_file_committed_but_not_completed_is_completed_without_a_second_upload
 def test_a_duplicate_message_for_an_item_another_live_run_holds_is_deferred_not_run(stack, vms, agent):
     from dataclasses import replace
 
-    from shared.agent.ledger import RUNNING, utc_now
-    from shared.agent.messages import encode_item
-    from shared.agent.processor import process_message
+    from shared.agent.states import ItemState
+    from shared.agent.work.ledger import utc_now
+    from shared.agent.work.messages import encode_item
+    from shared.agent.work.processor import process_message
 
     job_id, item = planned_media_job(stack, vms, agent)
     item_message = next(iter(agent.queue.receive_messages(max_messages=1, visibility_timeout=60)))
-    agent.services.ledger.save_item(replace(item, state=RUNNING, owner="other#1", attempts=1, heartbeat=utc_now()))
+    agent.services.ledger.save_item(
+        replace(item, state=ItemState.RUNNING, owner="other#1", attempts=1, heartbeat=utc_now())
+    )
     body = encode_item(item.job_id, item.generation, item.item_id)
     assert process_message(body, dequeue_count=1, message_id="dup", services=agent.services) == "Deferred"
     assert history(stack, job_id, "initialize_upload") == 0
@@ -323,13 +330,13 @@ def test_when_two_items_finish_at_the_same_moment_the_job_is_completed_exactly_o
     import threading
     from dataclasses import replace
 
-    from shared.agent.completion import complete_job, finish_item
+    from shared.agent.work.completion import complete_job, finish_item
 
     camera, start, _ = recorded_camera(vms, minutes=60)
     quarter = start.replace(minute=start.minute - start.minute % 15) + timedelta(minutes=15)
     job = stack.sim.create_job("mediarequest", {"Cameras": [window(camera, quarter, quarter + timedelta(minutes=30))]})
     poll_once(agent)
-    from shared.agent.processor import process_message
+    from shared.agent.work.processor import process_message
 
     job_message = next(iter(agent.queue.receive_messages(max_messages=1, visibility_timeout=60)))
     process_message(job_message.content, dequeue_count=1, message_id="job", services=agent.services)
@@ -367,7 +374,7 @@ def test_when_two_items_finish_at_the_same_moment_the_job_is_completed_exactly_o
 def test_a_lock_lost_mid_upload_stops_without_completing_and_a_new_lock_starts_a_fresh_plan(stack, vms, agent):
     import threading
 
-    from shared.agent.renewer import renew_all
+    from shared.agent.locks.renewer import renew_all
 
     camera, start, _ = recorded_camera(vms, minutes=60)
     quarter = start.replace(minute=start.minute - start.minute % 15) + timedelta(minutes=15)
@@ -405,7 +412,7 @@ def test_a_lock_lost_mid_upload_stops_without_completing_and_a_new_lock_starts_a
 
 
 def test_a_vms_outage_retries_each_item_then_releases_the_job_and_it_completes_later(stack, vms, make_agent):
-    agent = make_agent(MAX_DEQUEUE_COUNT="3")
+    agent = make_agent(ITEM_FAILURE_LIMIT="3")
     cam, *_ = recorded_camera(vms)
     job = stack.sim.create_job("thumbnail", {"CameraIds": [cam]})
     vms.inject_fault("live_image", 500, count=1000)

@@ -14,7 +14,7 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from devstack.stack import LocalStack
-from shared.agent.runtime import Agent
+from shared.agent.wiring.runtime import Agent
 from tests.integration.agent_helpers import drain, poll_once, quick_agent, recorded_camera, window
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ import pytest
 from azure.data.tables import TableClient, TableServiceClient
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.agent.records import LockRecord, LockRecords
+from shared.agent.locks.records import LockRecord, LockRecords
 from shared.crypto.jwk import private_jwk
 from shared.failures import Disposition, disposition_of
 from shared.registry.connection_file import parse_connection_file

@@ -15,8 +15,8 @@ from devstack.agent_env import agent_settings
 from devstack.funchost.process import HostProcess
 from devstack.scenario import create_cameras, plan
 from devstack.stack import REPO_ROOT
-from shared.agent.ledger import Ledger
-from shared.agent.records import LockRecords
+from shared.agent.locks.records import LockRecords
+from shared.agent.work.ledger import Ledger
 from shared.settings import AgentSettings
 from shared.storage import table_client
 

@@ -85,7 +85,8 @@ def test_a_job_whose_vault_refuses_or_fails_is_released_not_canceled_then_done(s
     een = stack.een.control
     een.reset()
     agent = quick_agent(stack, vms="een", CREDENTIALS_KEY_URI=vault.key_uri)
-    agent.services.max_attempts = 1  # the first failure is the last attempt: what the job ends as
+    # the first failure is the last attempt: what the job ends as
+    agent.services.max_tries = agent.services.item_failure_limit = 1
     agent.services.vms = build_adapter(
         agent.settings.vms,
         token_table=TableServiceClient.from_connection_string(stack.storage_connection_string).get_table_client(

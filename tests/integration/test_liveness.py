@@ -13,24 +13,14 @@ from azure.core.exceptions import ServiceResponseError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 
-from shared.agent.ending import lose_job, release_job
-from shared.agent.ledger import (
-    DELIVERED,
-    FILE_DELIVERED,
-    MEDIA,
-    RUNNING,
-    FileEntry,
-    Ledger,
-    OfferedJob,
-    Plan,
-    WorkItem,
-    new_plan_id,
-)
-from shared.agent.messages import decode_message
-from shared.agent.processor import process_message
-from shared.agent.records import LockRecord, LockRecords
-from shared.agent.renewer import renew_all
-from shared.agent.worker import run_item
+from shared.agent.locks.records import LockRecord, LockRecords
+from shared.agent.locks.renewer import renew_all
+from shared.agent.states import FileKind, FileState, ItemKind, ItemState
+from shared.agent.work.ending import lose_job, release_job
+from shared.agent.work.ledger import FileEntry, Ledger, OfferedJob, Plan, WorkItem, new_plan_id
+from shared.agent.work.messages import decode_message
+from shared.agent.work.processor import process_message
+from shared.agent.work.worker import run_item
 from tests.integration.agent_helpers import drain, end_pause, history, poll_once, quick_agent, recorded_camera, window
 
 GiB = 2**30
@@ -52,13 +42,15 @@ def test_byte_counters_past_4_gib_are_stored_and_counted(agent):
     ledger = agent.services.ledger
     agent.services.records.ensure_table()
     plan_id = new_plan_id()
-    big = FileEntry("cam_big.mp4", "media", {}, FILE_DELIVERED, "file-1", 5 * GiB, "0" * 64)
-    item = WorkItem("job-big", "g1", f"{plan_id}-m1", MEDIA, camera_id="cam", size_hint=5 * GiB)
+    big = FileEntry("cam_big.mp4", FileKind.MEDIA, {}, FileState.DELIVERED, "file-1", 5 * GiB, "0" * 64)
+    item = WorkItem("job-big", "g1", f"{plan_id}-m1", ItemKind.MEDIA_SEGMENT, camera_id="cam", size_hint=5 * GiB)
     plan = Plan("job-big", "g1", "mediarequest", plan_id=plan_id, items_total=1, items_remaining=1,
                 bytes_delivered=3 * GiB)  # fmt: skip
     stored, created = ledger.create_plan(plan, [item], [])
     assert created
-    item = ledger.save_item(replace(ledger.items(stored)[0], state=DELIVERED, files=(big,), bytes_in_flight=5 * GiB))
+    item = ledger.save_item(
+        replace(ledger.items(stored)[0], state=ItemState.DELIVERED, files=(big,), bytes_in_flight=5 * GiB)
+    )
     counted = replace(stored, items_remaining=0, bytes_delivered=stored.bytes_delivered + item.bytes_delivered)
     ledger.finish_item(item, counted)
 
@@ -94,7 +86,7 @@ def test_waiting_for_a_slow_export_is_not_a_failed_attempt(stack, vms):
     """An export that takes far longer than one run's wait: the item is handed back more times than its
     whole allowance of runs (1 failure, 2 unfinished runs), and still delivers."""
     vms.configure(ExportDurationSeconds=27)  # EEN is polled every 5 s at most: about 6 runs
-    agent = quick_agent(stack, MAX_DEQUEUE_COUNT="1", EEN_VIDEO_ROUTE="export")
+    agent = quick_agent(stack, ITEM_FAILURE_LIMIT="1", EEN_VIDEO_ROUTE="export")
     agent.services.wait_in_run = 0.05
     camera, start, end = recorded_camera(vms, minutes=5)
     job = stack.sim.create_job("mediarequest", {"Cameras": [window(camera, start, end)]})
@@ -105,7 +97,7 @@ def test_waiting_for_a_slow_export_is_not_a_failed_attempt(stack, vms):
     assert stack.sim.job(job["Id"])["State"] == "Completed"
     record = agent.services.records.get(job["Id"])
     (item,) = agent.services.ledger.items(agent.services.ledger.get_plan(job["Id"], record.generation))
-    assert item.state == DELIVERED and item.failures == 0 and item.waits == outcomes.count("Waiting")
+    assert item.state == ItemState.DELIVERED and item.failures == 0 and item.waits == outcomes.count("Waiting")
 
 
 def test_an_export_past_its_deadline_fails_the_item_once_and_is_removed(stack, vms):
@@ -263,7 +255,7 @@ def test_two_planners_of_one_lock_leave_one_plan_and_never_reset_an_item(stack, 
     items = agent.services.ledger.items(plan_row)
     assert plan_row.items_total == len(items) == 3
     # an item starts running; a late copy of the job message must not reset it
-    claimed = agent.services.ledger.save_item(replace(items[0], state=RUNNING, owner="someone", attempts=1,
+    claimed = agent.services.ledger.save_item(replace(items[0], state=ItemState.RUNNING, owner="someone", attempts=1,
                                                        heartbeat=datetime.now(UTC)))  # fmt: skip
     assert process_message(message.content, dequeue_count=1, message_id="late", services=agent.services) == "Duplicate"
     assert agent.services.ledger.get_item(job["Id"], record.generation, claimed.item_id).owner == "someone"
@@ -286,7 +278,9 @@ def test_the_sweep_puts_an_item_no_run_carries_back_on_the_queue(stack, vms, age
     plan = agent.services.ledger.get_plan(job["Id"], record.generation)
     (item,) = agent.services.ledger.items(plan)
     long_ago = datetime.now(UTC) - timedelta(hours=1)
-    agent.services.ledger.save_item(replace(item, state=RUNNING, owner="dead", attempts=1, heartbeat=long_ago))
+    agent.services.ledger.save_item(
+        replace(item, state=ItemState.RUNNING, owner="dead", attempts=1, heartbeat=long_ago)
+    )
     agent.services.sweep_after = 0.0
 
     result = renew_all(agent.services, margin=timedelta(seconds=0))
@@ -339,7 +333,7 @@ def test_a_write_whose_answer_was_lost_is_recognised_as_ours(stack, agent):
     (item,) = ledger.items(plan)
 
     transport.armed = True
-    saved = ledger.save_item(replace(item, state=RUNNING, owner="me", attempts=1))
+    saved = ledger.save_item(replace(item, state=ItemState.RUNNING, owner="me", attempts=1))
     assert ledger.get_item("job-w", "g", item.item_id).etag == saved.etag
 
     created = records.create(LockRecord("job-w", "discovery", "token", datetime.now(UTC) + timedelta(minutes=5)))

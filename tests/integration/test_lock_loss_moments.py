@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from devstack.agent_env import agent_settings
-from shared.agent.runtime import build_agent
+from shared.agent.wiring.runtime import build_agent
 from shared.settings import AgentSettings
 from tests.integration.agent_helpers import drain, history, poll_once, recorded_camera, window
 

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
+from devstack import ops as devstack_ops
 from devstack.agent_env import agent_settings
 from shared import ops
-from shared.agent.runtime import build_agent
+from shared.agent.wiring.runtime import build_agent
 from shared.ops import access
 from shared.ops.errors import Exit
 from shared.settings import AgentSettings
@@ -40,9 +41,9 @@ def setup(stack, tmp_path, monkeypatch):
     return stack, agent, settings, path
 
 
-def run_ops(*argv: str, answer: str = "n") -> tuple[int, str, str]:
+def run_ops(*argv: str, answer: str = "n", local: access.LocalStorage | None = None) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = ops.main(list(argv), out=out, err=err, ask=lambda _prompt: answer)
+    code = ops.main(list(argv), out=out, err=err, ask=lambda _prompt: answer, local=local)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -210,13 +211,16 @@ def test_ops_finds_the_azurite_make_agent_runs(setup, tmp_path):
     # the user's settings say "local storage"; `make agent` started Azurite on ports of its own
     local = tmp_path / "local.settings.json"
     local.write_text(json.dumps({"Values": {**settings, "AzureWebJobsStorage": "UseDevelopmentStorage=true"}}))
-    code, _, err = run_ops("--settings", str(local), "status")
-    assert code == Exit.UNREACHABLE and "no local Azurite is running" in err
-    state = tmp_path / access.AGENT_STORAGE
+    code, _, err = run_ops("--settings", str(local), "status", local=devstack_ops.LOCAL)
+    assert code == Exit.UNREACHABLE and "no local Azurite is running" in err and "make agent" in err
+    state = tmp_path / devstack_ops.AGENT_STORAGE
     state.parent.mkdir(parents=True, exist_ok=True)
     state.write_text(json.dumps({"storage_connection_string": stack.storage_connection_string, "pid": os.getpid()}))
-    code, text, err = run_ops("--settings", str(local), "status")
+    code, text, err = run_ops("--settings", str(local), "status", local=devstack_ops.LOCAL)
     assert code == 0 and job in text and "`make agent`" in err
+    # the deployed package knows no local stack: `python -m shared.ops` alone does not look for it
+    code, _, err = run_ops("--settings", str(local), "status")
+    assert code == Exit.UNREACHABLE and "make agent" not in err
 
 
 def test_check_reports_one_line_per_check_and_fails_on_a_bad_credential(setup, tmp_path):

@@ -14,9 +14,9 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from devstack.agent_env import agent_settings
-from shared.agent.messages import decode_message
-from shared.agent.poller import poll
-from shared.agent.runtime import build_agent
+from shared.agent.locks.poller import poll
+from shared.agent.wiring.runtime import build_agent
+from shared.agent.work.messages import decode_message
 from shared.settings import AgentSettings
 from shared.storage import queue_client
 

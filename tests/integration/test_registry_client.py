@@ -17,7 +17,7 @@ from shared.http.retry import RetryPolicy
 from shared.registry.errors import (
     JobGone,
     LockConflict,
-    LockLost,
+    LockTokenRefused,
     RegistryBadRequest,
     RegistryRateLimited,
     RegistryTransient,
@@ -137,11 +137,11 @@ def test_renew_extends_the_lock(stack, client):
 def test_a_lock_that_expired_is_lost_and_the_job_is_offered_again(stack, client, make_client):
     job, lock = lock_new(stack, client)
     stack.sim.advance_clock(301)
-    with pytest.raises(LockLost):
+    with pytest.raises(LockTokenRefused):
         client.renew(job["Id"], lock.lock_token)
-    with pytest.raises(LockLost):
+    with pytest.raises(LockTokenRefused):
         client.report_progress(job["Id"], lock.lock_token, 1, 2)
-    with pytest.raises(LockLost):
+    with pytest.raises(LockTokenRefused):
         client.complete(job["Id"], lock.lock_token, "Completed")
     assert job["Id"] in [j.id for j in make_client("agent-b").list_jobs()]
 
@@ -149,7 +149,7 @@ def test_a_lock_that_expired_is_lost_and_the_job_is_offered_again(stack, client,
 def test_a_lock_expired_by_the_registry_makes_file_calls_fail_with_lock_lost(stack, client):
     job, lock = lock_new(stack, client)
     stack.sim.expire_lock(job["Id"])
-    with pytest.raises(LockLost):
+    with pytest.raises(LockTokenRefused):
         client.initialize_upload(job["Id"], lock.lock_token, "a.mp4", "video/mp4")
 
 

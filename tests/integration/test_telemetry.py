@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from shared.agent.ledger import generation_of
-from shared.agent.renewer import renew_all
+from shared.agent.locks.renewer import renew_all
+from shared.agent.work.ledger import generation_of
 from shared.telemetry.setup import InMemoryTelemetry, in_memory_telemetry
 from tests.integration.agent_helpers import poll_once, quick_agent, recorded_camera, run_job, window
 
@@ -28,7 +28,7 @@ def telemetry() -> Iterator[InMemoryTelemetry]:
     collected = in_memory_telemetry()
     collected.collect(True)
     # as in Azure, the agent's INFO lines are sent; the heartbeat's own line is DEBUG
-    levels = {"shared": logging.INFO, "shared.agent.guard": logging.DEBUG}
+    levels = {"shared": logging.INFO, "shared.agent.work.guard": logging.DEBUG}
     saved = {name: logging.getLogger(name).level for name in levels}
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
@@ -130,7 +130,7 @@ def test_lines_from_the_renewal_pool_name_their_job_and_the_outcome_is_counted(s
     poll_once(agent)  # locked and queued, never run
     before = _sum(telemetry, "clearance.jobs.ended", state="Abandoned", job_type="thumbnail")
 
-    agent.services.max_job_age = timedelta(0)
+    agent.services.max_job_age = timedelta(0)  # every job in flight is past its age: released, Abandoned
     result = renew_all(agent.services, margin=timedelta(0))
 
     assert job in result.abandoned

@@ -180,3 +180,20 @@ def test_a_five_field_cron_schedule_is_named_before_the_host_ever_runs_it():
         AgentSettings.from_env(valid_env(POLL_SCHEDULE="*/1 * * * *"))
     assert "POLL_SCHEDULE must be a 6-field NCRONTAB expression" in str(raised.value)
     assert AgentSettings.from_env(valid_env(POLL_SCHEDULE="0 */1 * * * *")).agent_id
+
+
+def test_the_item_failure_limit_is_its_own_setting_apart_from_the_dequeue_count():
+    settings = AgentSettings.from_env(valid_env(ITEM_FAILURE_LIMIT="2"))
+    assert (settings.item_failure_limit, settings.max_dequeue_count) == (2, 5)
+    with pytest.raises(SettingsError, match="ITEM_FAILURE_LIMIT"):
+        AgentSettings.from_env(valid_env(ITEM_FAILURE_LIMIT="0"))
+
+
+def test_the_engine_timing_is_validated_together_with_a_clear_error():
+    from shared.agent.wiring.services import TimingError, check_timing
+
+    check_timing(heartbeat_every=10, stale_after=45, sweep_after=600)  # the defaults
+    with pytest.raises(TimingError, match=r"stale_after \(10 s\) must exceed heartbeat_every \(10 s\)"):
+        check_timing(heartbeat_every=10, stale_after=10, sweep_after=600)
+    with pytest.raises(TimingError, match=r"sweep_after \(300 s\) must exceed the longest backoff \(300 s\)"):
+        check_timing(heartbeat_every=10, stale_after=45, sweep_after=300)

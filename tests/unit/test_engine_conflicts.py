@@ -13,30 +13,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.agent.completion import finish_item
-from shared.agent.ending import lose_job, release_job
 from shared.agent.errors import TakenOver
-from shared.agent.guard import ItemGuard
-from shared.agent.ledger import (
-    COMPLETING,
-    DELIVERED,
-    FILE_DELIVERED,
-    MISSING,
-    PLANNED,
-    RUNNING,
-    RUNNING_PLAN,
-    FileEntry,
-    Plan,
-    WorkItem,
-    new_plan_id,
-)
-from shared.agent.messages import decode_message
-from shared.agent.planner import draft_plan
-from shared.agent.poller import poll
-from shared.agent.processor import process_message
-from shared.agent.records import LOST, PARTITION, PROCESSING, QUEUED, LockRecord
-from shared.agent.renewer import renew_all
-from shared.agent.sweep import sweep
+from shared.agent.jobs.base import Planning
+from shared.agent.locks.poller import poll
+from shared.agent.locks.records import PARTITION, LockRecord
+from shared.agent.locks.renewer import renew_all
+from shared.agent.locks.sweep import sweep
+from shared.agent.states import FileKind, FileState, ItemState, PlanState, RecordState
+from shared.agent.work.completion import finish_item
+from shared.agent.work.ending import lose_job, release_job
+from shared.agent.work.guard import ItemGuard
+from shared.agent.work.ledger import FileEntry, Plan, WorkItem, new_plan_id
+from shared.agent.work.messages import decode_message
+from shared.agent.work.planner import draft_plan
+from shared.agent.work.processor import process_message
 from tests.fakes.agent import Engine, engine_services
 from tests.fakes.queues import FakeMessage
 
@@ -62,6 +52,13 @@ def locked(engine: Engine, job_type: str = "discovery", parameters: dict | None 
     return record
 
 
+def guard_of(engine: Engine, record: LockRecord, item: WorkItem, owner: str) -> ItemGuard:
+    """The run's hold on `item`, with the engine's real collaborators."""
+    services = engine.services
+    return ItemGuard(record, item, owner, ledger=services.ledger, records=services.records,
+                     registry=services.registry, heartbeat_every=services.heartbeat_every)  # fmt: skip
+
+
 def process(engine: Engine, message: FakeMessage, message_id: str | None = None) -> str:
     return process_message(message.content, dequeue_count=1, message_id=message_id or message.id,
                            services=engine.services)  # fmt: skip
@@ -75,7 +72,7 @@ def planned(engine: Engine, cameras: int = 21) -> tuple[LockRecord, Plan, list[W
     assert process(engine, message) == "Planned"
     engine.queue.receive()  # the item messages: each test sends its own
     plan = engine.services.ledger.get_plan(record.job_id, record.generation)
-    assert plan is not None and plan.state == RUNNING_PLAN
+    assert plan is not None and plan.state == PlanState.UNDER_WAY
     current = engine.services.records.get(record.job_id)
     assert current is not None
     return current, plan, engine.services.ledger.items(plan)
@@ -83,14 +80,22 @@ def planned(engine: Engine, cameras: int = 21) -> tuple[LockRecord, Plan, list[W
 
 def claimed(engine: Engine, item: WorkItem, owner: str, heartbeat: datetime | None = None) -> WorkItem:
     return engine.services.ledger.save_item(
-        replace(item, state=RUNNING, owner=owner, attempts=item.attempts + 1, heartbeat=heartbeat or datetime.now(UTC))
+        replace(
+            item,
+            state=ItemState.RUNNING,
+            owner=owner,
+            attempts=item.attempts + 1,
+            heartbeat=heartbeat or datetime.now(UTC),
+        )
     )
 
 
 def delivered(item: WorkItem, size: int) -> WorkItem:
     """The item in its final state, one file of `size` bytes delivered."""
-    entry = FileEntry(f"{item.item_id}.jpg", "thumbnail", {}, FILE_DELIVERED, f"file-{item.item_id}", size, "0" * 64)
-    return replace(item, state=DELIVERED, files=(entry,), owner="")
+    entry = FileEntry(
+        f"{item.item_id}.jpg", FileKind.THUMBNAIL, {}, FileState.DELIVERED, f"file-{item.item_id}", size, "0" * 64
+    )
+    return replace(item, state=ItemState.DELIVERED, files=(entry,), owner="")
 
 
 def item_row(item: WorkItem) -> tuple[str, str]:
@@ -129,12 +134,12 @@ def test_a_lock_record_write_whose_answer_was_lost_is_recognised_as_applied(engi
     record = locked(engine)
     lost = engine.table.lose_answer((PARTITION, record.job_id), operations={"update"})
 
-    moved = engine.services.records.save(record.moved_to(PROCESSING))
+    moved = engine.services.records.save(record.moved_to(RecordState.PROCESSING))
 
     assert lost.fired == 1
     assert outcomes(engine, (PARTITION, record.job_id))[-2:] == ["applied, answer lost", "retry: 412"]
     stored = engine.services.records.get(record.job_id)
-    assert stored is not None and stored.state == PROCESSING and stored.etag == moved.etag
+    assert stored is not None and stored.state == RecordState.PROCESSING and stored.etag == moved.etag
 
 
 def test_a_finishing_transaction_whose_answer_was_lost_counts_the_item_once(engine):
@@ -148,11 +153,11 @@ def test_a_finishing_transaction_whose_answer_was_lost_counts_the_item_once(engi
     stored = engine.services.ledger.get_plan(record.job_id, record.generation)
     assert stored is not None and stored.etag == counted.etag
     assert (stored.items_remaining, stored.items_delivered, stored.files_delivered) == (1, 1, 1)
-    assert stored.bytes_delivered == 3 * GiB and stored.state == RUNNING_PLAN
+    assert stored.bytes_delivered == 3 * GiB and stored.state == PlanState.UNDER_WAY
     assert done.etag == engine.services.ledger.get_item(first.job_id, first.generation, first.item_id).etag
 
     _, last = finish_item(engine.services, record, delivered(claimed(engine, second, "run-2"), 2 * GiB))
-    assert last.state == COMPLETING
+    assert last.state == PlanState.COMPLETING
     final = engine.services.ledger.get_plan(record.job_id, record.generation)
     assert (final.items_remaining, final.items_delivered, final.bytes_delivered) == (0, 2, 5 * GiB)
 
@@ -186,7 +191,7 @@ def test_a_finishing_transaction_that_timed_out_is_not_retried_by_the_sdk_and_th
 def test_two_items_finishing_at_once_the_loser_counts_again_on_the_plans_newest_state(engine):
     record, plan, (first, second) = planned(engine)
     a = delivered(claimed(engine, first, "run-a"), 3 * GiB)
-    b = replace(claimed(engine, second, "run-b"), state=MISSING, missing=("cam-20 (no image)",), owner="")
+    b = replace(claimed(engine, second, "run-b"), state=ItemState.MISSING, missing=("cam-20 (no image)",), owner="")
     finished_b: list[Plan] = []
     race = engine.table.before_write(plan_row(plan), lambda: finished_b.append(finish_item(engine.services, record,
                                      b)[1]), operations={"transaction"})  # fmt: skip
@@ -195,9 +200,17 @@ def test_two_items_finishing_at_once_the_loser_counts_again_on_the_plans_newest_
 
     assert race.fired == 1
     assert outcomes(engine, plan_row(plan), "transaction") == ["ok", "412", "ok"]  # b, a (conflict), a again
-    assert [p.state for p in (finished_b[0], plan_a)] == [RUNNING_PLAN, COMPLETING]  # exactly one completes it
+    assert [p.state for p in (finished_b[0], plan_a)] == [
+        PlanState.UNDER_WAY,
+        PlanState.COMPLETING,
+    ]  # exactly one completes it
     final = engine.services.ledger.get_plan(record.job_id, record.generation)
-    assert (final.state, final.items_remaining, final.items_delivered, final.items_missing) == (COMPLETING, 0, 1, 1)
+    assert (final.state, final.items_remaining, final.items_delivered, final.items_missing) == (
+        PlanState.COMPLETING,
+        0,
+        1,
+        1,
+    )
     assert (final.files_delivered, final.bytes_delivered) == (1, 3 * GiB)
 
 
@@ -207,7 +220,7 @@ def test_two_items_finishing_at_once_the_loser_counts_again_on_the_plans_newest_
 def test_a_guard_write_that_meets_the_sweeps_touch_is_made_again(engine):
     record, _, (item,) = planned(engine, cameras=1)
     held = claimed(engine, item, "run-1")
-    guard = ItemGuard(engine.services, record, held, "run-1")  # no heartbeat thread: entered only by `with`
+    guard = guard_of(engine, record, held, "run-1")  # no heartbeat thread: entered only by `with`
     later = datetime.now(UTC) + timedelta(hours=1)
     swept: list = []
     touch = engine.table.before_write(item_row(item), lambda: swept.append(sweep(engine.services, [record], later)),
@@ -225,7 +238,7 @@ def test_a_guard_write_that_meets_the_sweeps_touch_is_made_again(engine):
 def test_a_guard_write_that_meets_another_owners_claim_stops_and_writes_nothing_more(engine):
     record, _, (item,) = planned(engine, cameras=1)
     held = claimed(engine, item, "run-1")
-    guard = ItemGuard(engine.services, record, held, "run-1")
+    guard = guard_of(engine, record, held, "run-1")
     claim = engine.table.conflict(item_row(item), changes={"Owner": "run-2", "Attempts": 2}, operations={"update"})
 
     with pytest.raises(TakenOver):
@@ -255,13 +268,13 @@ def test_an_old_locks_endings_change_nothing_of_the_new_lock_and_log_no_job_end(
     record_writes = len(engine.table.writes_to((PARTITION, old.job_id)))
 
     with caplog.at_level(logging.INFO):
-        assert engine.services.records.transition(old.job_id, LOST, generation=old.generation) is None
+        assert engine.services.records.transition(old.job_id, RecordState.LOST, generation=old.generation) is None
         assert lose_job(engine.services, old, "renewal answered 409") is False
         release_job(engine.services, old, "an old run gives up")
 
     assert len(engine.table.writes_to((PARTITION, old.job_id))) == record_writes  # not even attempted
     current = engine.services.records.get(old.job_id)
-    assert (current.state, current.generation, current.etag) == (QUEUED, new.generation, new.etag)
+    assert (current.state, current.generation, current.etag) == (RecordState.QUEUED, new.generation, new.etag)
     assert engine.table.get_entity("active", old.job_id)["Generation"] == new.generation
     assert engine.registry.tokens[old.job_id] == new.lock_token  # the old token's release was refused
     assert job_ended_lines(caplog, old.job_id) == []
@@ -278,9 +291,11 @@ def test_marking_the_plan_running_while_an_item_finishes_is_no_planning_failure(
 
     def an_item_finishes() -> None:
         plan = engine.services.ledger.get_plan(record.job_id, record.generation)
-        assert plan is not None and plan.state == PLANNED
+        assert plan is not None and plan.state == PlanState.PLANNED
         first = engine.services.ledger.items(plan)[0]
-        finish_item(engine.services, record, replace(claimed(engine, first, "quick"), state=MISSING, owner=""))
+        finish_item(
+            engine.services, record, replace(claimed(engine, first, "quick"), state=ItemState.MISSING, owner="")
+        )
 
     race = engine.table.before_write(key, an_item_finishes, operations={"update"})
 
@@ -288,9 +303,9 @@ def test_marking_the_plan_running_while_an_item_finishes_is_no_planning_failure(
 
     assert race.fired == 1 and outcomes(engine, key, "update") == ["412", "ok"]
     plan = engine.services.ledger.get_plan(record.job_id, record.generation)
-    assert (plan.state, plan.items_remaining, plan.items_missing) == (RUNNING_PLAN, 1, 1)
+    assert (plan.state, plan.items_remaining, plan.items_missing) == (PlanState.UNDER_WAY, 1, 1)
     current = engine.services.records.get(record.job_id)
-    assert (current.state, current.attempts, current.last_error) == (PROCESSING, 0, "")
+    assert (current.state, current.attempts, current.last_error) == (RecordState.PROCESSING, 0, "")
     enqueued = [decode_message(m.content).item_id for m in engine.queue.receive()]
     assert enqueued == [item.item_id for item in engine.services.ledger.items(plan)]
 
@@ -304,17 +319,17 @@ def test_marking_the_plan_running_never_undoes_the_last_item_moving_it_to_comple
     def the_only_item_finishes() -> None:
         plan = engine.services.ledger.get_plan(record.job_id, record.generation)
         (only,) = engine.services.ledger.items(plan)
-        done = replace(claimed(engine, only, "quick"), state=MISSING, owner="")
+        done = replace(claimed(engine, only, "quick"), state=ItemState.MISSING, owner="")
         finished.append(finish_item(engine.services, record, done)[1])
 
     race = engine.table.before_write(key, the_only_item_finishes, operations={"update"})
 
     assert process(engine, message) == "Planned"
 
-    assert race.fired == 1 and finished[0].state == COMPLETING
+    assert race.fired == 1 and finished[0].state == PlanState.COMPLETING
     assert outcomes(engine, key, "update") == ["412"]  # the retry saw Completing and wrote nothing
     plan = engine.services.ledger.get_plan(record.job_id, record.generation)
-    assert (plan.state, plan.items_remaining) == (COMPLETING, 0)
+    assert (plan.state, plan.items_remaining) == (PlanState.COMPLETING, 0)
 
 
 def test_two_planners_of_one_lock_leave_one_plan_and_the_loser_adopts_it(engine):
@@ -338,7 +353,7 @@ def test_two_planners_of_one_lock_leave_one_plan_and_the_loser_adopts_it(engine)
     plan = engine.services.ledger.get_plan(record.job_id, record.generation)
     items = engine.services.ledger.items(plan)
     assert plan.items_total == len(items) == 3 and {i.plan_id for i in items} == {plan.plan_id}
-    assert items[0].state == RUNNING and items[0].owner == "someone"  # never reset
+    assert items[0].state == ItemState.RUNNING and items[0].owner == "someone"  # never reset
     rows = list(engine.table.query_entities("PartitionKey eq @pk", parameters={"pk": record.job_id}))
     item_rows = [row for row in rows if row["RowKey"].startswith("item-")]
     assert len(item_rows) == 6  # a's three rows were written too, and are never read
@@ -354,12 +369,14 @@ def test_a_planner_adopting_a_plan_whose_planner_died_enqueues_it_without_resett
 
     def the_other_planner_stores_its_plan_and_dies() -> None:
         plan_id = new_plan_id()
-        draft = draft_plan(offered, plan_id, engine.services)
+        draft = draft_plan(offered, plan_id, Planning(engine.vms, engine.services.max_segment))
         plan = Plan(record.job_id, record.generation, "thumbnail", plan_id=plan_id, items_total=3, items_remaining=3)
         stored, _ = engine.services.ledger.create_plan(plan, draft.items, [])
         first, second, _ = engine.services.ledger.items(stored)
         claimed(engine, first, "someone")
-        finish_item(engine.services, record, replace(claimed(engine, second, "quick"), state=MISSING, owner=""))
+        finish_item(
+            engine.services, record, replace(claimed(engine, second, "quick"), state=ItemState.MISSING, owner="")
+        )
 
     race = engine.table.before_write(key, the_other_planner_stores_its_plan_and_dies, operations={"create"})
 
@@ -368,8 +385,8 @@ def test_a_planner_adopting_a_plan_whose_planner_died_enqueues_it_without_resett
     assert race.fired == 1
     plan = engine.services.ledger.get_plan(record.job_id, record.generation)
     items = engine.services.ledger.items(plan)
-    assert plan.state == RUNNING_PLAN and {i.plan_id for i in items} == {plan.plan_id}
-    assert items[0].state == RUNNING and items[0].owner == "someone" and items[1].state == MISSING
+    assert plan.state == PlanState.UNDER_WAY and {i.plan_id for i in items} == {plan.plan_id}
+    assert items[0].state == ItemState.RUNNING and items[0].owner == "someone" and items[1].state == ItemState.MISSING
     assert (plan.items_remaining, plan.items_missing) == (2, 1)
     unfinished = [items[0].item_id, items[2].item_id]
     assert sorted(decode_message(m.content).item_id for m in engine.queue.receive()) == unfinished
@@ -386,7 +403,7 @@ def test_a_plan_create_whose_answer_was_lost_and_retried_is_no_planning_failure(
     assert lost.fired == 1 and outcomes(engine, key, "create") == ["applied, answer lost", "retry: 409"]
     plan = engine.services.ledger.get_plan(record.job_id, record.generation)
     (item,) = engine.services.ledger.items(plan)
-    assert plan.state == RUNNING_PLAN and engine.services.records.get(record.job_id).attempts == 0
+    assert plan.state == PlanState.UNDER_WAY and engine.services.records.get(record.job_id).attempts == 0
     assert [decode_message(m.content).item_id for m in engine.queue.receive()] == [item.item_id]
 
 
@@ -402,7 +419,7 @@ def test_a_lock_record_create_whose_answer_was_lost_and_retried_leaves_one_recor
     assert lost.fired == 1 and result.locked == [job_id] and result.problems == {}
     assert outcomes(engine, (PARTITION, job_id)) == ["applied, answer lost", "retry: 409"]
     record = engine.services.records.get(job_id)
-    assert (record.state, record.locks, record.lock_token) == (QUEUED, 1, engine.registry.tokens[job_id])
+    assert (record.state, record.locks, record.lock_token) == (RecordState.QUEUED, 1, engine.registry.tokens[job_id])
     assert [decode_message(m.content).job_id for m in engine.queue.receive()] == [job_id]
     assert engine.registry.operations("lock") == 1 and engine.registry.operations("release") == 0
 
@@ -422,7 +439,7 @@ def test_a_lock_record_create_that_timed_out_releases_the_job_and_the_next_lock_
 
     assert poll(engine.services, max_in_flight=10).locked == [job_id]
     again = engine.services.records.get(job_id)
-    assert (again.state, again.locks) == (QUEUED, 2)
+    assert (again.state, again.locks) == (RecordState.QUEUED, 2)
     assert len(list(engine.table.query_entities("PartitionKey eq 'job'"))) == 1
 
 
@@ -431,7 +448,7 @@ def test_a_lock_record_create_that_timed_out_releases_the_job_and_the_next_lock_
 
 def test_the_sweep_puts_an_abandoned_item_back_once_per_sweep_after(engine):
     record, _, (abandoned, other) = planned(engine)
-    finish_item(engine.services, record, replace(claimed(engine, other, "quick"), state=MISSING, owner=""))
+    finish_item(engine.services, record, replace(claimed(engine, other, "quick"), state=ItemState.MISSING, owner=""))
     claimed(engine, abandoned, "dead")
     after = timedelta(seconds=engine.services.sweep_after)
     start = datetime.now(UTC) + timedelta(hours=1)
@@ -465,9 +482,9 @@ def test_a_finish_that_meets_the_sweeps_touch_is_made_again(engine):
     outcome = process(engine, item_message)
 
     assert touch.fired == 1 and len(swept[0].items) == 1  # the sweep did touch the item, owner unchanged
-    assert outcome == DELIVERED
+    assert outcome == ItemState.DELIVERED
     (item,) = engine.services.ledger.items(plan)
-    assert item.state == DELIVERED
+    assert item.state == ItemState.DELIVERED
     assert engine.registry.states[record.job_id] == "Completed"
 
 
@@ -486,7 +503,7 @@ def test_a_renewal_during_a_relock_keeps_the_new_locks_index_row(engine):
 
     assert race.fired == 1
     new = engine.services.records.get(old.job_id)
-    assert (new.state, new.locks, new.releases) == (QUEUED, 2, 1)
+    assert (new.state, new.locks, new.releases) == (RecordState.QUEUED, 2, 1)
     assert [record.job_id for record in engine.services.records.active()] == [old.job_id]
 
 

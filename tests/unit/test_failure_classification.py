@@ -7,10 +7,10 @@ import json
 import pytest
 import requests
 
-from shared.agent.errors import JobCanceled, LockLostError, TakenOver
-from shared.agent.ledger import StaleEntry
-from shared.agent.processor import planning_outcome
-from shared.agent.worker import ITEM_OUTCOMES, item_outcome
+from shared.agent.errors import JobCanceled, LockGone, TakenOver
+from shared.agent.work.ledger import LedgerRowChanged
+from shared.agent.work.processor import planning_outcome
+from shared.agent.work.worker import ITEM_OUTCOMES, item_outcome
 from shared.failures import Disposition, disposition_of
 from shared.http.retry import TransportFailure
 from shared.http.sender import Call
@@ -18,7 +18,7 @@ from shared.registry.contract import Operation
 from shared.registry.errors import (
     JobGone,
     LockConflict,
-    LockLost,
+    LockTokenRefused,
     NotOurs,
     RegistryBadRequest,
     RegistryFailures,
@@ -72,8 +72,8 @@ def registry_error(status: int, operation: Operation, job_id: str | None = "job-
 @pytest.mark.parametrize(
     ("status", "operation", "error", "item", "planning"),
     [
-        (409, Operation.RENEW, LockLost, "Lost", "Lost"),
-        (409, Operation.COMPLETE_MEDIA, LockLost, "Lost", "Lost"),
+        (409, Operation.RENEW, LockTokenRefused, "Lost", "Lost"),
+        (409, Operation.COMPLETE_MEDIA, LockTokenRefused, "Lost", "Lost"),
         (410, Operation.PROGRESS, JobGone, "Lost", "Lost"),
         (404, Operation.INITIALIZE_UPLOAD, JobGone, "Lost", "Lost"),
         (401, Operation.INITIALIZE_UPLOAD, RegistryUnauthorized, "Released", "Released"),
@@ -195,10 +195,10 @@ def test_a_revoked_een_grant_releases_the_job_like_any_refused_credential():
         (SasRejected("403 twice"), "RetryLater"),
         (UploadTransient("503"), "RetryLater"),
         (UploadError("HTTP 409"), "RetryLater"),
-        (LockLostError("renewal answered 409"), "Lost"),
+        (LockGone("renewal answered 409"), "Lost"),
         (TakenOver("another run"), "TakenOver"),
         (JobCanceled("camera gone since planning"), "RetryLater"),
-        (StaleEntry("the plan kept changing"), "RetryLater"),
+        (LedgerRowChanged("the plan kept changing"), "RetryLater"),
         (ValueError("a bug"), "RetryLater"),
     ],
 )
@@ -208,7 +208,7 @@ def test_upload_agent_and_unknown_errors_lead_to_the_item_outcome(error, item):
 
 def test_planning_releases_for_our_configuration_and_stops_for_a_lost_lock_else_tries_again():
     assert planning_outcome(UploadTargetRefused("x")) == "Released"
-    assert planning_outcome(LockLostError("x")) == "Lost"
+    assert planning_outcome(LockGone("x")) == "Lost"
     for error in (VmsTransient("x"), VmsVendorError("x"), RegistryBadRequest("x"), TakenOver("x"), OSError("x")):
         assert planning_outcome(error) == "RetryLater"
 

@@ -1,4 +1,4 @@
-"""Which offered jobs a poll takes (`shared.agent.poller.choose`): oldest first, within capacity, with a
+"""Which offered jobs a poll takes (`shared.agent.locks.poller.choose`): oldest first, within capacity, with a
 share reserved for small jobs so they never starve behind long media requests."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.agent.poller import choose
+from shared.agent.locks.poller import choose
 from shared.registry.contract import Job
 
 T0 = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)

@@ -7,42 +7,37 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.agent.records import (
-    PROCESSING,
-    QUEUED,
-    TERMINAL_STATES,
-    IllegalTransition,
-    LockRecord,
-)
+from shared.agent.locks.records import IllegalTransition, LockRecord
+from shared.agent.states import FINAL_RECORD_STATES, RecordState
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)  # long past: every update is later
-TERMINAL = sorted(TERMINAL_STATES)
+TERMINAL = sorted(FINAL_RECORD_STATES)
 
 
-def record(state: str = QUEUED, **fields) -> LockRecord:
+def record(state: RecordState = RecordState.QUEUED, **fields) -> LockRecord:
     return LockRecord(
         "job-1", "mediarequest", "token-1", T0 + timedelta(minutes=5), state=state, created=T0, updated=T0, **fields
     )
 
 
 def test_the_states_are_the_documented_ones():
-    assert {"Queued", "Processing"}.isdisjoint(TERMINAL_STATES)
+    assert {"Queued", "Processing"}.isdisjoint(FINAL_RECORD_STATES)
     assert {
         "Completed", "PartiallyCompleted", "Failed", "Canceled", "Refused", "Released", "Lost", "Abandoned",
-    } == TERMINAL_STATES  # fmt: skip
+    } == FINAL_RECORD_STATES  # fmt: skip
 
 
 def test_a_queued_record_moves_to_processing_then_to_an_outcome():
-    processing = record().moved_to(PROCESSING)
+    processing = record().moved_to(RecordState.PROCESSING)
     completed = processing.moved_to("Completed", last_error="")
 
-    assert (processing.state, processing.terminal, processing.finished) == (PROCESSING, False, None)
+    assert (processing.state, processing.terminal, processing.finished) == (RecordState.PROCESSING, False, None)
     assert completed.state == "Completed" and completed.terminal
     assert completed.finished is not None and completed.finished >= processing.updated
 
 
 @pytest.mark.parametrize("outcome", TERMINAL)
-@pytest.mark.parametrize("start", [QUEUED, PROCESSING])
+@pytest.mark.parametrize("start", [RecordState.QUEUED, RecordState.PROCESSING])
 def test_an_active_record_may_end_in_any_outcome(start, outcome):
     ended = record(start).moved_to(outcome)
 
@@ -51,19 +46,19 @@ def test_an_active_record_may_end_in_any_outcome(start, outcome):
 
 def test_processing_never_goes_back_to_queued():
     with pytest.raises(IllegalTransition, match="Processing → Queued"):
-        record(PROCESSING).moved_to(QUEUED)
+        record(RecordState.PROCESSING).moved_to(RecordState.QUEUED)
 
 
 @pytest.mark.parametrize("final", TERMINAL)
 def test_a_final_state_never_changes(final):
     ended = record(final, finished=T0)
 
-    for other in [QUEUED, PROCESSING, *(state for state in TERMINAL if state != final)]:
+    for other in [RecordState.QUEUED, RecordState.PROCESSING, *(state for state in TERMINAL if state != final)]:
         with pytest.raises(IllegalTransition, match=f"job job-1: {final} → {other}"):
             ended.moved_to(other)
 
 
-@pytest.mark.parametrize("state", [QUEUED, PROCESSING])
+@pytest.mark.parametrize("state", [RecordState.QUEUED, RecordState.PROCESSING])
 def test_an_active_record_is_updated_in_its_own_state(state):
     current = record(state, attempts=1)
     later = T0 + timedelta(minutes=30)
@@ -87,7 +82,7 @@ def test_a_final_record_may_be_updated_in_its_own_state(final):
 def test_moving_returns_a_new_record_and_leaves_the_original_as_read():
     original = record(etag="W/etag-1")
 
-    moved = original.moved_to(PROCESSING)
+    moved = original.moved_to(RecordState.PROCESSING)
 
-    assert original.state == QUEUED and original.updated == T0
+    assert original.state == RecordState.QUEUED and original.updated == T0
     assert moved.etag == "W/etag-1"  # the compare-and-swap is made against the ETag it was read with

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.agent.messages import ItemMessage, decode_message, encode_item
+from shared.agent.work.messages import ItemMessage, decode_message, encode_item
 from shared.telemetry import bind, carry_context, current_dimensions, job_context
 from shared.telemetry import setup as telemetry_setup
 

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.agent.completion import choose_outcome
-from shared.agent.ledger import DELIVERED, FAILED, FILE_DELIVERED, MISSING, FileEntry, Plan, WorkItem
-from shared.agent.naming import media_name, safe_camera, thumbnail_name
-from shared.agent.planner import segments
+from shared.agent.jobs.media import segments
+from shared.agent.states import FailureKind, FileKind, FileState, ItemKind, ItemState
+from shared.agent.work.completion import choose_outcome
+from shared.agent.work.ledger import FileEntry, Plan, WorkItem
+from shared.agent.work.naming import media_name, safe_camera, thumbnail_name
 from shared.vms.base import Interval
 
 T0 = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
@@ -49,30 +50,36 @@ def test_segments_are_cut_at_wall_clock_multiples_and_cover_the_interval_exactly
     ]
 
 
-def _item(state: str, *, delivered: int = 0, missing=(), failure: str = "", error: str = "") -> WorkItem:
-    files = tuple(FileEntry(f"f{n}", "media", {}, FILE_DELIVERED, f"id{n}", 10, "0" * 64) for n in range(delivered))
-    return WorkItem("job", "g", f"i{state}{delivered}", "media", camera_id="cam", start=T0, end=T0,
+def _item(
+    state: ItemState, *, delivered: int = 0, missing=(), failure: FailureKind | None = None, error: str = ""
+) -> WorkItem:
+    files = tuple(
+        FileEntry(f"f{n}", FileKind.MEDIA, {}, FileState.DELIVERED, f"id{n}", 10, "0" * 64) for n in range(delivered)
+    )
+    return WorkItem("job", "g", f"i{state}{delivered}", ItemKind.MEDIA_SEGMENT, camera_id="cam", start=T0, end=T0,
                     state=state, files=files, missing=tuple(missing), failure=failure, last_error=error)  # fmt: skip
 
 
 def test_the_outcome_follows_what_was_delivered_and_what_is_missing():
     plan = Plan("job", "g", "mediarequest")
-    assert choose_outcome(plan, [_item(DELIVERED, delivered=1)]) == ("Completed", None)
-    state, message = choose_outcome(plan, [_item(DELIVERED, delivered=1), _item(MISSING, missing=["cam gap"])])
+    assert choose_outcome(plan, [_item(ItemState.DELIVERED, delivered=1)]) == ("Completed", None)
+    state, message = choose_outcome(
+        plan, [_item(ItemState.DELIVERED, delivered=1), _item(ItemState.MISSING, missing=["cam gap"])]
+    )
     assert state == "PartiallyCompleted" and "cam gap" in message
     gapped = Plan("job", "g", "mediarequest", gaps_total=1)
     state, message = choose_outcome(gapped, [], ["cam 16:00 (no recording)"])
     assert state == "Failed" and message.startswith("Video unavailable") and "16:00" in message
-    transient = _item(FAILED, failure="transient", error="VMS down")
+    transient = _item(ItemState.FAILED, failure=FailureKind.TRANSIENT, error="VMS down")
     assert choose_outcome(plan, [transient])[0] == "Released"  # nothing delivered only because of an outage
-    permanent = _item(FAILED, failure="permanent", error="refused")
+    permanent = _item(ItemState.FAILED, failure=FailureKind.PERMANENT, error="refused")
     assert choose_outcome(plan, [transient, permanent])[0] == "Failed"
-    timed_out = _item(FAILED, failure="timeout", error="export not ready")
+    timed_out = _item(ItemState.FAILED, failure=FailureKind.TIMEOUT, error="export not ready")
     assert choose_outcome(plan, [timed_out])[0] == "Failed"  # waiting longer would not help: no release loop
 
 
 def test_the_outcome_message_counts_what_it_does_not_list():
     many = [f"cam {n} (no recording)" for n in range(500)]
     plan = Plan("job", "g", "mediarequest", gaps_total=500)
-    state, message = choose_outcome(plan, [_item(DELIVERED, delivered=1)], many)
+    state, message = choose_outcome(plan, [_item(ItemState.DELIVERED, delivered=1)], many)
     assert state == "PartiallyCompleted" and "and 480 more" in message and len(message) <= 1000

@@ -51,6 +51,7 @@ param locksTableName string
 param eenTokenTableName string
 param maxInFlightJobs int
 param maxDequeueCount int
+param itemFailureLimit int
 param maxSegmentMinutes int
 param lockRenewMarginSeconds int
 param maxJobAgeMinutes int
@@ -273,6 +274,10 @@ resource app 'Microsoft.Web/sites@2024-11-01' = {
         {
           name: 'MAX_DEQUEUE_COUNT'
           value: string(maxDequeueCount)
+        }
+        {
+          name: 'ITEM_FAILURE_LIMIT'
+          value: string(itemFailureLimit)
         }
         // The host's maxDequeueCount from the same parameter (overrides host.json), so the delivery the agent
         // treats as final is the one after which the host would poison the message.

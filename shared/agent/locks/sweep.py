@@ -28,10 +28,11 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
-from shared.agent.ledger import COMPLETING, PLANNED, RUNNING, RUNNING_PLAN, StaleEntry, WorkItem
-from shared.agent.messages import encode_item, encode_job
-from shared.agent.records import LockRecord, utc_now
-from shared.agent.services import Services
+from shared.agent.locks.records import LockRecord, utc_now
+from shared.agent.states import ItemState, PlanState
+from shared.agent.wiring.services import Services
+from shared.agent.work.ledger import LedgerRowChanged, WorkItem
+from shared.agent.work.messages import encode_item, encode_job
 from shared.storage import send_message
 
 log = logging.getLogger(__name__)
@@ -66,24 +67,24 @@ def _sweep_job(services: Services, record: LockRecord, now: datetime, after: tim
     plan = services.ledger.get_plan(record.job_id, record.generation)
     if plan is None:
         return
-    if plan.state in (PLANNED, COMPLETING) and now - plan.updated > after:
+    if plan.state in (PlanState.PLANNED, PlanState.COMPLETING) and now - plan.updated > after:
         send_message(services.queue, encode_job(record.job_id, record.generation))
-        with contextlib.suppress(StaleEntry):
+        with contextlib.suppress(LedgerRowChanged):
             services.ledger.save_plan(plan)  # its update time: the next sweep waits again
         result.plans.append(f"{record.job_id} ({plan.state})")
         return
-    if plan.state != RUNNING_PLAN or now - plan.updated <= after:
+    if plan.state != PlanState.UNDER_WAY or now - plan.updated <= after:
         return  # an item finished lately: the job is moving
     for item in services.ledger.items(plan):
         if not item.final and _abandoned(item, now, after):
             send_message(services.queue, encode_item(item.job_id, item.generation, item.item_id, previous=item.owner))
-            with contextlib.suppress(StaleEntry):
+            with contextlib.suppress(LedgerRowChanged):
                 services.ledger.save_item(replace(item, due=now))
             result.items.append(f"{record.job_id}/{item.item_id}")
 
 
 def _abandoned(item: WorkItem, now: datetime, after: timedelta) -> bool:
-    if item.state == RUNNING:
+    if item.state == ItemState.RUNNING:
         return now - max(item.heartbeat or item.updated, item.due or item.updated) > after
     return now - (item.due or item.updated) > after
 

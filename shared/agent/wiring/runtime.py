@@ -14,10 +14,10 @@ from datetime import timedelta
 
 from azure.storage.queue import QueueClient
 
-from shared.agent.ledger import Ledger
-from shared.agent.pause import AgentPause
-from shared.agent.records import LockRecords
-from shared.agent.services import Services
+from shared.agent.locks.pause import AgentPause
+from shared.agent.locks.records import LockRecords
+from shared.agent.wiring.services import Services
+from shared.agent.work.ledger import Ledger
 from shared.redact import install_log_scrubbing
 from shared.registry.client import RegistryClient
 from shared.secrets.lock_tokens import lock_token_sealer
@@ -78,7 +78,8 @@ def build_agent(settings: AgentSettings) -> Agent:
         pause=AgentPause(locks_table, settings.agent_pause_seconds),
         progress_interval=settings.progress_interval_seconds,
         export_timeout=settings.export_timeout_seconds,
-        max_attempts=settings.max_dequeue_count,
+        max_tries=settings.max_dequeue_count,
+        item_failure_limit=settings.item_failure_limit,
         release_limit=settings.release_limit,
         max_job_age=timedelta(minutes=settings.max_job_age_minutes),
         retention=timedelta(days=settings.retention_days),

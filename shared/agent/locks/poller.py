@@ -30,17 +30,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from shared.agent.ending import cancel_job, end_job, reason_to_end
-from shared.agent.ledger import JobTooLarge, OfferedJob, generation_of
-from shared.agent.messages import encode_job
-from shared.agent.records import RELEASED, LockRecord, utc_now
-from shared.agent.services import Services
+from shared.agent.jobs import catalog
+from shared.agent.locks.records import LockRecord, utc_now
+from shared.agent.states import RecordState
+from shared.agent.wiring.services import Services
+from shared.agent.work.ending import cancel_job, end_job, reason_to_end
+from shared.agent.work.ledger import JobTooLarge, OfferedJob, generation_of
+from shared.agent.work.messages import encode_job
 from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
 from shared.registry.client import RegistryClient
-from shared.registry.contract import JOB_TYPES, Job
+from shared.registry.contract import Job
 from shared.registry.errors import (
-    LockLost,
+    LockTokenRefused,
     NotOurs,
     RegistryBadRequest,
     RegistryUnauthorized,
@@ -51,8 +53,6 @@ from shared.telemetry import job_context
 from shared.telemetry.tracing import job_trace
 
 log = logging.getLogger(__name__)
-
-SMALL_JOB_TYPES = frozenset({"thumbnail", "discovery"})
 
 
 @dataclass
@@ -77,7 +77,7 @@ def choose(jobs: list[Job], capacity: int) -> list[Job]:
     def age(job: Job) -> tuple[float, str]:
         return (job.created_utc.timestamp() if job.created_utc else float("-inf"), job.id)
 
-    small = sorted((j for j in jobs if j.type in SMALL_JOB_TYPES), key=age)
+    small = sorted((j for j in jobs if j.type in catalog.SMALL_JOB_TYPES), key=age)
     reserved = small[: min(len(small), max(1, capacity // 4))]
     rest = sorted((j for j in jobs if j not in reserved), key=age)
     return sorted(reserved + rest[: capacity - len(reserved)], key=age)
@@ -92,7 +92,7 @@ def poll(services: Services, *, max_in_flight: int) -> PollResult:
     if result.capacity <= 0:
         log.info("poll: at capacity (%d jobs in flight); not asking for more", max_in_flight)
         return result
-    jobs = services.registry.list_jobs(types=JOB_TYPES)
+    jobs = services.registry.list_jobs(types=catalog.NAMES)
     result.offered = len(jobs)
     if not jobs:
         return result
@@ -230,7 +230,7 @@ def _release(job: Job, token: str, registry: RegistryClient, result: PollResult)
     """Releases the job; returns what happened, for the log line and the record."""
     try:
         registry.release(job.id, token)
-    except LockLost:
+    except LockTokenRefused:
         return "it was already no longer ours"
     except Exception as exc:  # noqa: BLE001 - reported; the lock then expires on its own
         return f"releasing it failed too ({_describe(exc)}), so its lock expires on its own"
@@ -244,7 +244,11 @@ def _note_in_record(services: Services, job_id: str, token: str, reason: str) ->
         record = services.records.get(job_id)
         if record is None or record.generation != generation_of(token):
             return " (no lock record of this lock to update)"
-        return "" if end_job(services.records, record, RELEASED, reason) else " (its lock record had already ended)"
+        return (
+            ""
+            if end_job(services.records, record, RecordState.RELEASED, reason)
+            else " (its lock record had already ended)"
+        )
     except Exception as exc:  # noqa: BLE001 - the log line still says why
         return f" (the lock record could not be updated either: {_describe(exc)})"
 

@@ -33,7 +33,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableEntity, UpdateMode
 
-from shared.agent.ledger import generation_of, read_int
+from shared.agent.states import FINAL_RECORD_STATES, RECORD_TRANSITIONS, RecordState
+from shared.agent.work.ledger import generation_of, read_int
 from shared.secrets.sealing import SealedValueUnreadable, Sealer, is_sealed
 from shared.telemetry import metrics
 
@@ -42,17 +43,12 @@ log = logging.getLogger(__name__)
 PARTITION = "job"
 ACTIVE_PARTITION = "active"
 MARKER_PARTITION, INDEX_MARKER = "agent", "active-index"
-QUEUED, PROCESSING = "Queued", "Processing"
-COMPLETED, PARTIALLY_COMPLETED, FAILED, CANCELED = "Completed", "PartiallyCompleted", "Failed", "Canceled"
-REFUSED, RELEASED, LOST, ABANDONED = "Refused", "Released", "Lost", "Abandoned"
-TERMINAL_STATES = frozenset({COMPLETED, PARTIALLY_COMPLETED, FAILED, CANCELED, REFUSED, RELEASED, LOST, ABANDONED})
-_ORDER = {QUEUED: 0, PROCESSING: 1, **dict.fromkeys(TERMINAL_STATES, 2)}
 INDEX_GRACE = timedelta(minutes=2)
 """An index row without a live record is removed only once it is this old (the poller writes the index
 row just before the record)."""
 
 
-class StaleRecord(Exception):
+class RecordChanged(Exception):
     """The record changed since it was read (another function got there first)."""
 
 
@@ -71,7 +67,7 @@ class LockRecord:
     lock_token: str = field(repr=False)
     lock_expires: datetime
     """In this host's clock: the Registry's stated remaining time added to when its answer arrived."""
-    state: str = QUEUED
+    state: RecordState = RecordState.QUEUED
     attempts: int = 0
     last_error: str = ""
     created: datetime = field(default_factory=utc_now)
@@ -89,7 +85,7 @@ class LockRecord:
 
     @property
     def terminal(self) -> bool:
-        return self.state in TERMINAL_STATES
+        return self.state in FINAL_RECORD_STATES
 
     @property
     def generation(self) -> str:
@@ -99,13 +95,13 @@ class LockRecord:
     def born(self) -> datetime:
         return self.first_locked or self.created
 
-    def moved_to(self, state: str, **changes: Any) -> LockRecord:
-        if state not in _ORDER:
+    def moved_to(self, state: RecordState, **changes: Any) -> LockRecord:
+        if state not in RECORD_TRANSITIONS:
             raise IllegalTransition(f"job {self.job_id}: {state!r} is not a state")
-        if _ORDER[state] < _ORDER[self.state] or (self.terminal and state != self.state):
+        if state not in RECORD_TRANSITIONS[self.state]:
             raise IllegalTransition(f"job {self.job_id}: {self.state} → {state} is not allowed")
         now = utc_now()
-        finished = self.finished if self.terminal else (now if state in TERMINAL_STATES else None)
+        finished = self.finished if self.terminal else (now if state in FINAL_RECORD_STATES else None)
         return replace(self, state=state, updated=now, finished=finished, **changes)
 
 
@@ -174,7 +170,7 @@ class LockRecords:
         return self._write(record, record.etag)
 
     def transition(
-        self, job_id: str, state: str | None, *, generation: str, released: bool = False, **changes: Any
+        self, job_id: str, state: RecordState | None, *, generation: str, released: bool = False, **changes: Any
     ) -> LockRecord | None:
         """Read-modify-write of the record of lock `generation`, retried on a concurrent change (`state`
         None keeps the current state; `released` counts one more release for a reason of the job's own).
@@ -188,9 +184,9 @@ class LockRecords:
                 changes["releases"] = current.releases + 1
             try:
                 return self.save(current.moved_to(state or current.state, **changes))
-            except StaleRecord:
+            except RecordChanged:
                 continue
-        raise StaleRecord(f"job {job_id}: the record kept changing")
+        raise RecordChanged(f"job {job_id}: the record kept changing")
 
     def active(self) -> Iterator[LockRecord]:
         """The records in flight, from the active index (never a scan of the history). Index rows whose
@@ -216,7 +212,8 @@ class LockRecords:
         try:
             self._table.get_entity(MARKER_PARTITION, INDEX_MARKER)
         except ResourceNotFoundError:
-            query = f"PartitionKey eq '{PARTITION}' and (State eq '{QUEUED}' or State eq '{PROCESSING}')"
+            in_flight = f"State eq '{RecordState.QUEUED}' or State eq '{RecordState.PROCESSING}'"
+            query = f"PartitionKey eq '{PARTITION}' and ({in_flight})"
             found = 0
             for entity in self._table.query_entities(query):
                 found += 1
@@ -267,7 +264,7 @@ class LockRecords:
         except (ResourceModifiedError, ResourceNotFoundError):
             stored = self._stored(record.job_id)
             if stored is None or stored.get("WriteId") != entity["WriteId"]:
-                raise StaleRecord(f"job {record.job_id}: the record changed meanwhile") from None
+                raise RecordChanged(f"job {record.job_id}: the record changed meanwhile") from None
             metadata = dict(stored.metadata)  # applied; the SDK's retry met our own new ETag
         if record.terminal:
             self._unindex(record.job_id, None, generation=record.generation)
@@ -345,7 +342,7 @@ def _from_entity(entity: TableEntity, sealer: Sealer | None = None) -> LockRecor
         job_type=entity.get("JobType", ""),
         lock_token=_open_token(entity, sealer),
         lock_expires=entity["LockExpiresUtc"],
-        state=entity.get("State", QUEUED),
+        state=RecordState(entity.get("State", RecordState.QUEUED)),
         attempts=read_int(entity, "Attempts"),
         last_error=entity.get("LastError", ""),
         created=entity.get("CreatedUtc") or utc_now(),
@@ -359,10 +356,10 @@ def _from_entity(entity: TableEntity, sealer: Sealer | None = None) -> LockRecor
     )
 
 
-def log_job_end(record: LockRecord, state: str, detail: str) -> None:
+def log_job_end(record: LockRecord, state: RecordState, detail: str) -> None:
     """The one line per job outcome that operators (and the deployment's alerts) look for. Call it only
     after the record's own change to `state` succeeded (see ending.end_job), so it is logged once."""
-    level = logging.INFO if state in (COMPLETED, PARTIALLY_COMPLETED) else logging.WARNING
+    level = logging.INFO if state in (RecordState.COMPLETED, RecordState.PARTIALLY_COMPLETED) else logging.WARNING
     log.log(
         level,
         "Job ended: state=%s job_id=%s type=%s%s",

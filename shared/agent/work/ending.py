@@ -8,16 +8,18 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from shared.agent.ledger import COMPLETING, DONE
-from shared.agent.records import CANCELED, LOST, RELEASED, LockRecord, LockRecords, log_job_end, utc_now
-from shared.agent.services import Services
+from shared.agent.locks.records import LockRecord, LockRecords, log_job_end, utc_now
+from shared.agent.states import PlanState, RecordState
+from shared.agent.wiring.services import Services
 from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
 
 log = logging.getLogger(__name__)
 
 
-def end_job(records: LockRecords, record: LockRecord, state: str, detail: str, *, released: bool = False) -> bool:
+def end_job(
+    records: LockRecords, record: LockRecord, state: RecordState, detail: str, *, released: bool = False
+) -> bool:
     """Move the record of `record`'s lock to `state`; log `Job ended` if this call did it. False when the
     record had already ended or belongs to a newer lock (fencing): then nothing is written or logged."""
     detail = scrub(detail)
@@ -32,10 +34,10 @@ def end_job(records: LockRecords, record: LockRecord, state: str, detail: str, *
 
 def lose_job(services: Services, record: LockRecord, why: str) -> bool:
     """The Registry says the lock is no longer ours: stop, and say so (once)."""
-    return end_job(services.records, record, LOST, why)
+    return end_job(services.records, record, RecordState.LOST, why)
 
 
-def cancel_job(services: Services, record: LockRecord, reason: str) -> str:
+def cancel_job(services: Services, record: LockRecord, reason: str) -> RecordState:
     """Cancel at the Registry (the job can never be done by this agent), then end the record."""
     log.warning("Canceling job %s: %s", record.job_id, reason, extra={"job_id": record.job_id})
     try:
@@ -44,12 +46,12 @@ def cancel_job(services: Services, record: LockRecord, reason: str) -> str:
         if disposition_of(exc) is not Disposition.LOST:
             raise
         lose_job(services, record, str(exc))
-        return LOST
-    end_job(services.records, record, CANCELED, reason)
-    return CANCELED
+        return RecordState.LOST
+    end_job(services.records, record, RecordState.CANCELED, reason)
+    return RecordState.CANCELED
 
 
-def release_job(services: Services, record: LockRecord, reason: str, *, agent_fault: bool = False) -> str:
+def release_job(services: Services, record: LockRecord, reason: str, *, agent_fault: bool = False) -> RecordState:
     """Release at the Registry so the job can be picked up again later, then end the record.
 
     `agent_fault`: the cause is the agent's own (a credential refused, a setting wrong). Such a release is
@@ -62,11 +64,11 @@ def release_job(services: Services, record: LockRecord, reason: str, *, agent_fa
     except Exception as exc:  # noqa: BLE001 - the lock then expires on its own; the record still ends
         log.error("Releasing job %s failed too (%s); its lock will expire on its own", record.job_id,
                   scrub(str(exc))[:300])  # fmt: skip
-    end_job(services.records, record, RELEASED, reason, released=not agent_fault)
+    end_job(services.records, record, RecordState.RELEASED, reason, released=not agent_fault)
     _close_completing_plan(services, record)
     if agent_fault:
         services.pause.pause(reason)
-    return RELEASED
+    return RecordState.RELEASED
 
 
 def _close_completing_plan(services: Services, record: LockRecord) -> None:
@@ -74,8 +76,8 @@ def _close_completing_plan(services: Services, record: LockRecord) -> None:
     nothing will complete this lock's plan any more, and the sweep must not send it on again."""
     try:
         plan = services.ledger.get_plan(record.job_id, record.generation)
-        if plan is not None and plan.state == COMPLETING:
-            services.ledger.save_plan(replace(plan, state=DONE, outcome=RELEASED))
+        if plan is not None and plan.state == PlanState.COMPLETING:
+            services.ledger.save_plan(replace(plan, state=PlanState.DONE, outcome=RecordState.RELEASED))
     except Exception as exc:  # noqa: BLE001 - the record has ended; the plan is only bookkeeping now
         log.warning("Job %s: its plan stays Completing (%s)", record.job_id, type(exc).__name__)
 

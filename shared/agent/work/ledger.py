@@ -36,15 +36,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import EdmType, EntityProperty, TableClient, TableEntity, TableTransactionError, UpdateMode
 
-PENDING, RUNNING, DELIVERED, MISSING, FAILED = "Pending", "Running", "Delivered", "Missing", "Failed"
-FINAL_ITEM_STATES = frozenset({DELIVERED, MISSING, FAILED})
-PLANNED, RUNNING_PLAN, COMPLETING, DONE = "Planned", "Running", "Completing", "Done"
-MEDIA, THUMBNAILS, DISCOVERY = "media", "thumbnails", "discovery"
-# file states inside an item: a blob is committed only after Committing is recorded (with its FileId),
-# so a run that dies anywhere leaves either nothing to finish or a FileId to complete again
-FILE_COMMITTING, FILE_COMMITTED, FILE_DELIVERED, FILE_MISSING = "Committing", "Committed", "Delivered", "Missing"
-# why a Failed item failed: given up after transient trouble, refused for good, or the VMS never finished
-TRANSIENT, PERMANENT, TIMED_OUT = "transient", "permanent", "timeout"
+from shared.agent.states import FINAL_ITEM_STATES, FailureKind, FileKind, FileState, ItemKind, ItemState, PlanState
+
 TRANSACTION_LIMIT = 100
 MAX_TEXT = 30_000
 """Characters in one string property: Table Storage allows 64 KiB, i.e. 32 K UTF-16 characters."""
@@ -56,7 +49,7 @@ MAX_JOB_CHUNKS = 16
 under Table Storage's 1 MiB entity (about 12,000 camera ids). Larger jobs are refused at lock time."""
 
 
-class StaleEntry(Exception):
+class LedgerRowChanged(Exception):
     """The entity changed since it was read (another run got there first)."""
 
 
@@ -95,11 +88,11 @@ class FileEntry:
     """One file an item delivers, and how far it got."""
 
     name: str
-    kind: str
-    """The Complete* call it needs: media, thumbnail or discovery."""
+    kind: FileKind
+    """The Complete* call it needs."""
     facts: dict[str, Any]
     """What Complete* reports besides size and hash (camera, times, capture time, device count)."""
-    state: str = ""
+    state: FileState = FileState.NEW
     file_id: str = ""
     size: int = 0
     sha256: str = ""
@@ -119,9 +112,9 @@ class FileEntry:
     def from_json(cls, data: dict[str, Any]) -> FileEntry:
         return cls(
             name=data["Name"],
-            kind=data["Kind"],
+            kind=FileKind(data["Kind"]),
             facts=dict(data.get("Facts") or {}),
-            state=data.get("State", ""),
+            state=FileState(data.get("State", "")),
             file_id=data.get("FileId", ""),
             size=int(data.get("Size") or 0),
             sha256=data.get("Sha256", ""),
@@ -134,12 +127,12 @@ class WorkItem:
     generation: str
     item_id: str
     """`<plan id>-<id within the plan>`: unique across planning attempts of one lock."""
-    kind: str
+    kind: ItemKind
     camera_id: str | None = None
     start: datetime | None = None
     end: datetime | None = None
     camera_ids: tuple[str, ...] = ()
-    state: str = PENDING
+    state: ItemState = ItemState.PENDING
     attempts: int = 0
     """Runs started (claims), crashed ones included."""
     failures: int = 0
@@ -151,7 +144,7 @@ class WorkItem:
     due: datetime | None = None
     """When the item's message becomes visible again (set when it is handed back to the queue)."""
     last_error: str = ""
-    failure: str = ""
+    failure: FailureKind | None = None
     """For Failed items: TRANSIENT (gave up retrying), PERMANENT, or TIMED_OUT (the VMS never finished)."""
     ticket: dict[str, Any] | None = None
     ticket_started: datetime | None = None
@@ -173,11 +166,11 @@ class WorkItem:
 
     @property
     def bytes_delivered(self) -> int:
-        return sum(f.size for f in self.files if f.state == FILE_DELIVERED)
+        return sum(f.size for f in self.files if f.state == FileState.DELIVERED)
 
     @property
     def files_delivered(self) -> int:
-        return sum(1 for f in self.files if f.state == FILE_DELIVERED)
+        return sum(1 for f in self.files if f.state == FileState.DELIVERED)
 
     @property
     def plan_id(self) -> str:
@@ -192,9 +185,9 @@ class WorkItem:
         return replace(self, files=tuple(entry if f.name == entry.name else f for f in self.files))
 
     def label(self) -> str:
-        if self.kind == MEDIA and self.start and self.end:
+        if self.kind == ItemKind.MEDIA_SEGMENT and self.start and self.end:
             return f"{self.camera_id} {self.start:%Y-%m-%dT%H:%M:%S}Z–{self.end:%H:%M:%S}Z"
-        if self.kind == THUMBNAILS:
+        if self.kind == ItemKind.THUMBNAIL_BATCH:
             return f"{len(self.camera_ids)} camera(s)"
         return self.kind
 
@@ -205,7 +198,7 @@ class Plan:
     generation: str
     job_type: str
     plan_id: str = ""
-    state: str = PLANNED
+    state: PlanState = PlanState.PLANNED
     items_total: int = 0
     items_remaining: int = 0
     items_delivered: int = 0
@@ -315,7 +308,7 @@ class Ledger:
         except ResourceExistsError:
             existing = self.get_plan(plan.job_id, plan.generation)
             if existing is None:
-                raise StaleEntry(f"job {plan.job_id}: the plan vanished while being created") from None
+                raise LedgerRowChanged(f"job {plan.job_id}: the plan vanished while being created") from None
             if existing.plan_id == plan.plan_id:  # our own create, answered late and retried by the SDK
                 return existing, True
             return existing, False
@@ -329,17 +322,17 @@ class Ledger:
         meantime: that is no conflict, so this retries on the plan's newest state."""
         current: Plan | None = plan
         for _ in range(10):
-            if current is None or current.state != PLANNED:
+            if current is None or current.state != PlanState.PLANNED:
                 return current or plan
             try:
-                return self.save_plan(replace(current, state=RUNNING_PLAN))
-            except StaleEntry:
+                return self.save_plan(replace(current, state=PlanState.UNDER_WAY))
+            except LedgerRowChanged:
                 current = self.get_plan(plan.job_id, plan.generation)
-        raise StaleEntry(f"job {plan.job_id}: the plan kept changing")
+        raise LedgerRowChanged(f"job {plan.job_id}: the plan kept changing")
 
     def mark_completing(self, plan: Plan) -> Plan:
         """A plan with no items at all goes straight to its completion."""
-        return self.save_plan(replace(plan, state=COMPLETING))
+        return self.save_plan(replace(plan, state=PlanState.COMPLETING))
 
     def gaps(self, plan: Plan) -> list[str]:
         found: list[str] = []
@@ -377,7 +370,9 @@ class Ledger:
                 raise
             stored = self._get(item.job_id, item_row["RowKey"])
             if stored is None or stored.get("WriteId") != item_row["WriteId"]:
-                raise StaleEntry(f"job {item.job_id}: item {item.item_id} or its plan changed meanwhile") from None
+                raise LedgerRowChanged(
+                    f"job {item.job_id}: item {item.item_id} or its plan changed meanwhile"
+                ) from None
             # our transaction was applied and its answer lost (the retry met our own new ETags)
             current_plan = self.get_plan(plan.job_id, plan.generation)
             return replace(item, etag=stored.metadata["etag"]), replace(
@@ -416,7 +411,7 @@ class Ledger:
             stored = self._get(entity["PartitionKey"], entity["RowKey"])
             if stored is not None and stored.get("WriteId") == entity["WriteId"]:
                 return str(stored.metadata["etag"])  # applied; the SDK's retry met our own new ETag
-            raise StaleEntry(f"job {entity['PartitionKey']}: {entity['RowKey']} changed meanwhile") from None
+            raise LedgerRowChanged(f"job {entity['PartitionKey']}: {entity['RowKey']} changed meanwhile") from None
         return str(metadata["etag"])
 
 
@@ -494,7 +489,7 @@ def _plan_from(entity: TableEntity) -> Plan:
         generation=entity["Generation"],
         job_type=entity.get("JobType", ""),
         plan_id=entity.get("PlanId", ""),
-        state=entity.get("State", PLANNED),
+        state=PlanState(entity.get("State", PlanState.PLANNED)),
         items_total=read_int(entity, "ItemsTotal"),
         items_remaining=read_int(entity, "ItemsRemaining"),
         items_delivered=read_int(entity, "ItemsDelivered"),
@@ -537,7 +532,7 @@ def _item_entity(item: WorkItem) -> dict[str, Any]:
         "Waits": item.waits,
         "Owner": item.owner,
         "LastError": _text(item.last_error),
-        "Failure": item.failure,
+        "Failure": item.failure or "",
         "Ticket": _json(item.ticket) if item.ticket is not None else "",
         "Files": _json([f.to_json() for f in item.files]),
         "Missing": _listed(item.missing),
@@ -563,12 +558,12 @@ def _item_from(entity: TableEntity) -> WorkItem:
         job_id=entity["PartitionKey"],
         generation=entity["Generation"],
         item_id=entity["ItemId"],
-        kind=entity["ItemKind"],
+        kind=ItemKind(entity["ItemKind"]),
         camera_id=entity.get("CameraId"),
         start=entity.get("StartUtc"),
         end=entity.get("EndUtc"),
         camera_ids=tuple(json.loads(entity.get("CameraIds") or "[]")),
-        state=entity.get("State", PENDING),
+        state=ItemState(entity.get("State", ItemState.PENDING)),
         attempts=read_int(entity, "Attempts"),
         failures=read_int(entity, "Failures"),
         waits=read_int(entity, "Waits"),
@@ -576,7 +571,7 @@ def _item_from(entity: TableEntity) -> WorkItem:
         heartbeat=entity.get("HeartbeatUtc"),
         due=entity.get("DueUtc"),
         last_error=entity.get("LastError", ""),
-        failure=entity.get("Failure", ""),
+        failure=FailureKind(entity["Failure"]) if entity.get("Failure") else None,
         ticket=json.loads(ticket) if ticket else None,
         ticket_started=entity.get("TicketStartedUtc"),
         files=tuple(FileEntry.from_json(f) for f in json.loads(entity.get("Files") or "[]")),

@@ -25,31 +25,18 @@ import logging
 from dataclasses import replace
 from datetime import timedelta
 
-from shared.agent.ending import end_job, lose_job, release_job
-from shared.agent.errors import LockLostError
-from shared.agent.ledger import (
-    COMPLETING,
-    DELIVERED,
-    DONE,
-    FAILED,
-    MISSING,
-    PLANNED,
-    RUNNING,
-    RUNNING_PLAN,
-    TRANSIENT,
-    Plan,
-    StaleEntry,
-    WorkItem,
-    utc_now,
-)
-from shared.agent.records import REFUSED, RELEASED, LockRecord, log_job_end
-from shared.agent.services import Services
+from shared.agent.errors import LockGone
+from shared.agent.jobs import catalog
+from shared.agent.locks.records import LockRecord, log_job_end
+from shared.agent.states import FailureKind, ItemState, PlanState, RecordState
+from shared.agent.wiring.services import Services
+from shared.agent.work.ending import end_job, lose_job, release_job
+from shared.agent.work.ledger import LedgerRowChanged, Plan, WorkItem, utc_now
 from shared.redact import scrub
 from shared.registry.errors import NotOurs, RegistryBadRequest, RegistryError
 
 log = logging.getLogger(__name__)
 
-NOTHING_DELIVERED = {"mediarequest": "Video unavailable", "thumbnail": "No image available"}
 LISTED = 20
 
 
@@ -60,38 +47,38 @@ def finish_item(
     stored item and plan (Completing when this was the last item: the caller completes the job)."""
     for _ in range(20):
         plan = services.ledger.get_plan(item.job_id, item.generation)
-        if plan is None or plan.state not in (RUNNING_PLAN, PLANNED) or not plan.owns(item):
-            raise StaleEntry(f"job {item.job_id}: the plan is gone or no longer running")
+        if plan is None or plan.state not in (PlanState.UNDER_WAY, PlanState.PLANNED) or not plan.owns(item):
+            raise LedgerRowChanged(f"job {item.job_id}: the plan is gone or no longer running")
         report = plan.items_remaining > 1 and _progress_due(services, plan)
         counted = replace(
             plan,
             items_remaining=plan.items_remaining - 1,
-            items_delivered=plan.items_delivered + (item.state == DELIVERED),
-            items_missing=plan.items_missing + (item.state == MISSING),
-            items_failed=plan.items_failed + (item.state == FAILED),
+            items_delivered=plan.items_delivered + (item.state == ItemState.DELIVERED),
+            items_missing=plan.items_missing + (item.state == ItemState.MISSING),
+            items_failed=plan.items_failed + (item.state == ItemState.FAILED),
             files_delivered=plan.files_delivered + item.files_delivered,
             bytes_delivered=plan.bytes_delivered + item.bytes_delivered,
-            state=COMPLETING if plan.items_remaining == 1 else plan.state,
+            state=PlanState.COMPLETING if plan.items_remaining == 1 else plan.state,
             progress_reported_at=utc_now() if report else plan.progress_reported_at,
         )
         try:
             stored_item, stored_plan = services.ledger.finish_item(item, counted)
-        except StaleEntry:
+        except LedgerRowChanged:
             current = services.ledger.get_item(item.job_id, item.generation, item.item_id)
             if current is None:
                 raise
             if current.etag != item.etag:
-                if owner is None or current.owner != owner or current.state != RUNNING:
+                if owner is None or current.owner != owner or current.state != ItemState.RUNNING:
                     raise  # another run owns the item now: it is no longer ours to finish
                 item = replace(item, etag=current.etag)  # touched (the sweep), still ours: finish it again
             continue  # only the plan moved (another item finished): count again on its newest state
         if report:
             _report_progress(services, record, stored_plan)
         return stored_item, stored_plan
-    raise StaleEntry(f"job {item.job_id}: the plan kept changing")
+    raise LedgerRowChanged(f"job {item.job_id}: the plan kept changing")
 
 
-def complete_job(services: Services, record: LockRecord, plan: Plan) -> str:
+def complete_job(services: Services, record: LockRecord, plan: Plan) -> RecordState:
     """Choose the outcome from the ledger and complete (or release) the job, once."""
     items = services.ledger.items(plan)
     state, message = choose_outcome(plan, items, services.ledger.gaps(plan) if plan.gaps_total else [])
@@ -104,8 +91,8 @@ def complete_job(services: Services, record: LockRecord, plan: Plan) -> str:
         return state
     if current is None or current.generation != record.generation or current.terminal:
         log.warning("Not completing job %s: the lock record says the lock is no longer ours", record.job_id)
-        return "Lost"
-    if state == RELEASED:
+        return RecordState.LOST
+    if state == RecordState.RELEASED:
         release_job(services, current, message or "temporarily unavailable")
         _mark_done(services, plan, state, message)
         return state
@@ -113,7 +100,7 @@ def complete_job(services: Services, record: LockRecord, plan: Plan) -> str:
         services.registry.complete(record.job_id, record.lock_token, state, message)
     except NotOurs as exc:
         lose_job(services, current, str(exc))
-        raise LockLostError(str(exc)) from None
+        raise LockGone(str(exc)) from None
     except RegistryBadRequest as exc:
         return _refused(services, current, plan, state, exc)
     except Exception as exc:
@@ -124,7 +111,9 @@ def complete_job(services: Services, record: LockRecord, plan: Plan) -> str:
     return state
 
 
-def _refused(services: Services, record: LockRecord, plan: Plan, state: str, exc: RegistryBadRequest) -> str:
+def _refused(
+    services: Services, record: LockRecord, plan: Plan, state: RecordState, exc: RegistryBadRequest
+) -> RecordState:
     """The Registry will not take this completion: trying again cannot help. Cancel with the reason (so the
     job is not left locked until the lock expires), and end the record Refused."""
     reason = scrub(f"the Registry refused to complete the job as {state}: {exc}")[:1000]
@@ -134,47 +123,49 @@ def _refused(services: Services, record: LockRecord, plan: Plan, state: str, exc
     except RegistryError as cancel_error:
         log.error("Canceling job %s failed too (%s); its lock will expire on its own", record.job_id,
                   scrub(str(cancel_error))[:300])  # fmt: skip
-    end_job(services.records, record, REFUSED, reason)
-    _mark_done(services, plan, REFUSED, reason)
-    return REFUSED
+    end_job(services.records, record, RecordState.REFUSED, reason)
+    _mark_done(services, plan, RecordState.REFUSED, reason)
+    return RecordState.REFUSED
 
 
 def _note(services: Services, plan: Plan, error: str) -> None:
     """Say on the plan that completing failed (and when), so the sweep leaves its retries alone."""
     current = services.ledger.get_plan(plan.job_id, plan.generation)
-    if current is not None and current.state == COMPLETING:
-        with contextlib.suppress(StaleEntry):
+    if current is not None and current.state == PlanState.COMPLETING:
+        with contextlib.suppress(LedgerRowChanged):
             services.ledger.save_plan(replace(current, outcome_message=error))
 
 
-def _mark_done(services: Services, plan: Plan, state: str, message: str | None) -> None:
+def _mark_done(services: Services, plan: Plan, state: RecordState, message: str | None) -> None:
     current = services.ledger.get_plan(plan.job_id, plan.generation) or plan
-    with contextlib.suppress(StaleEntry):  # another delivery finished the same completion
-        services.ledger.save_plan(replace(current, state=DONE, outcome=state, outcome_message=message or ""))
+    with contextlib.suppress(LedgerRowChanged):  # another delivery finished the same completion
+        services.ledger.save_plan(replace(current, state=PlanState.DONE, outcome=state, outcome_message=message or ""))
 
 
-def choose_outcome(plan: Plan, items: list[WorkItem], gaps: list[str] | None = None) -> tuple[str, str | None]:
+def choose_outcome(plan: Plan, items: list[WorkItem], gaps: list[str] | None = None) -> tuple[RecordState, str | None]:
     missing = list(gaps or [])
     missing_count = max(plan.gaps_total, len(missing))
     transient_only = True
     for item in items:
         missing.extend(item.missing)
         missing_count += len(item.missing)
-        if item.state == FAILED:
+        if item.state == ItemState.FAILED:
             missing.append(f"{item.label()} (failed: {item.last_error[:200]})")
             missing_count += 1
-            transient_only = transient_only and item.failure == TRANSIENT
+            transient_only = transient_only and item.failure == FailureKind.TRANSIENT
     delivered = sum(item.files_delivered for item in items)
     if not missing_count:
-        return "Completed", None
+        return RecordState.COMPLETED, None
     listed = "; ".join(missing[:LISTED])
     if missing_count > LISTED:
         listed += f"; and {missing_count - LISTED} more"
     if delivered:
-        return "PartiallyCompleted", f"Missing: {listed}"[:1000]
-    if any(item.state == FAILED for item in items) and transient_only:
-        return RELEASED, f"Temporarily unavailable: {listed}"[:1000]
-    return "Failed", f"{NOTHING_DELIVERED.get(plan.job_type, 'Discovery failed')}: {listed}"[:1000]
+        return RecordState.PARTIALLY_COMPLETED, f"Missing: {listed}"[:1000]
+    if any(item.state == ItemState.FAILED for item in items) and transient_only:
+        return RecordState.RELEASED, f"Temporarily unavailable: {listed}"[:1000]
+    job_type = catalog.job_type(plan.job_type)
+    nothing = job_type.nothing_delivered if job_type is not None else "Nothing delivered"
+    return RecordState.FAILED, f"{nothing}: {listed}"[:1000]
 
 
 def _progress_due(services: Services, plan: Plan) -> bool:

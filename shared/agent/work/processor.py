@@ -26,12 +26,16 @@ from __future__ import annotations
 
 import logging
 
-from shared.agent.backoff import backoff
-from shared.agent.completion import complete_job
-from shared.agent.ending import cancel_job, lose_job, reason_to_end, release_job
 from shared.agent.errors import JobCanceled
-from shared.agent.ledger import COMPLETING, PLANNED, OfferedJob, Plan, WorkItem, new_plan_id
-from shared.agent.messages import (
+from shared.agent.jobs.base import Planning
+from shared.agent.locks.records import LockRecord
+from shared.agent.states import PlanState, RecordState
+from shared.agent.wiring.services import Services
+from shared.agent.work.backoff import backoff
+from shared.agent.work.completion import complete_job
+from shared.agent.work.ending import cancel_job, lose_job, reason_to_end, release_job
+from shared.agent.work.ledger import OfferedJob, Plan, WorkItem, new_plan_id
+from shared.agent.work.messages import (
     ItemMessage,
     JobMessage,
     MalformedMessage,
@@ -39,10 +43,8 @@ from shared.agent.messages import (
     encode_again,
     encode_item,
 )
-from shared.agent.planner import draft_plan
-from shared.agent.records import PROCESSING, LockRecord
-from shared.agent.services import Services
-from shared.agent.worker import run_item
+from shared.agent.work.planner import draft_plan
+from shared.agent.work.worker import run_item
 from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
 from shared.storage import send_message
@@ -82,7 +84,7 @@ def process_message(body: bytes, *, dequeue_count: int, message_id: str, service
 def refresh(message: JobMessage | ItemMessage, message_id: str, services: Services) -> str:
     """Swap a redelivered message for a fresh copy that may take over the dead run's work."""
     if isinstance(message, JobMessage):
-        if message.tries + 1 >= services.max_attempts:
+        if message.tries + 1 >= services.max_tries:
             return poison(message, services, f"its runs died {message.tries + 1} times while planning")
         send_message(services.queue, encode_again(message, tries=message.tries + 1))
     else:
@@ -95,11 +97,11 @@ def try_again(message: JobMessage | ItemMessage, services: Services, error: str)
     """A run failed before claiming its work: the message again, later, with one more try — or poison."""
     tries = message.tries + 1
     reason = scrub(error)[:500]
-    if tries >= services.max_attempts:
+    if tries >= services.max_tries:
         return poison(message, services, f"it failed {tries} times; last error: {reason}")
     delay = backoff(services.retry_delay, tries)
     log.warning("Message for job %s failed (try %d of %d), again in %.0f s: %s", message.job_id, tries,
-                services.max_attempts, delay, reason, extra={"job_id": message.job_id})  # fmt: skip
+                services.max_tries, delay, reason, extra={"job_id": message.job_id})  # fmt: skip
     send_message(services.queue, encode_again(message, tries=tries), visibility_timeout=round(delay))
     return "RetryLater"
 
@@ -128,7 +130,7 @@ def plan_job(message: JobMessage, *, services: Services) -> str:
             "Job %s: this message's lock has ended (%s); acknowledged", message.job_id, record.state, extra=context
         )
         return "Duplicate"
-    bind(job_type=record.job_type, generation=generation)  # telemetry
+    bind(generation=generation, job_type=record.job_type)  # telemetry: a job message names no type
     if (reason := reason_to_end(record, services)) is not None:  # the poller could not cancel it
         return cancel_job(services, record, reason)
     plan = services.ledger.get_plan(message.job_id, generation)
@@ -142,9 +144,9 @@ def plan_job(message: JobMessage, *, services: Services) -> str:
 
 def _adopt(plan: Plan, record: LockRecord, services: Services) -> str:
     """A plan exists for this lock: carry it on from wherever its last planner or finisher stopped."""
-    if plan.state == PLANNED:  # planned by a delivery that died before enqueueing everything
+    if plan.state == PlanState.PLANNED:  # planned by a delivery that died before enqueueing everything
         return _start(plan, record, services)
-    if plan.state == COMPLETING:  # the item that finished last died before completing (or the sweep says so)
+    if plan.state == PlanState.COMPLETING:  # the item that finished last died before completing (or the sweep says so)
         return complete_job(services, record, plan)
     log.info("Job %s is already planned (%s); duplicate message acknowledged", record.job_id, plan.state)
     return "Duplicate"
@@ -159,7 +161,7 @@ def _planning_failed(record: LockRecord, message: JobMessage, services: Services
         return release_job(services, record, f"configuration: {scrub(str(exc))[:500]}", agent_fault=True)
     reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
     attempts = record.attempts + 1
-    if attempts >= services.max_attempts:
+    if attempts >= services.max_tries:
         return release_job(services, record, f"planning failed {attempts} times; last error: {reason}")
     delay = backoff(services.retry_delay, attempts)
     log.warning("Planning job %s failed (attempt %d), retrying in %.0f s: %s", record.job_id, attempts, delay, reason)
@@ -179,7 +181,7 @@ def _plan_and_start(message: JobMessage, record: LockRecord, services: Services)
         raise LookupError(f"job {record.job_id}: what the Registry offered was not stored with its lock")
     plan_id = new_plan_id()
     try:
-        draft = draft_plan(offered, plan_id, services)
+        draft = draft_plan(offered, plan_id, Planning(services.vms, services.max_segment))
     except JobCanceled as exc:
         return cancel_job(services, record, str(exc))
     plan = Plan(
@@ -206,8 +208,8 @@ def _plan_and_start(message: JobMessage, record: LockRecord, services: Services)
 
 def _start(plan: Plan, record: LockRecord, services: Services, items: list[WorkItem] | None = None) -> str:
     """Enqueue every unfinished item, then mark the plan Running (a redelivery enqueues again: harmless)."""
-    if record.state != PROCESSING:
-        services.records.transition(record.job_id, PROCESSING, generation=record.generation, last_error="")
+    if record.state != RecordState.PROCESSING:
+        services.records.transition(record.job_id, RecordState.PROCESSING, generation=record.generation, last_error="")
     if plan.items_total == 0:
         return complete_job(services, record, services.ledger.mark_completing(plan))
     pending = items if items is not None else services.ledger.items(plan)

@@ -7,20 +7,12 @@ message for an item whose heartbeat is fresh is put back on the queue for when t
 have gone stale, so an item is never stranded without a message and never run twice at once. A run
 that loses a race writes nothing more: its next compare-and-swap fails and it stops (TakenOver).
 
-What bounds an item: `MAX_DEQUEUE_COUNT` failures the agent caught, or twice as many runs that never
+What bounds an item: `ITEM_FAILURE_LIMIT` failures the agent caught, or twice as many runs that never
 reported back (their worker died). Waiting for the VMS is neither: an item waiting for an export is
 bounded by the export's own deadline (`EXPORT_TIMEOUT_SECONDS` from when it started), after which it
 fails with that reason.
 
-Outcomes (returned for logs and tests):
-  Delivered / Missing     the item is final; the last one completes the job (completion.py)
-  Failed                  permanent problem, export timed out, or attempts exhausted: final, reported
-  Waiting                 the VMS is still exporting: back on the queue, ticket kept
-  RetryLater              transient failure: back on the queue after a backoff, failure counted
-  Lost                    the lock is gone: stop, clean up VMS artefacts, commit and complete nothing
-  Released                our own configuration is wrong: the whole job is released, the setting named
-  Deferred / TakenOver    another run holds the item
-  Duplicate / Stale / Unknown   nothing to do (already final, an old lock's plan, no such item)
+Outcomes (returned for logs and tests): `ItemOutcome` (shared/agent/states.py).
 """
 
 from __future__ import annotations
@@ -30,29 +22,19 @@ import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from shared.agent.backoff import backoff
-from shared.agent.completion import complete_job, finish_item
-from shared.agent.ending import lose_job, release_job
 from shared.agent.errors import ExportTimedOut, TakenOver
-from shared.agent.guard import ItemGuard
-from shared.agent.kinds import Waiting, run_kind
-from shared.agent.ledger import (
-    COMPLETING,
-    DELIVERED,
-    FAILED,
-    MISSING,
-    PENDING,
-    PERMANENT,
-    RUNNING,
-    TIMED_OUT,
-    TRANSIENT,
-    StaleEntry,
-    WorkItem,
-    utc_now,
-)
-from shared.agent.messages import ItemMessage, encode_item
-from shared.agent.records import LockRecord
-from shared.agent.services import Services
+from shared.agent.jobs import catalog
+from shared.agent.jobs.base import Done, ItemRun, Waiting
+from shared.agent.locks.records import LockRecord
+from shared.agent.states import FailureKind, ItemOutcome, ItemState, PlanState
+from shared.agent.wiring.services import Services
+from shared.agent.work.backoff import backoff
+from shared.agent.work.completion import complete_job, finish_item
+from shared.agent.work.delivery import FileDelivery
+from shared.agent.work.ending import lose_job, release_job
+from shared.agent.work.guard import ItemGuard
+from shared.agent.work.ledger import LedgerRowChanged, WorkItem, utc_now
+from shared.agent.work.messages import ItemMessage, encode_item
 from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
 from shared.storage import send_message
@@ -61,79 +43,108 @@ from shared.telemetry import bind
 log = logging.getLogger(__name__)
 
 CRASH_ALLOWANCE = 2
-"""Runs that never reported back (worker recycled or killed) may be max_attempts × 2 before the item is
-given up; failures (errors the agent caught) only max_attempts."""
+"""Runs that never reported back (worker recycled or killed) may be ITEM_FAILURE_LIMIT × 2 before the item
+is given up; failures (errors the agent caught) only ITEM_FAILURE_LIMIT."""
 CLEANUP_ATTEMPTS = 4
 CLEANUP_RETRY_SECONDS = 60
-ITEM_OUTCOMES = {
-    Disposition.TAKEN_OVER: "TakenOver",
-    Disposition.LOST: "Lost",
-    Disposition.MISCONFIGURED: "Released",
-    Disposition.PERMANENT: "Failed",
-    Disposition.RETRY_LATER: "RetryLater",
+ITEM_OUTCOMES: dict[Disposition, ItemOutcome] = {
+    Disposition.TAKEN_OVER: ItemOutcome.TAKEN_OVER,
+    Disposition.LOST: ItemOutcome.LOST,
+    Disposition.MISCONFIGURED: ItemOutcome.RELEASED,
+    Disposition.PERMANENT: ItemOutcome.FAILED,
+    Disposition.RETRY_LATER: ItemOutcome.RETRY_LATER,
     # Decided for the whole job while planning (an unknown camera cancels it, a camera without an image is
     # reported missing); met while an item runs (a camera gone since), the item is retried, then given up.
-    Disposition.CANCEL: "RetryLater",
-    Disposition.REPORT_MISSING: "RetryLater",
+    Disposition.CANCEL: ItemOutcome.RETRY_LATER,
+    Disposition.REPORT_MISSING: ItemOutcome.RETRY_LATER,
 }
 """What a failure of a running work item leads to, by the error's disposition (shared/failures.py)."""
 
 
-def item_outcome(exc: BaseException) -> str:
+def item_outcome(exc: BaseException) -> ItemOutcome:
     return ITEM_OUTCOMES[disposition_of(exc)]
 
 
-def run_item(message: ItemMessage, *, message_id: str, services: Services) -> str:
+def run_item(message: ItemMessage, *, message_id: str, services: Services) -> ItemOutcome:
     record = services.records.get(message.job_id)
     item = services.ledger.get_item(message.job_id, message.generation, message.item_id)
     if record is None or item is None:
         log.warning("Item %s of job %s: no such lock record or item; ignoring", message.item_id, message.job_id)
-        return "Unknown"
+        return ItemOutcome.UNKNOWN
     bind(job_type=record.job_type)  # telemetry
     if record.terminal or record.generation != message.generation:
         if item.final and record.generation == message.generation:
             plan = services.ledger.get_plan(item.job_id, item.generation)
-            if plan is not None and plan.state == COMPLETING and plan.owns(item):
+            if plan is not None and plan.state == PlanState.COMPLETING and plan.owns(item):
                 complete_job(services, record, plan)  # the record ended; the plan was never marked Done
         clean_up(services, item, attempt=message.cleanup)
-        return "Stale"
+        return ItemOutcome.STALE
     if item.final:
         plan = services.ledger.get_plan(item.job_id, item.generation)
-        if plan is not None and plan.state == COMPLETING and plan.owns(item):
+        if plan is not None and plan.state == PlanState.COMPLETING and plan.owns(item):
             complete_job(services, record, plan)  # the item that finished last died before completing
         clean_up(services, item, attempt=message.cleanup)  # in case its run died before cleaning up
-        return "Duplicate"
+        return ItemOutcome.DUPLICATE
     owner = message_id
-    held_elsewhere = item.state == RUNNING and item.owner not in (message_id, message.previous)
+    held_elsewhere = item.state == ItemState.RUNNING and item.owner not in (message_id, message.previous)
     stale_after = timedelta(seconds=services.stale_after)
     if held_elsewhere and item.heartbeat is not None and utc_now() - item.heartbeat < stale_after:
         requeue(services, item, services.stale_after)
-        return "Deferred"
-    if item.failures >= services.max_attempts or item.unfinished_runs >= services.max_attempts * CRASH_ALLOWANCE:
-        if item.failures >= services.max_attempts:
+        return ItemOutcome.DEFERRED
+    limit = services.item_failure_limit
+    if item.failures >= limit or item.unfinished_runs >= limit * CRASH_ALLOWANCE:
+        if item.failures >= limit:
             what = f"{item.failures} failures; last error: {item.last_error or '-'}"
         else:
             what = f"{item.unfinished_runs} runs that never finished (their worker died)"
-        given_up = replace(item, state=FAILED, failure=TRANSIENT, last_error=f"gave up after {what}")
+        given_up = replace(
+            item, state=ItemState.FAILED, failure=FailureKind.TRANSIENT, last_error=f"gave up after {what}"
+        )
         return _finish(services, record, given_up)
     try:
         claimed = services.ledger.save_item(
-            replace(item, state=RUNNING, owner=owner, attempts=item.attempts + 1, heartbeat=utc_now(), due=None)
+            replace(
+                item, state=ItemState.RUNNING, owner=owner, attempts=item.attempts + 1, heartbeat=utc_now(), due=None
+            )
         )
-    except StaleEntry:
+    except LedgerRowChanged:
         requeue(services, item, 1.0)  # someone else wrote it a moment ago: look again shortly
-        return "Deferred"
+        return ItemOutcome.DEFERRED
     context = {"job_id": item.job_id, "item_id": item.item_id, "attempt": claimed.attempts}
     log.info(
         "Item %s (%s) of job %s: attempt %d", item.item_id, item.label(), item.job_id, claimed.attempts, extra=context
     )
-    with ItemGuard(services, record, claimed, owner) as guard:
+    guard = ItemGuard(
+        record,
+        claimed,
+        owner,
+        ledger=services.ledger,
+        records=services.records,
+        registry=services.registry,
+        heartbeat_every=services.heartbeat_every,
+    )
+    with guard:
         return _execute(guard, services, record)
 
 
-def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> str:
+def _run(guard: ItemGuard, services: Services) -> Done | Waiting:
+    """The item, run by its job type with what it may use."""
+    job_type = catalog.for_item(guard.item.kind)
+    delivery = FileDelivery(guard, job_type, registry=services.registry, uploader=services.uploader)
+    run = ItemRun(
+        guard=guard,
+        vms=services.vms,
+        files=delivery,
+        wait_in_run=services.wait_in_run,
+        export_timeout=services.export_timeout,
+        sleep=services.sleep,
+    )
+    return job_type.run(run)
+
+
+def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> ItemOutcome:
     try:
-        result = run_kind(guard)
+        result = _run(guard, services)
     except Exception as exc:  # noqa: BLE001 - every failure is handled as its error says (item_outcome)
         guard.stop_heartbeat()
         return _failed(guard, services, record, exc)
@@ -142,11 +153,11 @@ def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> str:
         item = guard.item
         requeue(services, item, result.delay)
         with contextlib.suppress(TakenOver):
-            guard.save(state=PENDING, owner="", heartbeat=None, waits=item.waits + 1, due=_due(result.delay))
-        return "Waiting"
+            guard.save(state=ItemState.PENDING, owner="", heartbeat=None, waits=item.waits + 1, due=_due(result.delay))
+        return ItemOutcome.WAITING
     final = replace(
         guard.item,
-        state=DELIVERED if guard.item.files_delivered else MISSING,
+        state=ItemState.DELIVERED if guard.item.files_delivered else ItemState.MISSING,
         missing=tuple(result.missing),
         owner="",
         bytes_in_flight=0,
@@ -155,21 +166,21 @@ def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> str:
     return _finish(services, record, final, owner=guard.owner)  # a failure to complete escapes: retried
 
 
-def _failed(guard: ItemGuard, services: Services, record: LockRecord, exc: Exception) -> str:
+def _failed(guard: ItemGuard, services: Services, record: LockRecord, exc: Exception) -> ItemOutcome:
     item = guard.item
     outcome = item_outcome(exc)
-    if outcome == "TakenOver":
+    if outcome == ItemOutcome.TAKEN_OVER:
         log.warning("Item %s of job %s was taken over by another run; stopping", item.item_id, item.job_id)
         return outcome
-    if outcome == "Lost":
+    if outcome == ItemOutcome.LOST:
         return _lost(services, record, item, exc)
-    if outcome == "Released":
+    if outcome == ItemOutcome.RELEASED:
         return _release_misconfigured(services, record, guard, exc)
     reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
-    if outcome == "Failed":
-        failure = TIMED_OUT if isinstance(exc, ExportTimedOut) else PERMANENT
+    if outcome == ItemOutcome.FAILED:
+        failure = FailureKind.TIMEOUT if isinstance(exc, ExportTimedOut) else FailureKind.PERMANENT
         log.error("Item %s of job %s failed (%s): %s", item.item_id, item.job_id, failure, reason)
-        return _finish(services, record, replace(item, state=FAILED, failure=failure, last_error=reason))
+        return _finish(services, record, replace(item, state=ItemState.FAILED, failure=failure, last_error=reason))
     delay = backoff(services.retry_delay, item.failures + 1)
     log.warning(
         "Item %s of job %s failed on attempt %d, retrying in %.0f s: %s",
@@ -182,7 +193,7 @@ def _failed(guard: ItemGuard, services: Services, record: LockRecord, exc: Excep
     requeue(services, item, delay)
     with contextlib.suppress(TakenOver):
         guard.save(
-            state=PENDING,
+            state=ItemState.PENDING,
             owner="",
             heartbeat=None,
             due=_due(delay),
@@ -190,43 +201,44 @@ def _failed(guard: ItemGuard, services: Services, record: LockRecord, exc: Excep
             bytes_in_flight=0,
             failures=item.failures + 1,
         )
-    return "RetryLater"
+    return ItemOutcome.RETRY_LATER
 
 
-def _finish(services: Services, record: LockRecord, item: WorkItem, *, owner: str | None = None) -> str:
+def _finish(services: Services, record: LockRecord, item: WorkItem, *, owner: str | None = None) -> ItemOutcome:
     """Count the final item on its plan (completing the job when it was the last), then remove its VMS
     artefacts: only once the ledger says it is done, so a retry never polls an export already deleted."""
     try:
         finished, plan = finish_item(services, record, item, owner=owner)
-    except StaleEntry:
+    except LedgerRowChanged:
         log.warning("Item %s of job %s changed while finishing; another run has it", item.item_id, item.job_id)
-        return "TakenOver"
+        return ItemOutcome.TAKEN_OVER
     except Exception as exc:
         if disposition_of(exc) is not Disposition.LOST:
             raise
         return _lost(services, record, item, exc)
     clean_up(services, finished)
-    if plan.state == COMPLETING:
+    if plan.state == PlanState.COMPLETING:
         complete_job(services, record, plan)
-    return item.state
+    return ItemOutcome(item.state)  # Delivered, Missing or Failed
 
 
-def _lost(services: Services, record: LockRecord, item: WorkItem, exc: Exception) -> str:
+def _lost(services: Services, record: LockRecord, item: WorkItem, exc: Exception) -> ItemOutcome:
     log.warning("Lock of job %s lost (%s); item %s stops without completing", record.job_id, exc, item.item_id)
     lose_job(services, record, str(exc))
     clean_up(services, item)
-    return "Lost"
+    return ItemOutcome.LOST
 
 
-def _release_misconfigured(services: Services, record: LockRecord, guard: ItemGuard, exc: Exception) -> str:
+def _release_misconfigured(services: Services, record: LockRecord, guard: ItemGuard, exc: Exception) -> ItemOutcome:
     """Our configuration is wrong: the investigator's request is not at fault, so release it for later, and
     pause the agent until the cause is fixed."""
     reason = scrub(f"{exc}")[:500]
     log.error("Job %s released: the agent's configuration must be fixed: %s", record.job_id, reason)
     clean_up(services, guard.item)
     with contextlib.suppress(TakenOver):
-        guard.save(state=PENDING, owner="", heartbeat=None, last_error=reason)
-    return release_job(services, record, f"configuration: {reason}", agent_fault=True)
+        guard.save(state=ItemState.PENDING, owner="", heartbeat=None, last_error=reason)
+    release_job(services, record, f"configuration: {reason}", agent_fault=True)
+    return ItemOutcome.RELEASED
 
 
 def _due(delay: float) -> datetime:
@@ -265,5 +277,5 @@ def clean_up(services: Services, item: WorkItem, *, attempt: int = 0) -> None:
         body = encode_item(item.job_id, item.generation, item.item_id, cleanup=attempt + 1)
         send_message(services.queue, body, visibility_timeout=CLEANUP_RETRY_SECONDS)
         return
-    with contextlib.suppress(StaleEntry):  # someone else is writing it: the next delivery cleans up again
+    with contextlib.suppress(LedgerRowChanged):  # someone else is writing it: the next delivery cleans up again
         services.ledger.save_item(replace(item, ticket=None))

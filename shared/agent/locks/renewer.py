@@ -20,10 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.agent.ending import end_job, lose_job
-from shared.agent.records import ABANDONED, LockRecord, utc_now
-from shared.agent.services import Services
-from shared.agent.sweep import SweepResult, retain, sweep
+from shared.agent.locks.records import LockRecord, utc_now
+from shared.agent.locks.sweep import SweepResult, retain, sweep
+from shared.agent.states import RecordState
+from shared.agent.wiring.services import Services
+from shared.agent.work.ending import end_job, lose_job
 from shared.redact import scrub
 from shared.registry.errors import NotOurs
 from shared.telemetry import carry_context, job_context
@@ -98,7 +99,11 @@ def _renew_one(services: Services, record: LockRecord, action: str) -> tuple[str
             with contextlib.suppress(NotOurs):
                 registry.release(record.job_id, record.lock_token)
             end_job(
-                services.records, record, ABANDONED, f"exceeded the maximum job age ({age:.0f} minutes)", released=True
+                services.records,
+                record,
+                RecordState.ABANDONED,
+                f"exceeded the maximum job age ({age:.0f} minutes)",
+                released=True,
             )
             return record.job_id, "abandoned"
         lock = registry.renew(record.job_id, record.lock_token)

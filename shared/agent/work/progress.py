@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.agent.ledger import FINAL_ITEM_STATES, Ledger, Plan, WorkItem, generation_of
-from shared.agent.records import LockRecord, LockRecords
+from shared.agent.locks.records import LockRecord, LockRecords
+from shared.agent.states import FINAL_ITEM_STATES, RecordState
+from shared.agent.work.ledger import Ledger, Plan, WorkItem, generation_of
 
 
 @dataclass(frozen=True)
 class JobProgress:
     job_id: str
     job_type: str
-    state: str
+    state: RecordState
     """The lock record's state (Queued, Processing, or how the job ended)."""
     items_total: int = 0
     items_done: int = 0

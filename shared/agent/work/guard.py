@@ -4,7 +4,7 @@ Every write to the item goes through `ItemGuard.save()`, serialised with the hea
 ETag compare-and-swap. A write that loses the race means another run took the item over (ours was
 thought dead): the run stops with `TakenOver`, having committed nothing. The heartbeat thread also reads
 the job's lock record; once the lock is lost (renew_locks marked it, a newer lock replaced it, or any
-run was answered 409), `check()` raises `LockLostError` at the next block boundary, and
+run was answered 409), `check()` raises `LockGone` at the next block boundary, and
 `check(force=True)` — called right before every blob commit, every Complete* and the job's completion —
 reads the record itself, and `confirm_lock_with_registry()` — right before every blob commit, since
 storage knows nothing of locks — renews the lock with the Registry: nothing is committed after a loss,
@@ -18,10 +18,11 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from shared.agent.errors import LockLostError, TakenOver
-from shared.agent.ledger import RUNNING, StaleEntry, WorkItem, utc_now
-from shared.agent.records import LockRecord
-from shared.agent.services import Services
+from shared.agent.errors import LockGone, TakenOver
+from shared.agent.locks.records import LockRecord, LockRecords
+from shared.agent.states import ItemState, RecordState
+from shared.agent.work.ledger import Ledger, LedgerRowChanged, WorkItem, utc_now
+from shared.registry.client import RegistryClient
 from shared.registry.errors import NotOurs
 from shared.telemetry import carry_context
 
@@ -29,8 +30,23 @@ log = logging.getLogger(__name__)
 
 
 class ItemGuard:
-    def __init__(self, services: Services, record: LockRecord, item: WorkItem, owner: str) -> None:
-        self.services = services
+    def __init__(
+        self,
+        record: LockRecord,
+        item: WorkItem,
+        owner: str,
+        *,
+        ledger: Ledger,
+        records: LockRecords,
+        registry: RegistryClient,
+        heartbeat_every: float,
+    ) -> None:
+        """`ledger` for the item's writes, `records` to read the lock record, `registry` to renew the lock
+        before a commit; a heartbeat every `heartbeat_every` seconds while entered (`with`)."""
+        self._ledger = ledger
+        self._records = records
+        self._registry = registry
+        self._heartbeat_every = heartbeat_every
         self.record = record
         self.owner = owner
         self._item = item
@@ -67,11 +83,11 @@ class ItemGuard:
             wanted = replace(self._item, updated=utc_now(), **changes)
             for _ in range(3):
                 try:
-                    self._item = self.services.ledger.save_item(wanted)
+                    self._item = self._ledger.save_item(wanted)
                     return self._item
-                except StaleEntry:
-                    stored = self.services.ledger.get_item(wanted.job_id, wanted.generation, wanted.item_id)
-                    if stored is None or stored.owner != self.owner or stored.state != RUNNING:
+                except LedgerRowChanged:
+                    stored = self._ledger.get_item(wanted.job_id, wanted.generation, wanted.item_id)
+                    if stored is None or stored.owner != self.owner or stored.state != ItemState.RUNNING:
                         break
                     wanted = replace(wanted, etag=stored.etag)
             self._taken_over = True
@@ -84,18 +100,18 @@ class ItemGuard:
         if force:
             self._read_lock()
         if self._lost:
-            raise LockLostError(f"job {self.job_id}: {self._lost}")
+            raise LockGone(f"job {self.job_id}: {self._lost}")
         self._raise_if_taken_over()
 
     def confirm_lock_with_registry(self) -> None:
         """Right before a blob is committed: storage knows nothing of locks, so ask the Registry itself
-        (a renewal, which is also what keeps the lock). Raises LockLostError when the lock is gone."""
+        (a renewal, which is also what keeps the lock). Raises LockGone when the lock is gone."""
         self.check(force=True)
         try:
-            self.services.registry.renew(self.job_id, self.lock_token)
+            self._registry.renew(self.job_id, self.lock_token)
         except NotOurs as exc:
             self.mark_lost(f"the Registry answered {exc.status} to a renewal before the commit")
-            raise LockLostError(f"job {self.job_id}: {self._lost}") from None
+            raise LockGone(f"job {self.job_id}: {self._lost}") from None
 
     def mark_lost(self, why: str) -> None:
         self._lost = self._lost or why
@@ -110,12 +126,12 @@ class ItemGuard:
             raise TakenOver(f"job {self.job_id}: item {self._item.item_id} was taken over by another run")
 
     def _read_lock(self) -> None:
-        current = self.services.records.get(self.job_id)
+        current = self._records.get(self.job_id)
         if current is None:
             self.mark_lost("the lock record is gone")
         elif current.generation != self.record.generation:
             self.mark_lost("a newer lock replaced ours")
-        elif current.state == "Lost":
+        elif current.state == RecordState.LOST:
             self.mark_lost("the lock was lost (renewal answered 409)")
         elif current.terminal:
             self.mark_lost(f"the job already ended as {current.state}")
@@ -140,7 +156,7 @@ class ItemGuard:
             self._beat.join(timeout=30)
 
     def _beat_loop(self) -> None:
-        while not self._stop.wait(self.services.heartbeat_every):
+        while not self._stop.wait(self._heartbeat_every):
             try:
                 self._read_lock()
                 with self._mutex:

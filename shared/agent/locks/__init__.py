@@ -1,0 +1,1 @@
+"""renew_locks and poll_jobs: the lock records, polling, renewal, the agent's pause and the sweep."""

@@ -1,0 +1,1 @@
+"""The agent's long-lived parts, built once per worker process from the settings."""
