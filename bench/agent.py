@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
@@ -28,6 +29,7 @@ from devstack.stack import REPO_ROOT, LocalStack
 from shared.agent.locks.poller import poll
 from shared.agent.locks.renewer import renew_all
 from shared.agent.wiring.runtime import build_agent
+from shared.agent.work.processor import process_message
 from shared.settings import AgentSettings
 
 EXCLUDED = {"list_jobs", "renew", "token"}
@@ -117,6 +119,50 @@ def idle_poll(stack: LocalStack) -> tuple[int, int]:
     return len(stack.sim.requests()) - before, counter["writes"]
 
 
+class RequestCounter(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    """Counts every HTTP request a storage client sends (each retry included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def on_request(self, request: Any) -> None:
+        self.count += 1
+
+
+def table_requests_per_file_job(stack: LocalStack) -> int:
+    """Table Storage requests (the lock table: records, index, plan, items, pause) one one-file thumbnail
+    job costs from its poll to its completion, counted at the transport, in process (no timers)."""
+    stack.een.control.reset()
+    stack.sim.reset()
+    agent = build_agent(AgentSettings.from_env(agent_settings(stack, unique=True)))
+    agent.services.records.ensure_table()
+    agent.queue.create_queue()
+    counter = RequestCounter()
+    counted = TableClient.from_connection_string(
+        stack.storage_connection_string, agent.settings.locks_table, per_retry_policies=[counter]
+    )
+    services = agent.services
+    services.records._table = counted
+    services.ledger._table = counted
+    services.pause._table = counted
+    services.records.count_active()  # once per worker process, not per job (the upgrade check)
+    camera = stack.een.control.add_camera(Name="bench")["Id"]
+    services.registry.list_jobs()  # the Registry token and the VMS grant first: not per job
+    next(iter(services.vms.list_cameras()), None)
+    job = stack.sim.create_job("thumbnail", {"CameraIds": [camera]})["Id"]
+    counter.count = 0
+    poll(services, max_in_flight=agent.settings.max_in_flight_jobs)
+    deadline = time.monotonic() + 60
+    while stack.sim.job(job)["State"] != "Completed":
+        if time.monotonic() > deadline:
+            raise RuntimeError("the bench job did not complete")
+        for message in agent.queue.receive_messages(max_messages=8, visibility_timeout=60):
+            process_message(message.content, dequeue_count=1, message_id=message.id, services=services)
+            agent.queue.delete_message(message)
+    return counter.count
+
+
 def history_cost(stack: LocalStack, finished_jobs: int = 10_000, runs: int = 7) -> dict[str, tuple[float, str]]:
     """Seconds per poll and per renewal, with no history and with `finished_jobs` finished jobs in the table."""
     stack.sim.reset()
@@ -187,6 +233,7 @@ def telemetry_overhead(stack: LocalStack, jobs: int, pairs: int = 4) -> float:
 def measure(jobs: int = 200) -> dict[str, tuple[float, str]]:
     with LocalStack(state_dir=None) as stack:
         history = history_cost(stack, 1_000 if jobs < 100 else 10_000)
+        requests = table_requests_per_file_job(stack)
         one_rate, calls_per_job = thumbnails_per_second(stack, 1, jobs, "one")
         two_rate, _ = thumbnails_per_second(stack, 2, jobs, "two")
         idle_calls, idle_writes = statistics.median([idle_poll(stack)[0] for _ in range(3)]), idle_poll(stack)[1]
@@ -198,5 +245,6 @@ def measure(jobs: int = 200) -> dict[str, tuple[float, str]]:
         "registry_calls_per_file_job": (calls_per_job, "calls"),
         "idle_poll_registry_calls": (float(idle_calls), "calls"),
         "idle_poll_storage_writes": (float(idle_writes), "writes"),
+        "table_requests_per_file_job": (float(requests), "requests"),
         **history,
     }

@@ -7,6 +7,7 @@ Through real local Functions host processes on the local stack, the EEN simulato
 - media_job_seconds_parallel: the deployed host.json, one host
 - media_job_seconds_2hosts:   the deployed host.json, two hosts
 - longest_execution_seconds:  the longest single process_job run during the parallel job
+- media_job_bytes:            the footage the job delivers (3 cameras × the window at 450 kbit/s)
 - thumbnail_peak_rss_mib:     peak RSS of a host process through a 1,000-camera job with 200 KiB snapshots,
   beside host_idle_rss_mib, the same process's peak before the job
 """
@@ -130,6 +131,7 @@ def measure(quick: bool = False) -> dict[str, tuple[float, str]]:
         "media_job_seconds_parallel": (parallel, "s"),
         "media_job_seconds_2hosts": (two_hosts, "s"),
         "longest_execution_seconds": (longest, "s"),
+        "media_job_bytes": (3 * hours * 3600 * 450_000 / 8, "bytes"),
         "host_idle_rss_mib": (idle, "MiB"),
         "thumbnail_peak_rss_mib": (loaded, "MiB"),
     }
