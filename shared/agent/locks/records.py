@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 PARTITION = "job"
 ACTIVE_PARTITION = "active"
 MARKER_PARTITION, INDEX_MARKER = "agent", "active-index"
+FINAL_AT_REGISTRY = frozenset(
+    {RecordState.COMPLETED, RecordState.PARTIALLY_COMPLETED, RecordState.FAILED, RecordState.CANCELED,
+     RecordState.REFUSED}
+)  # fmt: skip
+"""Record states after which the Registry never offers the job again (no newer lock can exist)."""
 INDEX_GRACE = timedelta(minutes=2)
 """An index row without a live record is removed only once it is this old (the poller writes the index
 row just before the record)."""
@@ -170,14 +175,22 @@ class LockRecords:
         return self._write(record, record.etag)
 
     def transition(
-        self, job_id: str, state: RecordState | None, *, generation: str, released: bool = False, **changes: Any
+        self,
+        job_id: str,
+        state: RecordState | None,
+        *,
+        generation: str,
+        released: bool = False,
+        known: LockRecord | None = None,
+        **changes: Any,
     ) -> LockRecord | None:
         """Read-modify-write of the record of lock `generation`, retried on a concurrent change (`state`
         None keeps the current state; `released` counts one more release for a reason of the job's own).
         None when the record is gone, already terminal (a transition never overrides a final outcome) or
-        belongs to another lock (fencing)."""
-        for _ in range(5):
-            current = self.get(job_id)
+        belongs to another lock (fencing). `known`: the record as read moments ago, with its ETag — tried
+        first instead of reading it again (a conflict falls back to reading)."""
+        for attempt in range(5):
+            current = known if attempt == 0 and known is not None and known.etag else self.get(job_id)
             if current is None or current.terminal or current.generation != generation:
                 return None
             if released:
@@ -266,7 +279,9 @@ class LockRecords:
             if stored is None or stored.get("WriteId") != entity["WriteId"]:
                 raise RecordChanged(f"job {record.job_id}: the record changed meanwhile") from None
             metadata = dict(stored.metadata)  # applied; the SDK's retry met our own new ETag
-        if record.terminal:
+        if record.state in FINAL_AT_REGISTRY:  # the job can never be locked again: the row can only be ours
+            self._unindex(record.job_id, None)
+        elif record.terminal:  # released, lost, abandoned: the job may be locked again meanwhile
             self._unindex(record.job_id, None, generation=record.generation)
         return replace(record, etag=metadata["etag"])
 
@@ -285,9 +300,12 @@ class LockRecords:
                 if row.get("Generation") != generation:
                     return
                 etag = row.metadata["etag"]
-            self._table.delete_entity(
-                ACTIVE_PARTITION, job_id, etag=etag, match_condition=MatchConditions.IfNotModified
-            )
+            if etag is None:
+                self._table.delete_entity(ACTIVE_PARTITION, job_id)
+            else:
+                self._table.delete_entity(
+                    ACTIVE_PARTITION, job_id, etag=etag, match_condition=MatchConditions.IfNotModified
+                )
         except (ResourceNotFoundError, ResourceModifiedError):
             return
         except Exception as exc:  # noqa: BLE001 - the next renewal removes it

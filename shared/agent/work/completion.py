@@ -106,7 +106,7 @@ def complete_job(services: Services, record: LockRecord, plan: Plan) -> RecordSt
     except Exception as exc:
         _note(services, plan, f"completing as {state} failed: {scrub(str(exc))[:300]}")
         raise
-    end_job(services.records, current, state, message or "")
+    end_job(services.records, current, state, message or "", fresh=True)
     _mark_done(services, plan, state, message)
     return state
 
@@ -137,9 +137,20 @@ def _note(services: Services, plan: Plan, error: str) -> None:
 
 
 def _mark_done(services: Services, plan: Plan, state: RecordState, message: str | None) -> None:
-    current = services.ledger.get_plan(plan.job_id, plan.generation) or plan
-    with contextlib.suppress(LedgerRowChanged):  # another delivery finished the same completion
-        services.ledger.save_plan(replace(current, state=PlanState.DONE, outcome=state, outcome_message=message or ""))
+    """The plan Done with its outcome: first on the plan as the caller holds it (its ETag is usually the
+    newest: the last item's transaction), read again only if it changed since."""
+
+    def done(of: Plan) -> Plan:
+        return replace(of, state=PlanState.DONE, outcome=state, outcome_message=message or "")
+
+    try:
+        services.ledger.save_plan(done(plan))
+        return
+    except LedgerRowChanged:
+        current = services.ledger.get_plan(plan.job_id, plan.generation)
+    if current is not None and current.state != PlanState.DONE:
+        with contextlib.suppress(LedgerRowChanged):  # another delivery finished the same completion
+            services.ledger.save_plan(done(current))
 
 
 def choose_outcome(plan: Plan, items: list[WorkItem], gaps: list[str] | None = None) -> tuple[RecordState, str | None]:

@@ -3,9 +3,12 @@
 The ledger records each step before the next one can have an effect:
 
     (nothing)   → Committing  FileId, size and SHA-256 recorded (a compare-and-swap that also proves we
-                              still own the item), then the blob is committed
-    Committing  → Committed   the commit happened; recorded before Complete* (ownership proven again)
-    Committed   → Delivered   Complete* acknowledged
+                              still own the item), then the blob is committed and Complete* called
+    Committing  → Delivered   Complete* acknowledged
+
+(No write records the commit itself: a run that dies between the commit and Complete* is finished the same
+way as one that died just before the commit — by Complete* of the recorded FileId. Rows written by an
+earlier version may say `Committed`; they are resumed alike.)
 
 A run that dies before Committing leaves only uncommitted blocks: the next run starts the file again with
 a fresh InitializeUpload. A run that dies later leaves a FileId: the next run calls Complete* for that
@@ -103,7 +106,7 @@ class FileDelivery:
         guard = self._guard
         started = time.monotonic()  # telemetry: seconds per file
         for attempt in (1, 2):
-            guard.check(force=True)
+            guard.check()  # the Registry itself refuses InitializeUpload under a lost lock
             ticket = self._registry.initialize_upload(guard.job_id, guard.lock_token, entry.name, content_type)
             committing: list[FileEntry] = []
 
@@ -138,16 +141,14 @@ class FileDelivery:
                 close = getattr(source, "close", None)
                 if close is not None:
                     close()
-            committed = replace(committing[-1], state=FileState.COMMITTED)
-            guard.save(files=guard.item.with_file(committed).files)
-            delivered = self._complete(committed)
+            delivered = self._complete(committing[-1])
             metrics.file_delivered(delivered.size, time.monotonic() - started, from_vms=entry.kind == FileKind.MEDIA)
             return delivered
         raise AssertionError("unreachable")
 
     def _complete(self, entry: FileEntry) -> FileEntry:
         guard = self._guard
-        guard.check(force=True)
+        guard.check()  # the Registry itself refuses Complete* under a lost lock
         self._job_type.complete(self._registry, guard.job_id, guard.lock_token, entry)
         delivered = replace(entry, state=FileState.DELIVERED)
         guard.save(files=guard.item.with_file(delivered).files, bytes_in_flight=0)

@@ -18,13 +18,25 @@ log = logging.getLogger(__name__)
 
 
 def end_job(
-    records: LockRecords, record: LockRecord, state: RecordState, detail: str, *, released: bool = False
+    records: LockRecords,
+    record: LockRecord,
+    state: RecordState,
+    detail: str,
+    *,
+    released: bool = False,
+    fresh: bool = False,
 ) -> bool:
     """Move the record of `record`'s lock to `state`; log `Job ended` if this call did it. False when the
-    record had already ended or belongs to a newer lock (fencing): then nothing is written or logged."""
+    record had already ended or belongs to a newer lock (fencing): then nothing is written or logged.
+    `fresh`: `record` was read just now (its ETag is tried first, saving a read)."""
     detail = scrub(detail)
     moved = records.transition(
-        record.job_id, state, generation=record.generation, released=released, last_error=detail[:1000]
+        record.job_id,
+        state,
+        generation=record.generation,
+        released=released,
+        known=record if fresh else None,
+        last_error=detail[:1000],
     )
     if moved is None:
         return False

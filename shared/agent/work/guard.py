@@ -4,11 +4,11 @@ Every write to the item goes through `ItemGuard.save()`, serialised with the hea
 ETag compare-and-swap. A write that loses the race means another run took the item over (ours was
 thought dead): the run stops with `TakenOver`, having committed nothing. The heartbeat thread also reads
 the job's lock record; once the lock is lost (renew_locks marked it, a newer lock replaced it, or any
-run was answered 409), `check()` raises `LockGone` at the next block boundary, and
-`check(force=True)` — called right before every blob commit, every Complete* and the job's completion —
-reads the record itself, and `confirm_lock_with_registry()` — right before every blob commit, since
-storage knows nothing of locks — renews the lock with the Registry: nothing is committed after a loss,
-and nothing completed either (the Registry refuses Complete* and complete under a lost lock).
+run was answered 409), `check()` raises `LockGone` at the next block boundary. The lock record is read
+once when the run claims its item and then by the heartbeat, not before every call: the Registry is the
+authority on the lock and refuses InitializeUpload, Complete* and complete under a lost one, and
+`confirm_lock_with_registry()` — right before every blob commit, since storage knows nothing of locks —
+renews the lock with the Registry: nothing is committed after a loss, and nothing completed either.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class ItemGuard:
     def confirm_lock_with_registry(self) -> None:
         """Right before a blob is committed: storage knows nothing of locks, so ask the Registry itself
         (a renewal, which is also what keeps the lock). Raises LockGone when the lock is gone."""
-        self.check(force=True)
+        self.check()
         try:
             self._registry.renew(self.job_id, self.lock_token)
         except NotOurs as exc:

@@ -209,7 +209,9 @@ def _plan_and_start(message: JobMessage, record: LockRecord, services: Services)
 def _start(plan: Plan, record: LockRecord, services: Services, items: list[WorkItem] | None = None) -> str:
     """Enqueue every unfinished item, then mark the plan Running (a redelivery enqueues again: harmless)."""
     if record.state != RecordState.PROCESSING:
-        services.records.transition(record.job_id, RecordState.PROCESSING, generation=record.generation, last_error="")
+        services.records.transition(
+            record.job_id, RecordState.PROCESSING, generation=record.generation, known=record, last_error=""
+        )
     if plan.items_total == 0:
         return complete_job(services, record, services.ledger.mark_completing(plan))
     pending = items if items is not None else services.ledger.items(plan)
