@@ -144,8 +144,9 @@ class Drill:
         label: str,
         *,
         verify_content: bool = True,
+        offered_to: str | None = None,
     ) -> str:
-        job_id = lane.post(job_type, parameters, verify_content=verify_content)
+        job_id = lane.post(job_type, parameters, verify_content=verify_content, agent_id=offered_to)
         with self._lock:
             self.jobs.append(DrillJob(job_id, job_type, expected_files, label, lane))
         return job_id

@@ -82,9 +82,11 @@ class Lane:
         """The lane's lock records, their tokens unsealed with the lane's connection file."""
         return LockRecords(self.table(), sealer=lock_token_sealer(AgentSettings.from_env(self.settings).connection))
 
-    def post(self, job_type: str, parameters: Any, *, verify_content: bool = True) -> str:
-        """A job offered to this lane's agent only; returns its id."""
-        job = self.registry.create_job(job_type, parameters, verify_content=verify_content, agent_id=self.agent_id)
+    def post(self, job_type: str, parameters: Any, *, verify_content: bool = True, agent_id: str | None = None) -> str:
+        """A job offered to this lane's agent only (or to `agent_id`); returns its id."""
+        job = self.registry.create_job(
+            job_type, parameters, verify_content=verify_content, agent_id=agent_id or self.agent_id
+        )
         return str(job["Id"])
 
     def poison_queue(self) -> QueueClient:

@@ -57,8 +57,10 @@ class ScenarioContext(Protocol):
         label: str,
         *,
         verify_content: bool = True,
+        offered_to: str | None = None,
     ) -> str:
-        """A job of this scenario (counted in the drill's figures); returns its id."""
+        """A job of this scenario (counted in the drill's figures), offered to the lane's agent (or to
+        `offered_to`); returns its id."""
         ...
 
     def restart_hosts(self, lane: Lane, *, kill: bool) -> None:
@@ -76,6 +78,10 @@ class ScenarioContext(Protocol):
 
 
 # ---- shared helpers ---------------------------------------------------------------------------------
+
+
+NOBODY = "drill-nobody"
+"""An agent id no lane has: a job offered to it waits until it is offered to its lane."""
 
 
 def state_of(detail: dict[str, Any]) -> str:
@@ -181,8 +187,11 @@ def lock_expired_mid_item(ctx: ScenarioContext) -> Outcome:
     lane = ctx.lane("main")
     start, end = hour_window(0.5)
     camera = lane.vms.add_camera(Name="Expiring lock", Recordings=span(start, end))["Id"]
-    job = ctx.post(lane, "mediarequest", media_windows([camera], start, end), 2, "lock expired mid-item")
+    # offered to nobody until the fault is armed: a fast agent could otherwise upload before it is
+    job = ctx.post(lane, "mediarequest", media_windows([camera], start, end), 2, "lock expired mid-item",
+                   offered_to=NOBODY)  # fmt: skip
     fault = lane.registry.add_step_fault("PutBlock", "Hold", job_id=job, hold_seconds=120)
+    lane.registry.offer(job, lane.agent_id)
     try:
         held = lane.registry.wait_for_hold(fault_id=fault["Id"], timeout=max(1.0, ctx.deadline - time.monotonic()))
     except TimeoutError:
@@ -233,8 +242,9 @@ def completion_refused(ctx: ScenarioContext) -> Outcome:
     its record ends Refused and the `Job ended: state=Refused` line is logged."""
     lane = ctx.lane("main")
     cameras = _thumbnail_cameras(lane, 2, "Refused completion")
-    job = ctx.post(lane, "thumbnail", {"CameraIds": cameras}, 2, "completion refused")
+    job = ctx.post(lane, "thumbnail", {"CameraIds": cameras}, 2, "completion refused", offered_to=NOBODY)
     lane.registry.add_transform("complete", job_id=job, every=True, processed=False, status=400)
+    lane.registry.offer(job, lane.agent_id)  # only now: a fast agent could complete it before the fault
     states = wait_final(lane, [job], ctx.deadline)
     detail = lane.registry.job(job)
     refused = [h for h in detail["History"] if h["Operation"] == "complete" and h["Status"] == 400]
@@ -264,11 +274,12 @@ def completion_failing(ctx: ScenarioContext) -> Outcome:
     bound (not forever); once the fault is removed the job is locked again and completes."""
     lane = ctx.lane("main")
     cameras = _thumbnail_cameras(lane, 2, "Failing completion")
-    job = ctx.post(lane, "thumbnail", {"CameraIds": cameras}, 2, "completion failing")
+    job = ctx.post(lane, "thumbnail", {"CameraIds": cameras}, 2, "completion failing", offered_to=NOBODY)
     ctx.expect_poison(job)
     transform = lane.registry.add_transform(
         "complete", job_id=job, every=True, processed=False, status=503, headers={"Retry-After": "1"}
     )
+    lane.registry.offer(job, lane.agent_id)  # only now: a fast agent could complete it before the fault
 
     def poisoned() -> bool:
         return any(str(m.get("JobId")) == job for m in lane.poison_messages())

@@ -144,6 +144,10 @@ class SimulatorControl(ControlClient):
         }
         return self._call("POST", "/config", {k: v for k, v in changes.items() if v is not None})
 
+    def offer(self, job_id: str, agent_id: str | None) -> None:
+        """The job is offered to `agent_id` only from now on (None: to every agent)."""
+        self._call("POST", f"/jobs/{job_id}/offer", {"AgentId": agent_id})
+
     def lose_lock(self, job_id: str) -> str:
         """Another agent takes the job's lock now: the holder's later calls answer 409."""
         return self._call("POST", f"/jobs/{job_id}/lose-lock")["Outcome"]

@@ -109,6 +109,14 @@ def control_blueprint(sim: RegistrySimulator) -> Blueprint:
         """Another agent takes the job's lock now (the current holder's calls answer 409)."""
         return jsonify({"Outcome": sim.store.take_over_lock(job_id, "control API")})
 
+    @bp.post("/jobs/<job_id>/offer")
+    def offer(job_id: str) -> Response:
+        """`{"AgentId": "…"}` (or null): the agent the job is offered to from now on (a job posted for no agent
+        yet lets a test arm faults scoped to it before any agent can take it)."""
+        body = _body()
+        sim.store.offer_to(job_id, body.string("AgentId", required=False))
+        return jsonify({"JobId": job_id, "AgentId": body.string("AgentId", required=False)})
+
     @bp.get("/jobs/<job_id>/stats")
     def job_stats(job_id: str) -> Response:
         sim.store.job_parameters(job_id)  # 404 for an unknown job

@@ -361,6 +361,11 @@ class JobStore:
 
     # -- control API -------------------------------------------------------------------------
 
+    def offer_to(self, job_id: str, agent_id: str | None) -> None:
+        """From now on the job is listed to (and lockable by) `agent_id` only; None: to every agent."""
+        with self._lock:
+            self._get(job_id).agent_id = agent_id
+
     def take_over_lock(self, job_id: str, reason: str) -> str:
         """Another agent takes the job's lock now, as if ours expired and it locked the job; returns what
         happened. Calls under the old token answer 409 (lock expired); our agent cannot lock it again
