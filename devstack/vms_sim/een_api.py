@@ -10,6 +10,7 @@ import base64
 import binascii
 import re
 import uuid
+from collections.abc import Callable
 from functools import partial
 from typing import Any, Literal, Protocol
 
@@ -168,6 +169,17 @@ def job_sort_key(sim: EenSite, field: str, job: Job) -> Any:
 
 def _page_token(offset: int, limit: int) -> str:
     return base64.urlsafe_b64encode(f"offset={offset}&limit={limit}".encode()).decode().rstrip("=")
+
+
+def page_of(sim: EenSite, found: list[Any], render: Callable[[Any], Any]) -> dict[str, Any]:
+    """One page of `found` in EEN's paginated shape (results, page tokens, totalSize)."""
+    page, next_token, prev_token = paginate(sim, found)
+    return {
+        "results": [render(entry) for entry in page],
+        "nextPageToken": next_token,
+        "prevPageToken": prev_token,
+        "totalSize": len(found),
+    }
 
 
 def paginate(sim: EenSite, items: list[Any]) -> tuple[list[Any], str | None, str]:
@@ -389,15 +401,7 @@ def account_blueprint(sim: EenSite) -> Blueprint:
             found.append(job)
         for key in reversed(sort_arg()):  # stable sorts: the first key given ends up the primary one
             found.sort(key=partial(job_sort_key, sim, key[1:]), reverse=key.startswith("-"))
-        page, next_token, prev_token = paginate(sim, found)
-        return jsonify(
-            {
-                "results": [job_json(sim, job) for job in page],
-                "nextPageToken": next_token,
-                "prevPageToken": prev_token,
-                "totalSize": len(found),
-            }
-        )
+        return jsonify(page_of(sim, found, lambda job: job_json(sim, job)))
 
     def job_or_404(job_id: str) -> Job:
         if not _UUID.match(job_id):
@@ -450,15 +454,7 @@ def account_blueprint(sim: EenSite) -> Blueprint:
             and (directory is None or output.directory == directory) and (name is None or output.name == name)
             and (contains is None or contains in output.name)
         ]  # fmt: skip
-        page, next_token, prev_token = paginate(sim, found)
-        return jsonify(
-            {
-                "results": [file_item_json(output) for output in page],
-                "nextPageToken": next_token,
-                "prevPageToken": prev_token,
-                "totalSize": len(found),
-            }
-        )
+        return jsonify(page_of(sim, found, lambda output: file_item_json(output)))
 
     @bp.get(API + "/deletedFiles", endpoint="list_deleted_files")
     def list_deleted_files() -> Response:
@@ -469,15 +465,7 @@ def account_blueprint(sim: EenSite) -> Blueprint:
             if output.folder == "archive" and output.state == "recycled"
             and (name is None or output.name == name) and (contains is None or contains in output.name)
         ]  # fmt: skip
-        page, next_token, prev_token = paginate(sim, found)
-        return jsonify(
-            {
-                "results": [file_item_json(output) for output in page],
-                "nextPageToken": next_token,
-                "prevPageToken": prev_token,
-                "totalSize": len(found),
-            }
-        )
+        return jsonify(page_of(sim, found, lambda output: file_item_json(output)))
 
     @bp.delete(API + "/files/<file_id>", endpoint="delete_file")
     def delete_file(file_id: str) -> Response:
