@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from devstack.drill_lanes import Lane, LaneFactory
+from devstack.drill_lanes import STACK_LOCK_SECONDS, Lane, LaneFactory
 from devstack.drill_scenarios import (
     FINAL,
     SCENARIOS,
@@ -41,6 +41,7 @@ from devstack.drill_scenarios import (
     state_of,
 )
 from devstack.funchost.logs import invocation_stats
+from devstack.registry_sim.config import SimConfig
 from devstack.stack import LocalStack
 from shared.agent.jobs.media import segments
 from shared.agent.work.ledger import Ledger
@@ -247,6 +248,7 @@ class Drill:
         self.deadline = give_up - SCENARIO_GRACE_SECONDS
         runnable = self.build_lanes()
         threads: list[threading.Thread] = []
+        self.stack.sim.configure(lock_duration_seconds=STACK_LOCK_SECONDS)
         try:
             if self.kill_target:
                 self.post_kill_drill_jobs()
@@ -272,6 +274,7 @@ class Drill:
         finally:
             for lane in self.lanes.values():
                 lane.stop_hosts()
+            self.stack.sim.configure(lock_duration_seconds=SimConfig().lock_duration_seconds)
         for name in runnable:
             self.outcomes.setdefault(name, Outcome(False, "no verdict before the drill gave up"))
         try:
