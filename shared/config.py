@@ -240,3 +240,22 @@ def _describe(model: type[Settings], exc: ValidationError) -> list[tuple[str, st
         else:
             described.append((setting, f"{setting}: {error['msg']}"))
     return described
+
+
+PROXY_SETTINGS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+CA_BUNDLE_SETTINGS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+"""Not app settings: the process environment `requests` and azure-core read for proxies and the CA bundle
+(in `requests`' order). Read here once per session rather than by `requests` at every call
+(shared/http/session.py)."""
+
+
+def proxies_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """True when the environment names a proxy (either case, as `requests` reads them)."""
+    environ = os.environ if environ is None else environ
+    return any(environ.get(name) or environ.get(name.lower()) for name in PROXY_SETTINGS)
+
+
+def ca_bundle(environ: Mapping[str, str] | None = None) -> str | None:
+    """The CA bundle the environment names, if any."""
+    environ = os.environ if environ is None else environ
+    return next((environ[name] for name in CA_BUNDLE_SETTINGS if environ.get(name)), None)

@@ -22,7 +22,17 @@ from azure.storage.queue import (
     QueueServiceClient,
 )
 
+from shared.http.session import storage_transport
 from shared.settings import StorageSettings
+
+STORAGE_POOL_SIZE = 32
+"""Connections to the Table and Queue services kept open per worker (its threads share them)."""
+
+
+@cache
+def _transport() -> Any:
+    """One transport for every Table and Queue client of this worker (see shared/http/session.py)."""
+    return storage_transport(STORAGE_POOL_SIZE)
 
 
 @cache
@@ -51,6 +61,7 @@ def queue_client(storage: StorageSettings, queue_name: str) -> QueueClient:
         "message_encode_policy": BinaryBase64EncodePolicy(),
         "message_decode_policy": BinaryBase64DecodePolicy(),
         "retry_policy": queue_retry(),
+        "transport": _transport(),
     }
     if storage.connection_string:
         return QueueClient.from_connection_string(storage.connection_string, queue_name, **options)
@@ -58,17 +69,21 @@ def queue_client(storage: StorageSettings, queue_name: str) -> QueueClient:
         _service_uri(storage.queue_service_uri, "queue"),
         credential=_credential(storage.managed_identity_client_id),
         retry_policy=queue_retry(),
+        transport=_transport(),
     )
     return service.get_queue_client(queue_name, **options)
 
 
 def table_client(storage: StorageSettings, table_name: str) -> TableClient:
     if storage.connection_string:
-        service = TableServiceClient.from_connection_string(storage.connection_string, **TABLE_RETRY)
+        service = TableServiceClient.from_connection_string(
+            storage.connection_string, transport=_transport(), **TABLE_RETRY
+        )
     else:
         service = TableServiceClient(
             _service_uri(storage.table_service_uri, "table"),
             credential=_credential(storage.managed_identity_client_id),
+            transport=_transport(),
             **TABLE_RETRY,
         )
     return service.get_table_client(table_name)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 from typing import Any
 
+import requests
 from azure.core.exceptions import HttpResponseError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
@@ -27,8 +30,21 @@ class MessageDecodeError(ValueError):
 
 
 def queue_client(connection_string: str, queue_name: str) -> QueueClient:
-    """A client that sends and receives message text unchanged (the codec below does the encoding)."""
-    return QueueClient.from_connection_string(connection_string, queue_name, **_CLIENT_OPTIONS)
+    """A client that sends and receives message text unchanged (the codec below does the encoding).
+
+    The real host is a .NET process: its queue traffic costs the Python worker nothing. This one shares
+    the worker's process, so it at least does not read the environment at every request (a local host
+    needs no proxy; see shared/http/session.py for what that costs)."""
+    session = requests.Session()
+    transport = RequestsTransport(
+        session=session,
+        session_owner=False,
+        use_env_settings=False,
+        connection_timeout=10,
+        read_timeout=60,
+        connection_verify=os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True,
+    )
+    return QueueClient.from_connection_string(connection_string, queue_name, transport=transport, retry_total=3)
 
 
 def blob_service(connection_string: str) -> BlobServiceClient:

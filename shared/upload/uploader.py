@@ -23,12 +23,11 @@ from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
 from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestError, ServiceResponseError
-from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import BlobBlock, BlobClient, ContentSettings, ExponentialRetry
 
 from shared.crypto.envelope import AES_BLOCK, METADATA_NAME, StreamEncryptor
 from shared.crypto.jwk import JwkError, public_key_from_jwk
-from shared.http.session import pooled_session
+from shared.http.session import storage_transport
 from shared.redact import redact_url
 from shared.telemetry.context import carry_context
 from shared.telemetry.tracing import dependency, mark_failed
@@ -229,11 +228,8 @@ class EncryptedBlobUploader:
         self.settings = settings or UploadSettings()
         # One transport (one pool of connections) for every blob client of this worker: a 1,000-camera
         # thumbnail job must not pay 1,000 TLS handshakes. The session outlives each client's close().
-        self._transport = transport or RequestsTransport(
-            session=pooled_session(SHARED_POOL_SIZE),
-            session_owner=False,
-            connection_timeout=self.settings.connect_timeout,
-            read_timeout=self.settings.read_timeout,
+        self._transport = transport or storage_transport(
+            SHARED_POOL_SIZE, connection_timeout=self.settings.connect_timeout, read_timeout=self.settings.read_timeout
         )
 
     def upload(

@@ -10,7 +10,8 @@ from typing import Any
 from devstack.agent_env import agent_settings
 from shared.agent.locks.poller import poll
 from shared.agent.wiring.runtime import Agent, build_agent
-from shared.agent.work.processor import process_message
+from shared.agent.work.messages import JobMessage, decode_message
+from shared.agent.work.processor import plan_job, process_message
 from shared.settings import AgentSettings
 
 
@@ -42,6 +43,14 @@ def _one(agent: Agent, message: Any, dequeue_count: int | None) -> str:
     )
     agent.queue.delete_message(message)
     return outcome
+
+
+def plan_only(agent: Agent, message: Any, message_id: str | None = None) -> str:
+    """The job message planned by the real planner, its items enqueued, none run (a job of one item would
+    otherwise be run by this same run: processor._plan_and_start). For tests of what item messages do."""
+    job = decode_message(message.content)
+    assert isinstance(job, JobMessage)
+    return plan_job(job, message_id=message_id or message.id, services=agent.services, run_inline=False)
 
 
 def quick_agent(stack: Any, *, heartbeat_every: float = 0.5, **overrides: str) -> Agent:
@@ -89,6 +98,6 @@ def history(stack, job_id: str, operation: str, status: int | None = None) -> in
 def end_pause(agent: Agent) -> None:
     """As if the agent's pause (pause.py) had run its course: the next poll checks the cause again."""
     table = agent.services.ledger.table
-    row = table.get_entity("agent", "pause")
+    row = table.get_entity("active", "~pause")
     row["UntilUtc"] = datetime.now(UTC) - timedelta(seconds=1)
     table.upsert_entity(row)

@@ -21,7 +21,16 @@ from shared.agent.work.ledger import FileEntry, Ledger, OfferedJob, Plan, WorkIt
 from shared.agent.work.messages import decode_message
 from shared.agent.work.processor import process_message
 from shared.agent.work.worker import run_item
-from tests.integration.agent_helpers import drain, end_pause, history, poll_once, quick_agent, recorded_camera, window
+from tests.integration.agent_helpers import (
+    drain,
+    end_pause,
+    history,
+    plan_only,
+    poll_once,
+    quick_agent,
+    recorded_camera,
+    window,
+)
 
 GiB = 2**30
 
@@ -270,7 +279,7 @@ def test_the_sweep_puts_an_item_no_run_carries_back_on_the_queue(stack, vms, age
     job = stack.sim.create_job("mediarequest", {"Cameras": [window(camera, start, end)]})
     poll_once(agent)
     (message,) = agent.queue.receive_messages(max_messages=1, visibility_timeout=300)
-    process_message(message.content, dequeue_count=1, message_id=message.id, services=agent.services)
+    assert plan_only(agent, message) == "Planned"
     agent.queue.delete_message(message)
     for item_message in agent.queue.receive_messages(max_messages=32, visibility_timeout=300):
         agent.queue.delete_message(item_message)  # the item's message is lost; its run "died" holding it
@@ -353,7 +362,7 @@ def test_an_item_of_a_stale_message_is_not_run(stack, agent):
     job = stack.sim.create_job("discovery", {})
     poll_once(agent)
     (message,) = agent.queue.receive_messages(max_messages=1, visibility_timeout=300)
-    process_message(message.content, dequeue_count=1, message_id=message.id, services=agent.services)
+    assert plan_only(agent, message) == "Planned"
     (item_message,) = agent.queue.receive_messages(max_messages=1, visibility_timeout=300)
     stack.sim.expire_lock(job["Id"])
     poll_once(agent)  # a new lock: the old plan's item must do nothing

@@ -7,6 +7,7 @@ table and asserts that the hook fired, so the path it names is known to have run
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -23,10 +24,10 @@ from shared.agent.states import FileKind, FileState, ItemState, PlanState, Recor
 from shared.agent.work.completion import finish_item
 from shared.agent.work.ending import lose_job, release_job
 from shared.agent.work.guard import ItemGuard
-from shared.agent.work.ledger import FileEntry, Plan, WorkItem, new_plan_id
-from shared.agent.work.messages import decode_message
+from shared.agent.work.ledger import FileEntry, OfferedJob, Plan, WorkItem, new_plan_id
+from shared.agent.work.messages import JobMessage, decode_message
 from shared.agent.work.planner import draft_plan
-from shared.agent.work.processor import process_message
+from shared.agent.work.processor import plan_job, process_message
 from tests.fakes.agent import Engine, engine_services
 from tests.fakes.queues import FakeMessage
 
@@ -64,12 +65,19 @@ def process(engine: Engine, message: FakeMessage, message_id: str | None = None)
                            services=engine.services)  # fmt: skip
 
 
+def plan_only(engine: Engine, message: FakeMessage) -> str:
+    """The real planner, without running a one-item job's item in the same run (processor._plan_and_start)."""
+    job = decode_message(message.content)
+    assert isinstance(job, JobMessage)
+    return plan_job(job, message_id=message.id, services=engine.services, run_inline=False)
+
+
 def planned(engine: Engine, cameras: int = 21) -> tuple[LockRecord, Plan, list[WorkItem]]:
     """A thumbnail job of `cameras` cameras (20 to an item), locked and planned by the real planner."""
     engine.vms.cameras = [f"cam-{n}" for n in range(cameras)]
     record = locked(engine, "thumbnail", {"CameraIds": engine.vms.cameras})
     (message,) = engine.queue.receive()
-    assert process(engine, message) == "Planned"
+    assert plan_only(engine, message) == "Planned"
     engine.queue.receive()  # the item messages: each test sends its own
     plan = engine.services.ledger.get_plan(record.job_id, record.generation)
     assert plan is not None and plan.state == PlanState.UNDER_WAY
@@ -149,7 +157,8 @@ def test_a_finishing_transaction_whose_answer_was_lost_counts_the_item_once(engi
     done, counted = finish_item(engine.services, record, delivered(claimed(engine, first, "run-1"), 3 * GiB))
 
     assert lost.fired == 1 and "SDK retried" in lost.events[0]
-    assert outcomes(engine, plan_row(plan), "transaction") == ["applied, answer lost", "retry: 412"]
+    # the first transaction on the plan row created it with its items (planned())
+    assert outcomes(engine, plan_row(plan), "transaction")[1:] == ["applied, answer lost", "retry: 412"]
     stored = engine.services.ledger.get_plan(record.job_id, record.generation)
     assert stored is not None and stored.etag == counted.etag
     assert (stored.items_remaining, stored.items_delivered, stored.files_delivered) == (1, 1, 1)
@@ -168,7 +177,7 @@ def test_a_finishing_transaction_that_timed_out_is_not_retried_by_the_sdk_and_th
     final and completes the job — one count, one completion."""
     record = locked(engine)
     (job_message,) = engine.queue.receive()
-    assert process(engine, job_message) == "Planned"
+    assert plan_only(engine, job_message) == "Planned"
     (item_message,) = engine.queue.receive()
     plan = engine.services.ledger.get_plan(record.job_id, record.generation)
     lost = engine.table.lose_answer(plan_row(plan), operations={"transaction"}, cause="timeout")
@@ -199,7 +208,8 @@ def test_two_items_finishing_at_once_the_loser_counts_again_on_the_plans_newest_
     _, plan_a = finish_item(engine.services, record, a)
 
     assert race.fired == 1
-    assert outcomes(engine, plan_row(plan), "transaction") == ["ok", "412", "ok"]  # b, a (conflict), a again
+    # after the plan's creation (with its items): b, a (conflict), a again
+    assert outcomes(engine, plan_row(plan), "transaction")[1:] == ["ok", "412", "ok"]
     assert [p.state for p in (finished_b[0], plan_a)] == [
         PlanState.UNDER_WAY,
         PlanState.COMPLETING,
@@ -324,7 +334,7 @@ def test_marking_the_plan_running_never_undoes_the_last_item_moving_it_to_comple
 
     race = engine.table.before_write(key, the_only_item_finishes, operations={"update"})
 
-    assert process(engine, message) == "Planned"
+    assert plan_only(engine, message) == "Planned"
 
     assert race.fired == 1 and finished[0].state == PlanState.COMPLETING
     assert outcomes(engine, key, "update") == ["412"]  # the retry saw Completing and wrote nothing
@@ -344,19 +354,20 @@ def test_two_planners_of_one_lock_leave_one_plan_and_the_loser_adopts_it(engine)
         plan = engine.services.ledger.get_plan(record.job_id, record.generation)
         claimed(engine, engine.services.ledger.items(plan)[0], "someone")
 
-    race = engine.table.before_write(key, the_other_planner_wins_and_an_item_starts, operations={"create"})
+    # the plan row is created in the transaction that writes the items
+    race = engine.table.before_write(key, the_other_planner_wins_and_an_item_starts, operations={"transaction"})
 
     assert process(engine, message, "planner-a") == "Duplicate"  # lost the plan row, adopted the winner's plan
 
     assert race.fired == 1 and winner == ["Planned"]
-    assert outcomes(engine, key, "create") == ["ok", "409"]  # b's create, then a's
+    assert outcomes(engine, key, "transaction") == ["ok", "409"]  # b's create, then a's
     plan = engine.services.ledger.get_plan(record.job_id, record.generation)
     items = engine.services.ledger.items(plan)
     assert plan.items_total == len(items) == 3 and {i.plan_id for i in items} == {plan.plan_id}
     assert items[0].state == ItemState.RUNNING and items[0].owner == "someone"  # never reset
     rows = list(engine.table.query_entities("PartitionKey eq @pk", parameters={"pk": record.job_id}))
     item_rows = [row for row in rows if row["RowKey"].startswith("item-")]
-    assert len(item_rows) == 6  # a's three rows were written too, and are never read
+    assert len(item_rows) == 3  # a's transaction (its items with its plan row) was refused whole
     assert sorted(decode_message(m.content).item_id for m in engine.queue.receive()) == [i.item_id for i in items]
 
 
@@ -365,7 +376,7 @@ def test_a_planner_adopting_a_plan_whose_planner_died_enqueues_it_without_resett
     record = locked(engine, "thumbnail", {"CameraIds": engine.vms.cameras})
     (message,) = engine.queue.receive()
     key = (record.job_id, f"plan-{record.generation}")
-    offered = engine.services.ledger.get_job(record.job_id, record.generation)
+    offered = OfferedJob(record.job_id, record.generation, "thumbnail", json.loads(record.parameters))
 
     def the_other_planner_stores_its_plan_and_dies() -> None:
         plan_id = new_plan_id()
@@ -378,7 +389,7 @@ def test_a_planner_adopting_a_plan_whose_planner_died_enqueues_it_without_resett
             engine.services, record, replace(claimed(engine, second, "quick"), state=ItemState.MISSING, owner="")
         )
 
-    race = engine.table.before_write(key, the_other_planner_stores_its_plan_and_dies, operations={"create"})
+    race = engine.table.before_write(key, the_other_planner_stores_its_plan_and_dies, operations={"transaction"})
 
     assert process(engine, message, "planner-a") == "Planned"
 
@@ -393,18 +404,23 @@ def test_a_planner_adopting_a_plan_whose_planner_died_enqueues_it_without_resett
 
 
 def test_a_plan_create_whose_answer_was_lost_and_retried_is_no_planning_failure(engine):
+    """A one-item job: its plan and its item (claimed by the planning run) are created in one transaction,
+    whose answer is lost; the SDK's retry is refused (409) by our own rows, which are read back, and the
+    planning run goes on to run the item and complete the job, once."""
     record = locked(engine)
     (message,) = engine.queue.receive()
     key = (record.job_id, f"plan-{record.generation}")
-    lost = engine.table.lose_answer(key, operations={"create"}, cause="gateway")
+    lost = engine.table.lose_answer(key, operations={"transaction"}, cause="gateway")
 
-    assert process(engine, message) == "Planned"
+    assert process(engine, message) == "Delivered"
 
-    assert lost.fired == 1 and outcomes(engine, key, "create") == ["applied, answer lost", "retry: 409"]
+    assert lost.fired == 1 and outcomes(engine, key, "transaction")[:2] == ["applied, answer lost", "retry: 409"]
     plan = engine.services.ledger.get_plan(record.job_id, record.generation)
     (item,) = engine.services.ledger.items(plan)
-    assert plan.state == PlanState.UNDER_WAY and engine.services.records.get(record.job_id).attempts == 0
-    assert [decode_message(m.content).item_id for m in engine.queue.receive()] == [item.item_id]
+    assert (plan.state, item.state, item.attempts, item.owner) == (PlanState.DONE, ItemState.DELIVERED, 1, "")
+    current = engine.services.records.get(record.job_id)
+    assert (current.state, current.attempts) == (RecordState.COMPLETED, 0)
+    assert engine.registry.operations("complete") == 1 and engine.queue.receive() == []
 
 
 # ---- the lock record's creation ---------------------------------------------------------------------------
@@ -471,7 +487,7 @@ def test_the_sweep_puts_an_abandoned_item_back_once_per_sweep_after(engine):
 def test_a_finish_that_meets_the_sweeps_touch_is_made_again(engine):
     record = locked(engine)
     (job_message,) = engine.queue.receive()
-    assert process(engine, job_message) == "Planned"
+    assert plan_only(engine, job_message) == "Planned"
     (item_message,) = engine.queue.receive()
     plan = engine.services.ledger.get_plan(record.job_id, record.generation)
     swept: list = []
@@ -510,7 +526,7 @@ def test_a_renewal_during_a_relock_keeps_the_new_locks_index_row(engine):
 def test_a_completion_whose_record_write_was_never_answered_still_logs_job_ended_once(engine, caplog):
     record = locked(engine)
     (job_message,) = engine.queue.receive()
-    assert process(engine, job_message) == "Planned"  # the record's first update: Processing
+    assert plan_only(engine, job_message) == "Planned"  # the record's first update: Processing
     (item_message,) = engine.queue.receive()
     lost = engine.table.lose_answer((PARTITION, record.job_id), operations={"update"}, retried=False)
 
@@ -522,3 +538,82 @@ def test_a_completion_whose_record_write_was_never_answered_still_logs_job_ended
     assert lost.fired == 1 and engine.services.records.get(record.job_id).state == "Completed"
     assert engine.services.ledger.get_plan(record.job_id, record.generation).state == "Done"
     assert len(job_ended_lines(caplog, record.job_id)) == 1
+
+
+def test_a_one_item_job_run_by_its_planning_run_whose_completion_went_unanswered_completes_once(engine, caplog):
+    """The planning run runs the job's only item; the record's final write is applied but its answer lost.
+    The job message comes back (one more try, not a planning failure) and finishes the completion."""
+    record = locked(engine)
+    (job_message,) = engine.queue.receive()
+    # the record's first update is Processing; its second, Completed, is applied and its answer lost
+    lost = engine.table.lose_answer((PARTITION, record.job_id), operations={"update"}, retried=False, nth=2)
+
+    with caplog.at_level(logging.INFO):
+        assert process(engine, job_message) == "RetryLater"
+        (again,) = engine.queue.receive()
+        assert decode_message(again.content).tries == 1
+        assert process(engine, again) == "Completed"
+
+    assert lost.fired == 1
+    current = engine.services.records.get(record.job_id)
+    assert (current.state, current.attempts) == (RecordState.COMPLETED, 0)  # no planning attempt was counted
+    assert engine.services.ledger.get_plan(record.job_id, record.generation).state == PlanState.DONE
+    assert engine.registry.operations("complete") == 1 and len(job_ended_lines(caplog, record.job_id)) == 1
+
+
+# ---- a job of one item, run by its planning run ---------------------------------------------------------
+
+
+def test_a_one_item_job_is_run_by_its_planning_run_with_one_message_and_one_claim(engine):
+    record = locked(engine)
+    (job_message,) = engine.queue.receive()
+
+    assert process(engine, job_message) == "Delivered"
+
+    plan = engine.services.ledger.get_plan(record.job_id, record.generation)
+    (item,) = engine.services.ledger.items(plan)
+    assert (plan.state, plan.items_delivered, plan.files_delivered) == (PlanState.DONE, 1, 1)
+    assert (item.state, item.attempts, item.owner, item.files[0].state) == (
+        ItemState.DELIVERED, 1, "", FileState.DELIVERED,
+    )  # fmt: skip
+    assert engine.services.records.get(record.job_id).state == RecordState.COMPLETED
+    assert engine.queue.receive() == [] and engine.registry.operations("complete") == 1
+    # the plan and its claimed item were written in one transaction; the item was never claimed again
+    assert outcomes(engine, item_row(item)) == ["ok", "ok", "ok"]  # created, Committing, finished
+
+
+class HostKilled(BaseException):
+    """The worker dies at this instruction (nothing of the run is caught or cleaned up)."""
+
+
+def test_a_planning_run_killed_while_running_the_jobs_only_item_is_taken_over_by_the_redelivered_message(engine):
+    """Killed after the file's Complete*: the item is left Running, its file Committing. The job message
+    comes back (dequeue count 2), is swapped for a copy naming it as Previous; that copy hands the item to
+    an item message which takes it over at once, completes the file again (the Registry answers it as
+    done) and completes the job, once."""
+    record = locked(engine)
+    (job_message,) = engine.queue.receive()
+    plan_key = (record.job_id, f"plan-{record.generation}")
+
+    def kill() -> None:
+        raise HostKilled
+
+    killed = engine.table.before_write(plan_key, kill, operations={"transaction"}, nth=2)  # the finish
+    with pytest.raises(HostKilled):
+        process(engine, job_message)
+    plan = engine.services.ledger.get_plan(record.job_id, record.generation)
+    (item,) = engine.services.ledger.items(plan)
+    assert (item.state, item.owner, item.files[0].state) == (ItemState.RUNNING, job_message.id, FileState.COMMITTING)
+
+    redelivered = process_message(job_message.content, dequeue_count=2, message_id=job_message.id,
+                                  services=engine.services)  # fmt: skip
+    (copy,) = engine.queue.receive()
+    assert redelivered == "Refreshed" and decode_message(copy.content).previous == job_message.id
+    assert process(engine, copy) == "Resumed"
+    (item_message,) = engine.queue.receive()
+    assert process(engine, item_message) == "Delivered"
+
+    assert killed.fired == 1
+    assert engine.services.records.get(record.job_id).state == RecordState.COMPLETED
+    assert engine.registry.operations("complete") == 1
+    assert engine.registry.operations("initialize_upload") == 1  # the file was not uploaded again

@@ -3,22 +3,30 @@ wrong), locking more jobs would only lock and release them again at every poll. 
 locking new jobs for `AGENT_PAUSE_SECONDS`, then checks the cause again (the poller probes the VMS) and
 either resumes or pauses again, with one log line naming the cause each time.
 
-The pause is one row in the lock table (`agent`/`pause`), shared by every instance.
+The pause is one row in the lock table, shared by every instance. It lives in the active index's
+partition (`active`/`~pause`; no job id starts with `~`), so the poll's one query of that partition tells
+it both how many jobs are in flight and whether the agent is paused.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 log = logging.getLogger(__name__)
 
-PARTITION, ROW = "agent", "pause"
+PARTITION, ROW = "active", "~pause"
+"""In the active index's partition (records.ACTIVE_PARTITION): read by the poll's one query."""
+
+
+def is_pause_row(row: Mapping[str, Any]) -> bool:
+    return row.get("RowKey") == ROW
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,15 @@ class AgentPause:
             row = self._table.get_entity(PARTITION, ROW)
         except ResourceNotFoundError:
             return None
-        return PauseState(row.get("Cause", ""), row.get("SinceUtc") or self._clock(), row["UntilUtc"])
+        return self._state(row)
+
+    def among(self, rows: Iterable[Mapping[str, Any]]) -> PauseState | None:
+        """The pause, from rows of the active partition already read (the poll's one query)."""
+        row = next((row for row in rows if is_pause_row(row)), None)
+        return self._state(row) if row is not None else None
+
+    def _state(self, row: Mapping[str, Any]) -> PauseState:
+        return PauseState(str(row.get("Cause", "")), row.get("SinceUtc") or self._clock(), row["UntilUtc"])
 
     def pause(self, cause: str) -> PauseState:
         """Pause (or extend the pause) for AGENT_PAUSE_SECONDS from now, naming the cause."""

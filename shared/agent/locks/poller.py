@@ -6,8 +6,9 @@ so they are never starved behind long media requests. An idle poll costs one Reg
 storage writes; a poll at full capacity costs no Registry call at all. Capacity is counted on the
 active index (records.py), so a poll costs the same however long the history.
 
-Taking a job: lock → lock record (with the job's history of earlier locks) → the offered job written to
-Table Storage (messages carry ids only) → job message. A job this agent has already released
+Taking a job: lock → lock record (with the job's history of earlier locks, and the offered job's
+parameters when they are small; messages carry ids only) → a row of its own for larger parameters → job
+message. A job this agent has already released
 `RELEASE_LIMIT` times for reasons of its own, or older than `MAX_JOB_AGE_MINUTES` across its locks, is
 canceled with the reason right after it is locked, instead of being worked (and released) again; a job
 whose parameters cannot be stored is canceled too. Nothing loops.
@@ -27,11 +28,13 @@ credentials (raised) and an outage or rate limit past the retry budget (the rest
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 
 from shared.agent.jobs import catalog
-from shared.agent.locks.records import LockRecord, utc_now
+from shared.agent.locks.pause import PauseState
+from shared.agent.locks.records import INLINE_PARAMETERS, LockRecord, count_in_flight, utc_now
 from shared.agent.states import RecordState
 from shared.agent.wiring.services import Services
 from shared.agent.work.ending import cancel_job, end_job, reason_to_end
@@ -85,10 +88,11 @@ def choose(jobs: list[Job], capacity: int) -> list[Job]:
 
 def poll(services: Services, *, max_in_flight: int) -> PollResult:
     result = PollResult()
-    if (cause := _paused(services)) is not None:
+    index = services.records.active_index()  # one query: the jobs in flight, and the pause if any
+    if (cause := _paused(services, services.pause.among(index))) is not None:
         result.paused = cause
         return result
-    result.capacity = max_in_flight - services.records.count_active()
+    result.capacity = max_in_flight - count_in_flight(index)
     if result.capacity <= 0:
         log.info("poll: at capacity (%d jobs in flight); not asking for more", max_in_flight)
         return result
@@ -113,9 +117,8 @@ def poll(services: Services, *, max_in_flight: int) -> PollResult:
     return result
 
 
-def _paused(services: Services) -> str | None:
+def _paused(services: Services, pause: PauseState | None) -> str | None:
     """The cause while the agent is paused; when the pause is over, probe the VMS: resume, or pause again."""
-    pause = services.pause.current()
     if pause is None:
         return None
     if utc_now() < pause.until:
@@ -157,22 +160,25 @@ def _take_one(job: Job, services: Services, result: PollResult) -> bool:
         _recover_and_release(job, registry, result, f"the lock answer was unusable ({_describe(exc)})")
         return not isinstance(exc, RegistryUnavailable)
     token = lock.lock_token
+    parameters = json.dumps(job.parameters, separators=(",", ":"))
+    inline = parameters if len(parameters) <= INLINE_PARAMETERS else ""
     try:
-        record = records.create(LockRecord(job.id, job.type, token, lock.lock_expiration_utc))
+        record = records.create(LockRecord(job.id, job.type, token, lock.lock_expiration_utc, parameters=inline))
     except Exception as exc:  # noqa: BLE001 - any failure after the lock releases the job
         _give_up(job, token, services, result, f"lock record write failed ({_describe(exc)})")
         return True
     if (reason := reason_to_end(record, services)) is not None:
         return _cancel(record, services, result, reason)
+    if not inline:  # too large for the record: a row of its own
+        try:
+            services.ledger.put_job(OfferedJob(job.id, record.generation, job.type, job.parameters, job.created_utc))
+        except JobTooLarge as exc:
+            return _cancel(record, services, result, f"the job is too large for this agent: {exc}")
+        except Exception as exc:  # noqa: BLE001 - any failure after the lock releases the job
+            _give_up(job, token, services, result, f"storing the job failed ({_describe(exc)})")
+            return True
     try:
-        services.ledger.put_job(OfferedJob(job.id, record.generation, job.type, job.parameters, job.created_utc))
-    except JobTooLarge as exc:
-        return _cancel(record, services, result, f"the job is too large for this agent: {exc}")
-    except Exception as exc:  # noqa: BLE001 - any failure after the lock releases the job
-        _give_up(job, token, services, result, f"storing the job failed ({_describe(exc)})")
-        return True
-    try:
-        send_message(services.queue, encode_job(job.id, record.generation))
+        send_message(services.queue, encode_job(job.id, record.generation, new=True))
     except Exception as exc:  # noqa: BLE001 - any failure after the lock releases the job
         _give_up(job, token, services, result, f"enqueue failed ({_describe(exc)})")
         return True

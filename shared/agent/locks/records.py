@@ -16,7 +16,11 @@ how many times it was locked, and how many times this agent released it for a re
 the poller ends a job that keeps coming back (`RELEASE_LIMIT`), and the job's age counts its whole life.
 
 **Active index.** Every non-final record has a small row in partition `active`, so polls and renewals
-read only the jobs in flight, however long the history (finished records stay until retention).
+read only the jobs in flight, however long the history (finished records stay until retention). The
+agent's pause row lives there too (pause.py), so one query serves a poll.
+
+**The offered job.** A job whose parameters are small (most: a few cameras and a window) keeps them in its
+record (`Parameters`), read with it by the planner; a larger one has them in its own row (ledger.put_job).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableEntity, UpdateMode
 
+from shared.agent.locks.pause import is_pause_row
 from shared.agent.states import FINAL_RECORD_STATES, RECORD_TRANSITIONS, RecordState
 from shared.agent.work.ledger import generation_of, read_int
 from shared.secrets.sealing import SealedValueUnreadable, Sealer, is_sealed
@@ -48,6 +53,8 @@ FINAL_AT_REGISTRY = frozenset(
      RecordState.REFUSED}
 )  # fmt: skip
 """Record states after which the Registry never offers the job again (no newer lock can exist)."""
+INLINE_PARAMETERS = 8_000
+"""Characters of job parameters (JSON) kept in the lock record itself; larger ones get a row of their own."""
 INDEX_GRACE = timedelta(minutes=2)
 """An index row without a live record is removed only once it is this old (the poller writes the index
 row just before the record)."""
@@ -84,6 +91,8 @@ class LockRecord:
     """How many times this agent locked the job (this lock included)."""
     releases: int = 0
     """How many times this agent released the job for a reason of the job's own (not a misconfiguration)."""
+    parameters: str = field(default="", repr=False, compare=False)
+    """The job's parameters as the Registry offered them (JSON), when small enough to keep here."""
     stored_generation: str = field(default="", repr=False, compare=False)
     """The generation as stored (readable without the token, which is sealed: shared/secrets/)."""
     etag: str | None = field(default=None, compare=False)
@@ -204,10 +213,10 @@ class LockRecords:
     def active(self) -> Iterator[LockRecord]:
         """The records in flight, from the active index (never a scan of the history). Index rows whose
         record has ended (a crash between the record's write and the row's removal) are removed here."""
-        self.ensure_table()
-        self._index_earlier_records()
         now = self._clock()
-        for row in list(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": ACTIVE_PARTITION})):
+        for row in self.active_index():
+            if is_pause_row(row):
+                continue
             record = self.get(row["RowKey"])
             if record is not None and not record.terminal and record.generation == row.get("Generation"):
                 yield record
@@ -240,11 +249,14 @@ class LockRecords:
                 self._table.upsert_entity({"PartitionKey": MARKER_PARTITION, "RowKey": INDEX_MARKER})
         self._indexed = True
 
-    def count_active(self) -> int:
+    def active_index(self) -> list[TableEntity]:
+        """Every row of the active partition: one per job in flight, and the agent's pause row if any."""
         self.ensure_table()
         self._index_earlier_records()
-        query = "PartitionKey eq @pk"
-        return sum(1 for _ in self._table.query_entities(query, parameters={"pk": ACTIVE_PARTITION}, select=["RowKey"]))
+        return list(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": ACTIVE_PARTITION}))
+
+    def count_active(self) -> int:
+        return count_in_flight(self.active_index())
 
     def all(self) -> Iterator[LockRecord]:
         self.ensure_table()
@@ -312,6 +324,11 @@ class LockRecords:
             log.warning("Could not remove job %s from the active index (%s)", job_id, type(exc).__name__)
 
 
+def count_in_flight(index: list[TableEntity]) -> int:
+    """Jobs in flight, from the rows of the active index."""
+    return sum(1 for row in index if not is_pause_row(row))
+
+
 def _to_entity(record: LockRecord, sealer: Sealer | None = None) -> dict[str, Any]:
     entity: dict[str, Any] = {
         "PartitionKey": PARTITION,
@@ -329,6 +346,8 @@ def _to_entity(record: LockRecord, sealer: Sealer | None = None) -> dict[str, An
         "Releases": record.releases,
         "WriteId": uuid.uuid4().hex,
     }
+    if record.parameters:
+        entity["Parameters"] = record.parameters
     if record.first_locked is not None:
         entity["FirstLockedUtc"] = record.first_locked
     if record.finished is not None:
@@ -369,6 +388,7 @@ def _from_entity(entity: TableEntity, sealer: Sealer | None = None) -> LockRecor
         first_locked=entity.get("FirstLockedUtc"),
         locks=read_int(entity, "Locks") or 1,
         releases=read_int(entity, "Releases"),
+        parameters=entity.get("Parameters", ""),
         stored_generation=entity.get("Generation", ""),
         etag=entity.metadata["etag"],
     )

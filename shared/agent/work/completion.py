@@ -41,12 +41,16 @@ LISTED = 20
 
 
 def finish_item(
-    services: Services, record: LockRecord, item: WorkItem, *, owner: str | None = None
+    services: Services, record: LockRecord, item: WorkItem, *, owner: str | None = None, plan: Plan | None = None
 ) -> tuple[WorkItem, Plan]:
     """Count `item` (already in its final state, with the ETag it was read with) on its plan; returns the
-    stored item and plan (Completing when this was the last item: the caller completes the job)."""
+    stored item and plan (Completing when this was the last item: the caller completes the job).
+
+    `plan`: the plan as this run holds it (with its ETag), tried first instead of reading it; when it
+    changed meanwhile (another item finished), the newest plan is read and the count made again."""
+    held = plan
     for _ in range(20):
-        plan = services.ledger.get_plan(item.job_id, item.generation)
+        plan, held = held or services.ledger.get_plan(item.job_id, item.generation), None
         if plan is None or plan.state not in (PlanState.UNDER_WAY, PlanState.PLANNED) or not plan.owns(item):
             raise LedgerRowChanged(f"job {item.job_id}: the plan is gone or no longer running")
         report = plan.items_remaining > 1 and _progress_due(services, plan)
@@ -78,35 +82,48 @@ def finish_item(
     raise LedgerRowChanged(f"job {item.job_id}: the plan kept changing")
 
 
-def complete_job(services: Services, record: LockRecord, plan: Plan) -> RecordState:
-    """Choose the outcome from the ledger and complete (or release) the job, once."""
-    items = services.ledger.items(plan)
+def complete_job(
+    services: Services, record: LockRecord, plan: Plan, *, items: list[WorkItem] | None = None
+) -> RecordState:
+    """Choose the outcome from the ledger and complete (or release) the job, once.
+
+    `record`: the lock record as this run read or last wrote it (its ETag is tried first when it ends: if
+    it changed since, e.g. renewed, it is read again). `items`: every item of the plan, when the caller
+    holds them all (a one-item plan's finishing run), saving the query."""
+    if items is None:
+        items = services.ledger.items(plan)
     state, message = choose_outcome(plan, items, services.ledger.gaps(plan) if plan.gaps_total else [])
-    current = services.records.get(record.job_id)
-    if current is not None and current.generation == record.generation and current.state == state:
+    if record.state == state:
         # an earlier delivery ended the record, then died (or lost the answer) before marking the plan Done,
         # perhaps before its `Job ended` line: say it here (at least once rather than perhaps never)
-        log_job_end(current, state, message or "")
+        log_job_end(record, state, message or "")
         _mark_done(services, plan, state, message)
         return state
-    if current is None or current.generation != record.generation or current.terminal:
+    if record.terminal:
         log.warning("Not completing job %s: the lock record says the lock is no longer ours", record.job_id)
         return RecordState.LOST
     if state == RecordState.RELEASED:
-        release_job(services, current, message or "temporarily unavailable")
+        release_job(services, record, message or "temporarily unavailable")
         _mark_done(services, plan, state, message)
         return state
     try:
         services.registry.complete(record.job_id, record.lock_token, state, message)
     except NotOurs as exc:
-        lose_job(services, current, str(exc))
+        lose_job(services, record, str(exc))
         raise LockGone(str(exc)) from None
     except RegistryBadRequest as exc:
-        return _refused(services, current, plan, state, exc)
+        return _refused(services, record, plan, state, exc)
     except Exception as exc:
         _note(services, plan, f"completing as {state} failed: {scrub(str(exc))[:300]}")
         raise
-    end_job(services.records, current, state, message or "", fresh=True)
+    if not end_job(services.records, record, state, message or "", fresh=True):
+        # the record ended meanwhile: by another delivery of this same completion (then the Registry's
+        # complete was a repeat, and that delivery said `Job ended`), or its lock was lost (then the
+        # Registry refused the complete, above)
+        ended = services.records.get(record.job_id)
+        if ended is None or ended.generation != record.generation or ended.state != state:
+            log.warning("Job %s: completed as %s, but its lock record had ended as %s", record.job_id, state,
+                        ended.state if ended is not None else "gone")  # fmt: skip
     _mark_done(services, plan, state, message)
     return state
 

@@ -4,7 +4,9 @@ The ledger records each step before the next one can have an effect:
 
     (nothing)   → Committing  FileId, size and SHA-256 recorded (a compare-and-swap that also proves we
                               still own the item), then the blob is committed and Complete* called
-    Committing  → Delivered   Complete* acknowledged
+    Committing  → Delivered   Complete* acknowledged (written with the item's next write: the next
+                              file's Committing, or the item's finish; until then a run that dies leaves
+                              Committing, and the next run calls Complete* again for the same FileId)
 
 (No write records the commit itself: a run that dies between the commit and Complete* is finished the same
 way as one that died just before the commit — by Complete* of the recorded FileId. Rows written by an
@@ -151,7 +153,7 @@ class FileDelivery:
         guard.check()  # the Registry itself refuses Complete* under a lost lock
         self._job_type.complete(self._registry, guard.job_id, guard.lock_token, entry)
         delivered = replace(entry, state=FileState.DELIVERED)
-        guard.save(files=guard.item.with_file(delivered).files, bytes_in_flight=0)
+        guard.note(files=guard.item.with_file(delivered).files, bytes_in_flight=0)  # written with the next write
         log.info(
             "Delivered %s (%d bytes, SHA-256 %s…) as file %s of job %s",
             entry.name,

@@ -93,6 +93,17 @@ class ItemGuard:
             self._taken_over = True
             raise TakenOver(f"job {self.job_id}: item {self._item.item_id} was taken over by another run")
 
+    def note(self, **changes: Any) -> WorkItem:
+        """Change the item in memory only: the next write (`save`, a heartbeat, or the finish) carries it.
+
+        For what recovery can redo if the run dies before that write: a file's `Delivered` after its
+        Complete* (a later run calls Complete* again for the recorded FileId, which the Registry accepts
+        once more). It saves one write per file: the next file's `Committing` or the finish carries it."""
+        with self._mutex:
+            self._raise_if_taken_over()
+            self._item = replace(self._item, **changes)
+            return self._item
+
     # ---- checks ------------------------------------------------------------------------------------
 
     def check(self, *, force: bool = False) -> None:

@@ -292,27 +292,49 @@ class Ledger:
 
         Returns the stored plan and whether this call created it (False: another planner of the same lock
         got there first; its plan stands and this attempt's rows are simply never read)."""
+        stored, created, _ = self.create_plan_with_items(plan, items, gaps)
+        return stored, created
+
+    def create_plan_with_items(
+        self, plan: Plan, items: list[WorkItem], gaps: list[str]
+    ) -> tuple[Plan, bool, list[WorkItem]]:
+        """`create_plan`, also returning the items as stored (with their ETags, when this call created them).
+
+        A plan that fits one entity-group transaction with its rows (most do: one item, a few gaps) is
+        written in that one request, the plan row created (refused if it exists) in the same transaction."""
+        plan = replace(plan, gaps_total=len(gaps))
         rows = [_item_entity(item) for item in items]
         rows += [
             _gaps_entity(plan, number, gaps[start : start + GAPS_PER_ROW])
             for number, start in enumerate(range(0, len(gaps), GAPS_PER_ROW))
         ]
-        for start in range(0, len(rows), TRANSACTION_LIMIT):
+        last_batch = rows[(max(len(rows) - 1, 0) // TRANSACTION_LIMIT) * TRANSACTION_LIMIT :]
+        if len(last_batch) == TRANSACTION_LIMIT:
+            last_batch = []  # the plan row gets a transaction of its own
+        earlier = rows[: len(rows) - len(last_batch)]
+        for start in range(0, len(earlier), TRANSACTION_LIMIT):
             operations = [
-                ("upsert", row, {"mode": UpdateMode.REPLACE}) for row in rows[start : start + TRANSACTION_LIMIT]
+                ("upsert", row, {"mode": UpdateMode.REPLACE}) for row in earlier[start : start + TRANSACTION_LIMIT]
             ]
             self._table.submit_transaction(operations)
-        entity = _plan_entity(replace(plan, gaps_total=len(gaps)))
+        final: list[Any] = [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in last_batch]
+        final.append(("create", _plan_entity(plan)))
         try:
-            metadata = self._table.create_entity(entity)
-        except ResourceExistsError:
+            results = self._table.submit_transaction(final)
+        except (TableTransactionError, ResourceExistsError) as exc:
+            if not _already_exists(exc):
+                raise
             existing = self.get_plan(plan.job_id, plan.generation)
             if existing is None:
                 raise LedgerRowChanged(f"job {plan.job_id}: the plan vanished while being created") from None
-            if existing.plan_id == plan.plan_id:  # our own create, answered late and retried by the SDK
-                return existing, True
-            return existing, False
-        return replace(plan, gaps_total=len(gaps), etag=metadata["etag"]), True
+            if existing.plan_id != plan.plan_id:
+                return existing, False, []
+            # our own transaction, applied, its answer lost and retried by the SDK: read the items back
+            return existing, True, self.items(existing)
+        etags = [result["etag"] for result in results]
+        first = len(earlier)  # items written by earlier transactions keep no ETag: read back if ever needed
+        stored = [replace(item, etag=etags[n - first]) if n >= first else item for n, item in enumerate(items)]
+        return replace(plan, etag=etags[-1]), True, stored
 
     def save_plan(self, plan: Plan) -> Plan:
         return replace(plan, etag=self._replace(_plan_entity(plan), plan.etag))
@@ -413,6 +435,13 @@ class Ledger:
                 return str(stored.metadata["etag"])  # applied; the SDK's retry met our own new ETag
             raise LedgerRowChanged(f"job {entity['PartitionKey']}: {entity['RowKey']} changed meanwhile") from None
         return str(metadata["etag"])
+
+
+def _already_exists(exc: Exception) -> bool:
+    """A transaction (or create) refused because a row it creates exists (409 EntityAlreadyExists)."""
+    return isinstance(exc, ResourceExistsError) or (
+        getattr(exc, "status_code", None) == 409 or getattr(exc, "error_code", None) == "EntityAlreadyExists"
+    )
 
 
 def _if_match(etag: str | None) -> dict[str, Any]:

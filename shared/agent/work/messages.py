@@ -1,7 +1,9 @@
 """The two messages on the jobs queue; both carry only ids, so no job is too big for a queue message.
 
 - A **job message** (from poll_jobs): which lock of which job to plan. What the Registry offered (the
-  type and the parameters) was written to Table Storage once, when the job was locked (ledger.put_job).
+  type and the parameters) was written to Table Storage once, when the job was locked (in the lock record,
+  or ledger.put_job when large). The poller's own message says `New`: no plan can exist for the lock unless
+  this very message was delivered before, so its first delivery need not look for one.
 - An **item message** (from the planner, or an item re-queued for later): which work item to run. What
   the item is and how far it got is in the ledger, never in the message.
 
@@ -33,6 +35,11 @@ class JobMessage(CaseInsensitiveModel):
     job_id: str = Field(alias="JobId", min_length=1, max_length=200)
     generation: str = Field(default="", alias="Generation", max_length=64)
     tries: int = Field(default=0, alias="Tries", ge=0, le=1000)
+    new: bool = Field(default=False, alias="New")
+    """Sent by the poller right after the lock (copies and the sweep's messages are not new)."""
+    previous: str = Field(default="", alias="Previous", max_length=200)
+    """The message this one replaces (see processor.refresh): a work item it ran in its planning run (a job
+    of one item runs it there) may be taken over at once."""
     job_type: str = Field(default="", alias="Type", max_length=100)
     """Only in messages of earlier versions, which carried the job itself."""
     parameters: dict[str, Any] | None = Field(default=None, alias="Parameters")
@@ -52,10 +59,14 @@ class ItemMessage(CaseInsensitiveModel):
     traceparent: str = Field(default="", alias="Traceparent", max_length=128)
 
 
-def encode_job(job_id: str, generation: str, *, tries: int = 0) -> bytes:
+def encode_job(job_id: str, generation: str, *, tries: int = 0, new: bool = False, previous: str = "") -> bytes:
     document: dict[str, Any] = {"JobId": job_id, "Generation": generation}
     if tries:
         document["Tries"] = tries
+    if new:
+        document["New"] = True
+    if previous:
+        document["Previous"] = previous
     return _dumps(_traced(document))
 
 
@@ -85,7 +96,7 @@ def encode_again(message: JobMessage | ItemMessage, *, tries: int, previous: str
             document["CreatedUtc"] = format_utc(message.created_utc)
         document["Tries"] = tries
         return _dumps(document)
-    return encode_job(message.job_id, message.generation, tries=tries)
+    return encode_job(message.job_id, message.generation, tries=tries, previous=previous)
 
 
 def decode_message(body: bytes) -> JobMessage | ItemMessage:

@@ -24,6 +24,7 @@ again later, and the last attempt releases the job so no lock sits behind a pois
 
 from __future__ import annotations
 
+import json
 import logging
 
 from shared.agent.errors import JobCanceled
@@ -44,7 +45,7 @@ from shared.agent.work.messages import (
     encode_item,
 )
 from shared.agent.work.planner import draft_plan
-from shared.agent.work.worker import run_item
+from shared.agent.work.worker import claim, run_claimed, run_item
 from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
 from shared.storage import send_message
@@ -56,6 +57,15 @@ log = logging.getLogger(__name__)
 PLANNING_OUTCOMES = {Disposition.LOST: "Lost", Disposition.MISCONFIGURED: "Released"}
 """What a failure while planning leads to, by the error's disposition; anything else is planned again later
 (the last attempt releases the job). A cancel is the planner's own decision (JobCanceled, see _plan_and_start)."""
+
+
+class ItemRunFailed(Exception):
+    """The item a planning run ran itself failed to complete the job: retried as an item message's would be
+    (the job message again, later), not counted as a failure to plan."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def planning_outcome(exc: BaseException) -> str:
@@ -76,7 +86,7 @@ def process_message(body: bytes, *, dequeue_count: int, message_id: str, service
         try:
             if isinstance(message, ItemMessage):
                 return run_item(message, message_id=message_id, services=services)
-            return plan_job(message, services=services)
+            return plan_job(message, message_id=message_id, services=services)
         except Exception as exc:  # noqa: BLE001 - retried through the queue with a count, then poisoned
             return try_again(message, services, f"{type(exc).__name__}: {exc}")
 
@@ -86,7 +96,7 @@ def refresh(message: JobMessage | ItemMessage, message_id: str, services: Servic
     if isinstance(message, JobMessage):
         if message.tries + 1 >= services.max_tries:
             return poison(message, services, f"its runs died {message.tries + 1} times while planning")
-        send_message(services.queue, encode_again(message, tries=message.tries + 1))
+        send_message(services.queue, encode_again(message, tries=message.tries + 1, previous=message_id))
     else:
         send_message(services.queue, encode_again(message, tries=message.tries, previous=message_id))
     log.info("Message %s was delivered again (its run died or stalled); replaced by a fresh copy", message_id)
@@ -118,7 +128,9 @@ def poison(message: JobMessage | ItemMessage, services: Services, why: str) -> s
     return "Poisoned"
 
 
-def plan_job(message: JobMessage, *, services: Services) -> str:
+def plan_job(message: JobMessage, *, message_id: str = "", services: Services, run_inline: bool = True) -> str:
+    """Plan the job of `message` (adopting a plan stored already), and start it. `run_inline`: a job of one
+    work item runs it in this same run (see _plan_and_start); tests of the planning alone turn it off."""
     context = {"job_id": message.job_id}
     record = services.records.get(message.job_id)
     if record is None:
@@ -126,6 +138,10 @@ def plan_job(message: JobMessage, *, services: Services) -> str:
         return "Unknown"
     generation = message.generation or record.generation
     if record.terminal or record.generation != generation:
+        if record.generation == generation and not message.new:  # a planning run that ran the job's item died
+            plan = services.ledger.get_plan(message.job_id, generation)  # after ending the record: finish up
+            if plan is not None and plan.state == PlanState.COMPLETING:
+                return complete_job(services, record, plan)
         log.info(
             "Job %s: this message's lock has ended (%s); acknowledged", message.job_id, record.state, extra=context
         )
@@ -133,21 +149,32 @@ def plan_job(message: JobMessage, *, services: Services) -> str:
     bind(generation=generation, job_type=record.job_type)  # telemetry: a job message names no type
     if (reason := reason_to_end(record, services)) is not None:  # the poller could not cancel it
         return cancel_job(services, record, reason)
-    plan = services.ledger.get_plan(message.job_id, generation)
+    # The poller's own message, delivered for the first time, cannot find a plan: skip looking (if it was
+    # delivered twice at once, the second planner's create is refused and it adopts the first one's plan).
+    plan = None if message.new else services.ledger.get_plan(message.job_id, generation)
     if plan is not None:
-        return _adopt(plan, record, services)
+        return _adopt(plan, record, services, message)
     try:
-        return _plan_and_start(message, record, services)
+        return _plan_and_start(message, message_id if run_inline else "", record, services)
+    except ItemRunFailed as failed:  # not a planning failure: the message is tried again (process_message)
+        raise failed.cause from None
     except Exception as exc:  # noqa: BLE001 - handled as its error says; anything else is planned again later
         return _planning_failed(record, message, services, exc)
 
 
-def _adopt(plan: Plan, record: LockRecord, services: Services) -> str:
+def _adopt(plan: Plan, record: LockRecord, services: Services, message: JobMessage) -> str:
     """A plan exists for this lock: carry it on from wherever its last planner or finisher stopped."""
     if plan.state == PlanState.PLANNED:  # planned by a delivery that died before enqueueing everything
         return _start(plan, record, services)
     if plan.state == PlanState.COMPLETING:  # the item that finished last died before completing (or the sweep says so)
         return complete_job(services, record, plan)
+    if plan.state == PlanState.UNDER_WAY and message.previous:  # a planning run that died running the item
+        for item in services.ledger.items(plan):
+            if not item.final and item.owner == message.previous:
+                send_message(services.queue, encode_item(item.job_id, item.generation, item.item_id,
+                                                         previous=item.owner))  # fmt: skip
+                log.info("Job %s: item %s of the planning run that died is taken over", record.job_id, item.item_id)
+                return "Resumed"
     log.info("Job %s is already planned (%s); duplicate message acknowledged", record.job_id, plan.state)
     return "Duplicate"
 
@@ -171,12 +198,23 @@ def _planning_failed(record: LockRecord, message: JobMessage, services: Services
     return "RetryLater"
 
 
-def _plan_and_start(message: JobMessage, record: LockRecord, services: Services) -> str:
-    """Plan the job and enqueue its items, or end it at once ("Canceled"; "Lost" when the cancel found the
-    lock gone)."""
+def _offered(message: JobMessage, record: LockRecord, services: Services) -> OfferedJob | None:
+    """What the Registry offered: kept in the lock record when small, else in a row of its own."""
+    if record.parameters:
+        return OfferedJob(record.job_id, record.generation, record.job_type, json.loads(record.parameters))
     offered = services.ledger.get_job(record.job_id, record.generation)
     if offered is None and message.parameters is not None:  # a message of an earlier version
         offered = OfferedJob(record.job_id, record.generation, message.job_type, message.parameters)
+    return offered
+
+
+def _plan_and_start(message: JobMessage, message_id: str, record: LockRecord, services: Services) -> str:
+    """Plan the job and start it, or end it at once ("Canceled"; "Lost" when the cancel found the lock gone).
+
+    A job of one work item (a thumbnail of a few cameras, a discovery, a short clip) is run here, in this
+    run: its item is written already claimed by this message, in the plan's own transaction, and the plan
+    is Running from the start. Otherwise every item is enqueued, each to its own run."""
+    offered = _offered(message, record, services)
     if offered is None:
         raise LookupError(f"job {record.job_id}: what the Registry offered was not stored with its lock")
     plan_id = new_plan_id()
@@ -184,18 +222,21 @@ def _plan_and_start(message: JobMessage, record: LockRecord, services: Services)
         draft = draft_plan(offered, plan_id, Planning(services.vms, services.max_segment))
     except JobCanceled as exc:
         return cancel_job(services, record, str(exc))
+    inline = len(draft.items) == 1 and bool(message_id)  # no message id: the caller plans only
+    items = [claim(draft.items[0], message_id)] if inline else draft.items
     plan = Plan(
         record.job_id,
         record.generation,
         offered.job_type,
         plan_id=plan_id,
-        items_total=len(draft.items),
-        items_remaining=len(draft.items),
+        state=PlanState.UNDER_WAY if inline else PlanState.PLANNED,
+        items_total=len(items),
+        items_remaining=len(items),
     )
-    stored, created = services.ledger.create_plan(plan, draft.items, draft.missing)
+    stored, created, items = services.ledger.create_plan_with_items(plan, items, draft.missing)
     if not created:  # another delivery of this lock finished planning first: its plan stands
         log.info("Job %s: another planner stored its plan first; adopting it", record.job_id)
-        return _adopt(stored, record, services)
+        return _adopt(stored, record, services, message)
     log.info(
         "Job %s planned: %d work item(s)%s",
         record.job_id,
@@ -203,15 +244,31 @@ def _plan_and_start(message: JobMessage, record: LockRecord, services: Services)
         f", {stored.gaps_total} gap(s) known" if stored.gaps_total else "",
         extra={"job_id": record.job_id, "job_type": record.job_type},
     )
-    return _start(stored, record, services, draft.items)
+    if inline and items and items[0].etag:
+        processing = _processing(record, services)
+        if processing is None:
+            log.info("Job %s: its lock ended while it was planned; not run", record.job_id)
+            return "Duplicate"
+        try:
+            return str(run_claimed(services, processing, items[0], message_id, plan=stored))
+        except Exception as exc:  # the item's own failures are handled inside: this is its completion
+            raise ItemRunFailed(exc) from exc
+    return _start(stored, record, services, items)
+
+
+def _processing(record: LockRecord, services: Services) -> LockRecord | None:
+    """The record Processing (what an operator sees while the job's items run), written on the ETag held;
+    None when the record has ended or belongs to a newer lock."""
+    if record.state == RecordState.PROCESSING:
+        return record
+    return services.records.transition(
+        record.job_id, RecordState.PROCESSING, generation=record.generation, known=record, last_error=""
+    )
 
 
 def _start(plan: Plan, record: LockRecord, services: Services, items: list[WorkItem] | None = None) -> str:
     """Enqueue every unfinished item, then mark the plan Running (a redelivery enqueues again: harmless)."""
-    if record.state != RecordState.PROCESSING:
-        services.records.transition(
-            record.job_id, RecordState.PROCESSING, generation=record.generation, known=record, last_error=""
-        )
+    record = _processing(record, services) or record
     if plan.items_total == 0:
         return complete_job(services, record, services.ledger.mark_completing(plan))
     pending = items if items is not None else services.ledger.items(plan)

@@ -33,7 +33,7 @@ from shared.agent.work.completion import complete_job, finish_item
 from shared.agent.work.delivery import FileDelivery
 from shared.agent.work.ending import lose_job, release_job
 from shared.agent.work.guard import ItemGuard
-from shared.agent.work.ledger import LedgerRowChanged, WorkItem, utc_now
+from shared.agent.work.ledger import LedgerRowChanged, Plan, WorkItem, utc_now
 from shared.agent.work.messages import ItemMessage, encode_item
 from shared.failures import Disposition, disposition_of
 from shared.redact import scrub
@@ -102,18 +102,28 @@ def run_item(message: ItemMessage, *, message_id: str, services: Services) -> It
         )
         return _finish(services, record, given_up)
     try:
-        claimed = services.ledger.save_item(
-            replace(
-                item, state=ItemState.RUNNING, owner=owner, attempts=item.attempts + 1, heartbeat=utc_now(), due=None
-            )
-        )
+        claimed = services.ledger.save_item(claim(item, owner))
     except LedgerRowChanged:
         requeue(services, item, 1.0)  # someone else wrote it a moment ago: look again shortly
         return ItemOutcome.DEFERRED
-    context = {"job_id": item.job_id, "item_id": item.item_id, "attempt": claimed.attempts}
-    log.info(
-        "Item %s (%s) of job %s: attempt %d", item.item_id, item.label(), item.job_id, claimed.attempts, extra=context
-    )
+    return run_claimed(services, record, claimed, owner)
+
+
+def claim(item: WorkItem, owner: str) -> WorkItem:
+    """The item as a run owned by `owner` holds it: Running, one more attempt, a fresh heartbeat."""
+    now = utc_now()
+    return replace(item, state=ItemState.RUNNING, owner=owner, attempts=item.attempts + 1, heartbeat=now, due=None)
+
+
+def run_claimed(
+    services: Services, record: LockRecord, claimed: WorkItem, owner: str, *, plan: Plan | None = None
+) -> ItemOutcome:
+    """Run an item this run has claimed (state Running, owned by `owner`, with its ETag). `plan`: the plan
+    as the run holds it, when the planning run itself runs its job's only item (processor.py)."""
+    bind(item_id=claimed.item_id)  # telemetry: the planning run of a one-item job runs its item too
+    context = {"job_id": claimed.job_id, "item_id": claimed.item_id, "attempt": claimed.attempts}
+    log.info("Item %s (%s) of job %s: attempt %d", claimed.item_id, claimed.label(), claimed.job_id,
+             claimed.attempts, extra=context)  # fmt: skip
     guard = ItemGuard(
         record,
         claimed,
@@ -124,7 +134,7 @@ def run_item(message: ItemMessage, *, message_id: str, services: Services) -> It
         heartbeat_every=services.heartbeat_every,
     )
     with guard:
-        return _execute(guard, services, record)
+        return _execute(guard, services, record, plan)
 
 
 def _run(guard: ItemGuard, services: Services) -> Done | Waiting:
@@ -142,7 +152,7 @@ def _run(guard: ItemGuard, services: Services) -> Done | Waiting:
     return job_type.run(run)
 
 
-def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> ItemOutcome:
+def _execute(guard: ItemGuard, services: Services, record: LockRecord, plan: Plan | None) -> ItemOutcome:
     try:
         result = _run(guard, services)
     except Exception as exc:  # noqa: BLE001 - every failure is handled as its error says (item_outcome)
@@ -163,7 +173,7 @@ def _execute(guard: ItemGuard, services: Services, record: LockRecord) -> ItemOu
         bytes_in_flight=0,
         last_error="",
     )
-    return _finish(services, record, final, owner=guard.owner)  # a failure to complete escapes: retried
+    return _finish(services, record, final, owner=guard.owner, plan=plan)  # a failure to complete escapes: retried
 
 
 def _failed(guard: ItemGuard, services: Services, record: LockRecord, exc: Exception) -> ItemOutcome:
@@ -204,11 +214,13 @@ def _failed(guard: ItemGuard, services: Services, record: LockRecord, exc: Excep
     return ItemOutcome.RETRY_LATER
 
 
-def _finish(services: Services, record: LockRecord, item: WorkItem, *, owner: str | None = None) -> ItemOutcome:
+def _finish(
+    services: Services, record: LockRecord, item: WorkItem, *, owner: str | None = None, plan: Plan | None = None
+) -> ItemOutcome:
     """Count the final item on its plan (completing the job when it was the last), then remove its VMS
     artefacts: only once the ledger says it is done, so a retry never polls an export already deleted."""
     try:
-        finished, plan = finish_item(services, record, item, owner=owner)
+        finished, plan = finish_item(services, record, item, owner=owner, plan=plan)
     except LedgerRowChanged:
         log.warning("Item %s of job %s changed while finishing; another run has it", item.item_id, item.job_id)
         return ItemOutcome.TAKEN_OVER
@@ -218,7 +230,8 @@ def _finish(services: Services, record: LockRecord, item: WorkItem, *, owner: st
         return _lost(services, record, item, exc)
     clean_up(services, finished)
     if plan.state == PlanState.COMPLETING:
-        complete_job(services, record, plan)
+        only = [finished] if plan.items_total == 1 else None  # a one-item plan: its item is all there is
+        complete_job(services, record, plan, items=only)
     return ItemOutcome(item.state)  # Delivered, Missing or Failed
 
 
