@@ -19,6 +19,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
+from requests.adapters import HTTPAdapter
 
 _CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 3, "connection_timeout": 10, "read_timeout": 60}
 _WHITESPACE = str.maketrans("", "", " \t\r\n")
@@ -36,6 +37,8 @@ def queue_client(connection_string: str, queue_name: str) -> QueueClient:
     the worker's process, so it at least does not read the environment at every request (a local host
     needs no proxy; see shared/http/session.py for what that costs)."""
     session = requests.Session()
+    session.mount("http://", HTTPAdapter(pool_maxsize=16))  # the worker's threads renew and delete at once
+    session.mount("https://", HTTPAdapter(pool_maxsize=16))
     transport = RequestsTransport(
         session=session,
         session_owner=False,
