@@ -34,6 +34,9 @@ EXPECTED_NAMES: dict[str, set[str] | None] = {
     "KeyWrappingMetadata": {"EncryptionLibrary"},
     "EncryptionMode": None,
 }
+DECRYPT_SLICE = 1024 * 1024
+"""Plaintext is produced 1 MiB at a time from each downloaded chunk (16 MiB, storage.py): buffers that size come
+from the heap again and again, while one as large as the chunk is mapped afresh by malloc each time."""
 RSA_OAEP_SHA1 = asym_padding.OAEP(mgf=asym_padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
 
 
@@ -182,7 +185,9 @@ def _decrypt_and_hash(
 
     try:
         for chunk in blob.download_blob().chunks():
-            take(unpadder.update(decryptor.update(chunk)))
+            view = memoryview(chunk)
+            for at in range(0, len(view), DECRYPT_SLICE):  # small pieces: their buffers are reused, not mapped
+                take(unpadder.update(decryptor.update(view[at : at + DECRYPT_SLICE])))
         take(unpadder.update(decryptor.finalize()) + unpadder.finalize())
     except ValueError:
         raise VerificationFailed(

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from devstack import LocalStack
+from devstack.registry_sim.storage import DOWNLOAD_CHUNK_BYTES
+from devstack.registry_sim.verify import DECRYPT_SLICE
 
 PLAINTEXT = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40  # 10,252 bytes, "an mp4"
 
@@ -137,6 +139,22 @@ def test_boundary_sizes_verify(agent, stack, ticket, encrypt, put_blob, size):
     encrypted = encrypt(plaintext, ticket.jwk)
     put_blob(ticket.uri, encrypted.ciphertext, encrypted.metadata)
 
+    assert complete_media(agent, stack, ticket, size, sha(plaintext)).status_code == 204
+
+
+def test_a_file_of_several_download_chunks_verifies_and_a_changed_byte_in_the_last_one_is_caught(
+    agent, stack, ticket, encrypt, put_blob
+):
+    """Verification reads the blob in DOWNLOAD_CHUNK_BYTES chunks and decrypts each in DECRYPT_SLICE pieces: a file
+    that ends mid-chunk and mid-slice hashes the same as in one piece, and the padding is checked once, at the end."""
+    size = DOWNLOAD_CHUNK_BYTES + 3 * DECRYPT_SLICE // 2 + 17
+    plaintext = (bytes(range(251)) * (size // 251 + 1))[:size]
+    encrypted = encrypt(plaintext, ticket.jwk)
+    put_blob(ticket.uri, encrypted.ciphertext, encrypted.metadata)
+    changed = bytearray(plaintext)
+    changed[-1000] ^= 1
+
+    assert complete_media(agent, stack, ticket, size, sha(bytes(changed))).status_code == 422
     assert complete_media(agent, stack, ticket, size, sha(plaintext)).status_code == 204
 
 
