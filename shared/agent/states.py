@@ -144,3 +144,27 @@ class ItemOutcome(StrEnum):
     """The message belongs to a lock that has ended (or been replaced)."""
     UNKNOWN = "Unknown"
     """No such lock record or item."""
+
+
+class MessageOutcome(StrEnum):
+    """What one run of a job message (or a message the processor handles itself) did, besides the item
+    outcomes of a one-item job's run (ItemOutcome) and the job states of a completion (RecordState)."""
+
+    PLANNED = "Planned"
+    """The job's items are written and enqueued (the plan Running)."""
+    DUPLICATE = "Duplicate"
+    """A plan stood already and nothing was left to do, or the message's lock has ended."""
+    RESUMED = "Resumed"
+    """A copy of a planning run that died: the item that run held was handed to an item message."""
+    REFRESHED = "Refreshed"
+    """A message delivered again (its run died or stalled) was swapped for a fresh copy."""
+    RETRY_LATER = "RetryLater"
+    """The message again, later, with one more try."""
+    POISONED = "Poisoned"
+    """To the poison queue (logged once); the job released."""
+    UNKNOWN = "Unknown"
+    """No lock record for the job: not locked by this agent."""
+    LOST = "Lost"
+    """The lock is gone (the Registry said so while planning)."""
+    RELEASED = "Released"
+    """Released at the Registry (the agent's own configuration, or planning kept failing)."""

@@ -30,7 +30,7 @@ import logging
 from shared.agent.errors import JobCanceled
 from shared.agent.jobs.base import Planning
 from shared.agent.locks.records import LockRecord
-from shared.agent.states import PlanState, RecordState
+from shared.agent.states import ItemOutcome, MessageOutcome, PlanState, RecordState
 from shared.agent.wiring.services import Services
 from shared.agent.work.backoff import backoff
 from shared.agent.work.completion import complete_job
@@ -54,7 +54,9 @@ from shared.telemetry.jobs import message_scope
 
 log = logging.getLogger(__name__)
 
-PLANNING_OUTCOMES = {Disposition.LOST: "Lost", Disposition.MISCONFIGURED: "Released"}
+Outcome = MessageOutcome | ItemOutcome | RecordState
+"""What a message's run did (for logs and tests; never stored)."""
+PLANNING_OUTCOMES = {Disposition.LOST: MessageOutcome.LOST, Disposition.MISCONFIGURED: MessageOutcome.RELEASED}
 """What a failure while planning leads to, by the error's disposition; anything else is planned again later
 (the last attempt releases the job). A cancel is the planner's own decision (JobCanceled, see _plan_and_start)."""
 
@@ -68,18 +70,18 @@ class ItemRunFailed(Exception):
         self.cause = cause
 
 
-def planning_outcome(exc: BaseException) -> str:
-    return PLANNING_OUTCOMES.get(disposition_of(exc), "RetryLater")
+def planning_outcome(exc: BaseException) -> MessageOutcome:
+    return PLANNING_OUTCOMES.get(disposition_of(exc), MessageOutcome.RETRY_LATER)
 
 
-def process_message(body: bytes, *, dequeue_count: int, message_id: str, services: Services) -> str:
+def process_message(body: bytes, *, dequeue_count: int, message_id: str, services: Services) -> Outcome:
     """Returns what happened (for logs and tests). Raises only when even sending a copy of the message
     failed (storage unreachable): then the host's own redelivery takes over."""
     try:
         message = decode_message(body)
     except MalformedMessage as exc:
         _poison_malformed(services, body, message_id, exc)
-        return "Poisoned"
+        return MessageOutcome.POISONED
     with message_scope(message, redelivered=dequeue_count > 1):  # telemetry: job dimensions, the job's trace
         if dequeue_count > 1:
             return refresh(message, message_id, services)
@@ -91,7 +93,7 @@ def process_message(body: bytes, *, dequeue_count: int, message_id: str, service
             return try_again(message, services, f"{type(exc).__name__}: {exc}")
 
 
-def refresh(message: JobMessage | ItemMessage, message_id: str, services: Services) -> str:
+def refresh(message: JobMessage | ItemMessage, message_id: str, services: Services) -> Outcome:
     """Swap a redelivered message for a fresh copy that may take over the dead run's work."""
     if isinstance(message, JobMessage):
         if message.tries + 1 >= services.max_tries:
@@ -100,10 +102,10 @@ def refresh(message: JobMessage | ItemMessage, message_id: str, services: Servic
     else:
         send_message(services.queue, encode_again(message, tries=message.tries, previous=message_id))
     log.info("Message %s was delivered again (its run died or stalled); replaced by a fresh copy", message_id)
-    return "Refreshed"
+    return MessageOutcome.REFRESHED
 
 
-def try_again(message: JobMessage | ItemMessage, services: Services, error: str) -> str:
+def try_again(message: JobMessage | ItemMessage, services: Services, error: str) -> Outcome:
     """A run failed before claiming its work: the message again, later, with one more try — or poison."""
     tries = message.tries + 1
     reason = scrub(error)[:500]
@@ -113,10 +115,10 @@ def try_again(message: JobMessage | ItemMessage, services: Services, error: str)
     log.warning("Message for job %s failed (try %d of %d), again in %.0f s: %s", message.job_id, tries,
                 services.max_tries, delay, reason, extra={"job_id": message.job_id})  # fmt: skip
     send_message(services.queue, encode_again(message, tries=tries), visibility_timeout=round(delay))
-    return "RetryLater"
+    return MessageOutcome.RETRY_LATER
 
 
-def poison(message: JobMessage | ItemMessage, services: Services, why: str) -> str:
+def poison(message: JobMessage | ItemMessage, services: Services, why: str) -> Outcome:
     """To the poison queue (logged once), and the job released: nothing will carry it on."""
     what = f"item {message.item_id} of job" if isinstance(message, ItemMessage) else "job"
     log.error("Message for %s %s moved to the poison queue %s: %s", what, message.job_id,
@@ -125,17 +127,17 @@ def poison(message: JobMessage | ItemMessage, services: Services, why: str) -> s
     record = services.records.get(message.job_id)
     if record is not None and not record.terminal and record.generation == (message.generation or record.generation):
         release_job(services, record, f"a message of the job went to the poison queue: {why}")
-    return "Poisoned"
+    return MessageOutcome.POISONED
 
 
-def plan_job(message: JobMessage, *, message_id: str = "", services: Services, run_inline: bool = True) -> str:
+def plan_job(message: JobMessage, *, message_id: str = "", services: Services, run_inline: bool = True) -> Outcome:
     """Plan the job of `message` (adopting a plan stored already), and start it. `run_inline`: a job of one
     work item runs it in this same run (see _plan_and_start); tests of the planning alone turn it off."""
     context = {"job_id": message.job_id}
     record = services.records.get(message.job_id)
     if record is None:
         log.warning("No lock record for job %s: not locked by this agent; ignoring", message.job_id, extra=context)
-        return "Unknown"
+        return MessageOutcome.UNKNOWN
     generation = message.generation or record.generation
     if record.terminal or record.generation != generation:
         if record.generation == generation and not message.new:  # a planning run that ran the job's item died
@@ -145,7 +147,7 @@ def plan_job(message: JobMessage, *, message_id: str = "", services: Services, r
         log.info(
             "Job %s: this message's lock has ended (%s); acknowledged", message.job_id, record.state, extra=context
         )
-        return "Duplicate"
+        return MessageOutcome.DUPLICATE
     bind(generation=generation, job_type=record.job_type)  # telemetry: a job message names no type
     if (reason := reason_to_end(record, services)) is not None:  # the poller could not cancel it
         return cancel_job(services, record, reason)
@@ -162,7 +164,7 @@ def plan_job(message: JobMessage, *, message_id: str = "", services: Services, r
         return _planning_failed(record, message, services, exc)
 
 
-def _adopt(plan: Plan, record: LockRecord, services: Services, message: JobMessage) -> str:
+def _adopt(plan: Plan, record: LockRecord, services: Services, message: JobMessage) -> Outcome:
     """A plan exists for this lock: carry it on from wherever its last planner or finisher stopped."""
     if plan.state == PlanState.PLANNED:  # planned by a delivery that died before enqueueing everything
         return _start(plan, record, services)
@@ -174,17 +176,17 @@ def _adopt(plan: Plan, record: LockRecord, services: Services, message: JobMessa
                 send_message(services.queue, encode_item(item.job_id, item.generation, item.item_id,
                                                          previous=item.owner))  # fmt: skip
                 log.info("Job %s: item %s of the planning run that died is taken over", record.job_id, item.item_id)
-                return "Resumed"
+                return MessageOutcome.RESUMED
     log.info("Job %s is already planned (%s); duplicate message acknowledged", record.job_id, plan.state)
-    return "Duplicate"
+    return MessageOutcome.DUPLICATE
 
 
-def _planning_failed(record: LockRecord, message: JobMessage, services: Services, exc: Exception) -> str:
+def _planning_failed(record: LockRecord, message: JobMessage, services: Services, exc: Exception) -> Outcome:
     outcome = planning_outcome(exc)
-    if outcome == "Lost":
+    if outcome == MessageOutcome.LOST:
         lose_job(services, record, str(exc))
         return outcome
-    if outcome == "Released":
+    if outcome == MessageOutcome.RELEASED:
         return release_job(services, record, f"configuration: {scrub(str(exc))[:500]}", agent_fault=True)
     reason = scrub(f"{type(exc).__name__}: {exc}")[:500]
     attempts = record.attempts + 1
@@ -195,7 +197,7 @@ def _planning_failed(record: LockRecord, message: JobMessage, services: Services
     services.records.transition(record.job_id, None, generation=record.generation, attempts=attempts,
                                 last_error=reason)  # fmt: skip
     send_message(services.queue, encode_again(message, tries=message.tries), visibility_timeout=round(delay))
-    return "RetryLater"
+    return MessageOutcome.RETRY_LATER
 
 
 def _offered(message: JobMessage, record: LockRecord, services: Services) -> OfferedJob | None:
@@ -208,7 +210,7 @@ def _offered(message: JobMessage, record: LockRecord, services: Services) -> Off
     return offered
 
 
-def _plan_and_start(message: JobMessage, message_id: str, record: LockRecord, services: Services) -> str:
+def _plan_and_start(message: JobMessage, message_id: str, record: LockRecord, services: Services) -> Outcome:
     """Plan the job and start it, or end it at once ("Canceled"; "Lost" when the cancel found the lock gone).
 
     A job of one work item (a thumbnail of a few cameras, a discovery, a short clip) is run here, in this
@@ -248,9 +250,9 @@ def _plan_and_start(message: JobMessage, message_id: str, record: LockRecord, se
         processing = _processing(record, services)
         if processing is None:
             log.info("Job %s: its lock ended while it was planned; not run", record.job_id)
-            return "Duplicate"
+            return MessageOutcome.DUPLICATE
         try:
-            return str(run_claimed(services, processing, items[0], message_id, plan=stored))
+            return run_claimed(services, processing, items[0], message_id, plan=stored)
         except Exception as exc:  # the item's own failures are handled inside: this is its completion
             raise ItemRunFailed(exc) from exc
     return _start(stored, record, services, items)
@@ -266,7 +268,7 @@ def _processing(record: LockRecord, services: Services) -> LockRecord | None:
     )
 
 
-def _start(plan: Plan, record: LockRecord, services: Services, items: list[WorkItem] | None = None) -> str:
+def _start(plan: Plan, record: LockRecord, services: Services, items: list[WorkItem] | None = None) -> Outcome:
     """Enqueue every unfinished item, then mark the plan Running (a redelivery enqueues again: harmless)."""
     record = _processing(record, services) or record
     if plan.items_total == 0:
@@ -276,7 +278,7 @@ def _start(plan: Plan, record: LockRecord, services: Services, items: list[WorkI
         if not item.final:
             send_message(services.queue, encode_item(item.job_id, item.generation, item.item_id))
     services.ledger.mark_plan_running(plan)
-    return "Planned"
+    return MessageOutcome.PLANNED
 
 
 def _poison_malformed(services: Services, body: bytes, message_id: str, exc: MalformedMessage) -> None:
