@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import ValidationError
 
 from shared.agent.errors import JobCanceled
+from shared.agent.jobs.cameras import KnownCameras
 from shared.agent.states import FileKind, ItemKind
 from shared.agent.work.guard import ItemGuard
 from shared.agent.work.ledger import FileEntry, OfferedJob, WorkItem
@@ -55,6 +56,8 @@ class Planning:
 
     vms: VmsAdapter
     max_segment: timedelta
+    cameras: KnownCameras = field(default_factory=KnownCameras)
+    """The VMS's camera ids as this worker last listed them (cameras.py)."""
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,7 @@ class Thumbnail(JobType):
         assert isinstance(parameters, contract.ThumbnailParameters)
         vms = planning.vms
         requested = list(dict.fromkeys(parameters.camera_ids))  # in order, each once
-        known = {camera.id for camera in vms.list_cameras()}
-        unknown = [camera for camera in requested if camera not in known]
+        unknown = planning.cameras.unknown(vms, requested)
         if unknown:
             listed = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
             raise JobCanceled(f"camera(s) {listed} unknown to the {vms.vendor} VMS")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from azure.storage.queue import QueueClient
 
+from shared.agent.jobs.cameras import KnownCameras
 from shared.agent.locks.pause import AgentPause
 from shared.agent.locks.records import LockRecords
 from shared.agent.work.backoff import MAX_DELAY
@@ -53,6 +54,8 @@ class Services:
     sweep_after: float = 600.0
     """The sweep puts back on the queue an item or plan nothing has moved for this long (> the longest backoff)."""
     sleep: Callable[[float], None] = time.sleep
+    known_cameras: KnownCameras = field(default_factory=KnownCameras)
+    """The VMS's camera ids this worker listed lately (a thumbnail job's check: jobs/cameras.py)."""
 
     def __post_init__(self) -> None:
         check_timing(heartbeat_every=self.heartbeat_every, stale_after=self.stale_after, sweep_after=self.sweep_after)

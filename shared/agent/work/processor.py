@@ -221,7 +221,7 @@ def _plan_and_start(message: JobMessage, message_id: str, record: LockRecord, se
         raise LookupError(f"job {record.job_id}: what the Registry offered was not stored with its lock")
     plan_id = new_plan_id()
     try:
-        draft = draft_plan(offered, plan_id, Planning(services.vms, services.max_segment))
+        draft = draft_plan(offered, plan_id, Planning(services.vms, services.max_segment, services.known_cameras))
     except JobCanceled as exc:
         return cancel_job(services, record, str(exc))
     inline = len(draft.items) == 1 and bool(message_id)  # no message id: the caller plans only
