@@ -7,11 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import BlobClient, BlobSasPermissions, BlobServiceClient, generate_blob_sas
-from requests.adapters import HTTPAdapter
 
 from .clock import utc_now
 
@@ -25,18 +22,6 @@ READ_LINK_TTL = timedelta(hours=1)
 SAS_CLOCK_SKEW = timedelta(minutes=5)
 
 
-VERIFY_CONNECTIONS = 32
-"""Connections to Azurite kept for verification: the simulator verifies many agents' files at once."""
-
-
-def _pooled_transport() -> RequestsTransport:
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=VERIFY_CONNECTIONS)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return RequestsTransport(session=session, session_owner=False)
-
-
 class UploadStorage:
     def __init__(self, connection_string: str, container: str = DEFAULT_CONTAINER) -> None:
         self.container = container
@@ -44,7 +29,6 @@ class UploadStorage:
             connection_string,
             max_single_get_size=DOWNLOAD_CHUNK_BYTES,
             max_chunk_get_size=DOWNLOAD_CHUNK_BYTES,
-            transport=_pooled_transport(),
         )
         credential = self._service.credential
         self.account_name: str = credential.account_name
