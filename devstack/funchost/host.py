@@ -14,6 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+from azure.core.exceptions import ServiceResponseError
+
 from .config import HostConfig, load_settings, worker_threads
 from .errors import ConfigError, FuncHostError
 from .invocation import Invoker, WorkerPool
@@ -207,6 +209,10 @@ class FunctionHost:
         _ENVIRON.withdraw(id(self))
 
 
+BUSY_STORAGE_PATIENCE = 30.0
+"""Seconds a start waits for a storage account that answers, but slowly (a connection refused fails at once)."""
+
+
 def _check_storage_reachable(environment: Mapping[str, str]) -> None:
     """Fail at start, in one line, when the host's storage account cannot be reached (the real host would
     log storage errors for ever; a silent host helps nobody)."""
@@ -214,14 +220,24 @@ def _check_storage_reachable(environment: Mapping[str, str]) -> None:
     if not value:
         return
     service = probe_service(value)
+    patient_until = time.monotonic() + BUSY_STORAGE_PATIENCE
     try:
-        service.get_service_properties(timeout=5)
-    except Exception as error:  # noqa: BLE001 - reported as one configuration error
-        endpoint = service.url.split("?")[0]
-        raise ConfigError(
-            f"the storage account in {DEFAULT_CONNECTION} is not reachable at {endpoint} ({type(error).__name__}); "
-            "is Azurite (make stack) or the account running?"
-        ) from None
+        while True:
+            try:
+                service.get_service_properties(timeout=5)
+                return
+            except ServiceResponseError as error:  # it answered too slowly: there, but busy (a loaded Azurite)
+                if time.monotonic() < patient_until:
+                    log.warning("The storage account answers slowly (%s); asking again", type(error).__name__)
+                    continue
+                failure: Exception = error
+            except Exception as error:  # noqa: BLE001 - refused or unresolvable: nothing is there
+                failure = error
+            endpoint = service.url.split("?")[0]
+            raise ConfigError(
+                f"the storage account in {DEFAULT_CONNECTION} is not reachable at {endpoint} "
+                f"({type(failure).__name__}); is Azurite (make stack) or the account running?"
+            ) from None
     finally:
         service.close()
 
