@@ -202,10 +202,14 @@ def lock_expired_mid_item(ctx: ScenarioContext) -> Outcome:
     locks = lane.registry.lock_history(job)
     false_lost = ctx.false_lost(job)
     endings = [lock["Ending"] for lock in locks]
+    # The scenario's own expired lock, then the one that completed. Earlier locks may only have expired:
+    # a host killed between the Registry's lock and the lock record leaves a lock nobody knows of, which
+    # expires before the job is offered again (the kill drill runs meanwhile).
+    expected = endings[-2:] == ["expired", "completed"] and set(endings[:-1]) == {"expired"}
     return verdict(
         [
             final_check(states, frozenset({"Completed"})),
-            "" if endings == ["expired", "completed"] else "not one expired lock then one that completed",
+            "" if expected else "not one expired lock then one that completed",
             "" if not false_lost else f"{false_lost} record(s) marked Lost while the Registry held the lock",
         ],
         f"{states[job]}, {len(locks)} locks ({', '.join(map(str, endings))})",
