@@ -19,7 +19,7 @@ from shared.agent.jobs.base import Planning
 from shared.agent.locks.poller import poll
 from shared.agent.locks.records import PARTITION, LockRecord
 from shared.agent.locks.renewer import renew_all
-from shared.agent.locks.sweep import sweep
+from shared.agent.locks.sweep import UNPLANNED_AFTER, sweep
 from shared.agent.states import FileKind, FileState, ItemState, PlanState, RecordState
 from shared.agent.work.completion import finish_item
 from shared.agent.work.ending import lose_job, release_job
@@ -617,3 +617,23 @@ def test_a_planning_run_killed_while_running_the_jobs_only_item_is_taken_over_by
     assert engine.services.records.get(record.job_id).state == RecordState.COMPLETED
     assert engine.registry.operations("complete") == 1
     assert engine.registry.operations("initialize_upload") == 1  # the file was not uploaded again
+
+
+def test_a_lock_whose_job_message_was_never_sent_is_planned_after_the_sweep_sends_one(engine):
+    """The poller's host killed between the lock record and the enqueue: the lock is Queued with no plan
+    and no message. The sweep sends a job message once UNPLANNED_AFTER has passed (once per that time),
+    and the job completes instead of being renewed, idle, until its maximum age."""
+    record = locked(engine)
+    engine.queue.receive()  # the job message, never sent
+    soon = record.created + UNPLANNED_AFTER / 2
+    later = record.created + UNPLANNED_AFTER + timedelta(seconds=1)
+
+    assert sweep(engine.services, [record], soon).plans == [] and engine.queue.receive() == []
+    assert sweep(engine.services, [record], later).plans == [f"{record.job_id} (Queued, never planned)"]
+    (message,) = engine.queue.receive()
+    current = engine.services.records.get(record.job_id)
+    assert current.swept == later
+    assert sweep(engine.services, [current], later + UNPLANNED_AFTER / 2).plans == []  # not again so soon
+
+    assert process(engine, message) == "Delivered"
+    assert engine.services.records.get(record.job_id).state == RecordState.COMPLETED

@@ -91,6 +91,8 @@ class LockRecord:
     """How many times this agent locked the job (this lock included)."""
     releases: int = 0
     """How many times this agent released the job for a reason of the job's own (not a misconfiguration)."""
+    swept: datetime | None = None
+    """When the sweep last sent a job message for this lock, which it found Queued with no plan."""
     parameters: str = field(default="", repr=False, compare=False)
     """The job's parameters as the Registry offered them (JSON), when small enough to keep here."""
     stored_generation: str = field(default="", repr=False, compare=False)
@@ -350,6 +352,8 @@ def _to_entity(record: LockRecord, sealer: Sealer | None = None) -> dict[str, An
         entity["Parameters"] = record.parameters
     if record.first_locked is not None:
         entity["FirstLockedUtc"] = record.first_locked
+    if record.swept is not None:
+        entity["SweptUtc"] = record.swept
     if record.finished is not None:
         entity["FinishedUtc"] = record.finished
     return entity
@@ -386,6 +390,7 @@ def _from_entity(entity: TableEntity, sealer: Sealer | None = None) -> LockRecor
         updated=entity.get("UpdatedUtc") or utc_now(),
         finished=entity.get("FinishedUtc"),
         first_locked=entity.get("FirstLockedUtc"),
+        swept=entity.get("SweptUtc"),
         locks=read_int(entity, "Locks") or 1,
         releases=read_int(entity, "Releases"),
         parameters=entity.get("Parameters", ""),

@@ -8,7 +8,11 @@ flight it puts back on the queue
   time its message was due by more than `sweep_after` (a fresh item message, naming the dead owner so
   that it takes over at once);
 - a plan stuck Planned (its items were never all enqueued) or Completing (the job was never completed)
-  with no change for `sweep_after` (a job message: the planner adopts the plan and carries it on).
+  with no change for `sweep_after` (a job message: the planner adopts the plan and carries it on);
+- a lock still Queued with no plan `UNPLANNED_AFTER` after it was taken (a job message: the poller's own
+  was never sent, its host killed between the lock record and the enqueue). Without this the lock would
+  be renewed, with no work, until MAX_JOB_AGE_MINUTES. A job message that was merely slow to arrive is
+  then planned twice, which planning tolerates (the second adopts the first's plan).
 
 Whatever it re-sends it marks (the item's due time, the plan's update time), so the next sweep leaves it
 alone for another `sweep_after`. A duplicate message is harmless: ownership is decided in storage.
@@ -28,8 +32,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
-from shared.agent.locks.records import LockRecord, utc_now
-from shared.agent.states import ItemState, PlanState
+from shared.agent.locks.records import LockRecord, RecordChanged, utc_now
+from shared.agent.states import ItemState, PlanState, RecordState
 from shared.agent.wiring.services import Services
 from shared.agent.work.ledger import LedgerRowChanged, WorkItem
 from shared.agent.work.messages import encode_item, encode_job
@@ -37,6 +41,8 @@ from shared.storage import send_message
 
 log = logging.getLogger(__name__)
 
+UNPLANNED_AFTER = timedelta(seconds=90)
+"""A lock Queued this long without a plan gets a job message (again, at most this often)."""
 RETENTION_EVERY = timedelta(hours=1)
 RETENTION_BATCH = 200
 MAINTENANCE_PARTITION, RETENTION_ROW = "agent", "retention"
@@ -66,6 +72,11 @@ def sweep(services: Services, records: list[LockRecord], now: datetime | None = 
 def _sweep_job(services: Services, record: LockRecord, now: datetime, after: timedelta, result: SweepResult) -> None:
     plan = services.ledger.get_plan(record.job_id, record.generation)
     if plan is None:
+        if record.state == RecordState.QUEUED and now - (record.swept or record.created) > UNPLANNED_AFTER:
+            send_message(services.queue, encode_job(record.job_id, record.generation))
+            with contextlib.suppress(RecordChanged):  # its sweep time: the next sweep waits again
+                services.records.transition(record.job_id, None, generation=record.generation, known=record, swept=now)
+            result.plans.append(f"{record.job_id} (Queued, never planned)")
         return
     if plan.state in (PlanState.PLANNED, PlanState.COMPLETING) and now - plan.updated > after:
         send_message(services.queue, encode_job(record.job_id, record.generation))
