@@ -637,3 +637,66 @@ def test_a_lock_whose_job_message_was_never_sent_is_planned_after_the_sweep_send
 
     assert process(engine, message) == "Delivered"
     assert engine.services.records.get(record.job_id).state == RecordState.COMPLETED
+
+
+# ---- a renewal racing the completion ----------------------------------------------------------------------
+
+
+def test_a_renewal_refused_because_the_complete_just_ended_the_lock_does_not_mark_the_job_lost(engine, caplog):
+    """The Registry accepts `complete` and ends the lock; before the run writes the record Completed,
+    renew_locks renews and is answered 409. The job was completed, not lost: the record ends Completed
+    and the plan Done (seen in `make drill` as one false Lost and one plan stuck Completing)."""
+    record = locked(engine)
+    (job_message,) = engine.queue.receive()
+    renewals = []
+    race = engine.table.before_write(
+        (PARTITION, record.job_id),
+        lambda: renewals.append(renew_all(engine.services, margin=timedelta(hours=1))),
+        operations={"update"},
+        nth=2,  # the record's first update is Processing; its second, after `complete`, Completed
+    )
+
+    with caplog.at_level(logging.INFO):
+        assert process(engine, job_message) == "Delivered"
+
+    assert race.fired == 1 and engine.registry.states[record.job_id] == "Completed"
+    (renewal,) = renewals
+    assert (renewal.completing, renewal.lost) == ([record.job_id], [])
+    assert engine.services.records.get(record.job_id).state == RecordState.COMPLETED
+    assert engine.services.ledger.get_plan(record.job_id, record.generation).state == PlanState.DONE
+    (ended,) = job_ended_lines(caplog, record.job_id)
+    assert "state=Completed" in ended
+
+
+def test_a_lock_that_really_expired_while_the_job_was_completing_ends_lost_with_its_plan_closed(engine, caplog):
+    """The run dies just before `complete`, and the lock expires. The renewal is refused while the plan is
+    Completing, so it leaves the verdict to the completion; the sweep sends the job message, whose
+    `complete` is refused: the record ends Lost and the plan Done, and nothing is renewed or swept again."""
+    record = locked(engine)
+    (job_message,) = engine.queue.receive()
+    real_complete = engine.registry.complete
+
+    def killed_before_complete(*args, **kwargs):
+        engine.registry.complete = real_complete
+        raise HostKilled
+
+    engine.registry.complete = killed_before_complete
+    with pytest.raises(HostKilled):
+        process(engine, job_message)
+    engine.registry.expire_lock(record.job_id)
+
+    first = renew_all(engine.services, margin=timedelta(hours=1))
+    assert (first.completing, first.lost) == ([record.job_id], [])
+    assert engine.services.records.get(record.job_id).state == RecordState.PROCESSING
+    later = datetime.now(UTC) + timedelta(seconds=engine.services.sweep_after + 1)
+    assert sweep(engine.services, engine.services.records.active(), later).plans == [f"{record.job_id} (Completing)"]
+    (message,) = engine.queue.receive()
+    with caplog.at_level(logging.INFO):
+        assert process(engine, message) == "Lost"
+
+    assert engine.services.records.get(record.job_id).state == RecordState.LOST
+    plan = engine.services.ledger.get_plan(record.job_id, record.generation)
+    assert (plan.state, plan.outcome) == (PlanState.DONE, RecordState.LOST)
+    assert len(job_ended_lines(caplog, record.job_id)) == 1
+    assert engine.registry.operations("complete") == 1  # the one refused; the killed run never called it
+    assert list(engine.services.records.active()) == [] and engine.queue.receive() == []

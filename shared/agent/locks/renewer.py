@@ -3,7 +3,9 @@
 Every active record (from the active index, never a scan of the history) whose lock expires within the
 margin is renewed and its new expiry recorded — in this host's clock, from the remaining time the
 Registry states (shared/registry/client.py), so a host whose clock is off still renews in time. A 409
-(or 404/410) marks it `Lost`, which makes its runs stop; a job older than the maximum job age (counted
+(or 404/410) marks it `Lost`, which makes its runs stop — unless its plan is `Completing`: then the
+Registry may have refused the renewal only because our `complete` just ended the lock, and the
+completion (running, or sent again by the sweep) decides how the job ends; a job older than the maximum job age (counted
 from its first lock, across re-locks) is released and marked `Abandoned`. Every change is fenced by the
 lock's generation: a renewal answered 409 for an old lock never marks a newer lock's record.
 
@@ -22,7 +24,7 @@ from datetime import datetime, timedelta
 
 from shared.agent.locks.records import LockRecord, utc_now
 from shared.agent.locks.sweep import SweepResult, retain, sweep
-from shared.agent.states import RecordState
+from shared.agent.states import PlanState, RecordState
 from shared.agent.wiring.services import Services
 from shared.agent.work.ending import end_job, lose_job
 from shared.redact import scrub
@@ -38,6 +40,8 @@ class RenewResult:
     lost: list[str] = field(default_factory=list)
     abandoned: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    completing: list[str] = field(default_factory=list)
+    """Renewal refused while the job's completion is under way: left to the completion."""
     untouched: int = 0
     swept: SweepResult = field(default_factory=SweepResult)
 
@@ -66,11 +70,12 @@ def renew_all(
             for job_id, outcome in pool.map(renew_one, due):
                 getattr(result, outcome).append(job_id)
         log.info(
-            "renew: %d renewed, %d lost, %d abandoned, %d failed, %d not due",
+            "renew: %d renewed, %d lost, %d abandoned, %d failed, %d completing, %d not due",
             len(result.renewed),
             len(result.lost),
             len(result.abandoned),
             len(result.failed),
+            len(result.completing),
             result.untouched,
         )
     ended = set(result.lost) | set(result.abandoned)
@@ -86,6 +91,26 @@ def _one(services: Services, record: LockRecord, action: str) -> tuple[str, str]
     """One record, with its job's dimensions on every log line and span (telemetry)."""
     with job_context(job_id=record.job_id, job_type=record.job_type, generation=record.generation):
         return _renew_one(services, record, action)
+
+
+def _refused(services: Services, record: LockRecord, exc: NotOurs, context: dict[str, object]) -> tuple[str, str]:
+    """The Registry refused the renewal. While the job's plan is Completing, that is what a `complete`
+    accepted a moment ago looks like (the lock ended with it): marking the record Lost then would be false,
+    and would leave the plan Completing for good. The completion itself learns the truth — its `complete`
+    (repeated, idempotent for one lock) is accepted or refused — so it is left to decide."""
+    try:
+        plan = services.ledger.get_plan(record.job_id, record.generation)
+    except Exception as read_error:  # noqa: BLE001 - decided at the next run; the lock is not renewed anyway
+        log.warning("Renewal refused (%s), and the job's plan could not be read (%s); deciding next run",
+                    type(exc).__name__, type(read_error).__name__, extra=context)  # fmt: skip
+        return record.job_id, "failed"
+    if plan is not None and plan.state == PlanState.COMPLETING:
+        log.info("Renewal refused while the job is completing (%s); its completion decides how it ends",
+                 type(exc).__name__, extra=context)  # fmt: skip
+        return record.job_id, "completing"
+    log.warning("Lock lost (%s): marking the job Lost so its runs stop", type(exc).__name__, extra=context)
+    lose_job(services, record, str(exc))
+    return record.job_id, "lost"
 
 
 def _renew_one(services: Services, record: LockRecord, action: str) -> tuple[str, str]:
@@ -108,9 +133,7 @@ def _renew_one(services: Services, record: LockRecord, action: str) -> tuple[str
             return record.job_id, "abandoned"
         lock = registry.renew(record.job_id, record.lock_token)
     except NotOurs as exc:
-        log.warning("Lock lost (%s): marking the job Lost so its runs stop", type(exc).__name__, extra=context)
-        lose_job(services, record, str(exc))
-        return record.job_id, "lost"
+        return _refused(services, record, exc, context)
     except Exception as exc:  # noqa: BLE001 - one job's trouble never stops the others, the sweep or retention
         log.error("Renewal failed, will retry on the next run: %s", scrub(str(exc))[:300], extra=context)
         return record.job_id, "failed"

@@ -100,8 +100,11 @@ def complete_job(
         _mark_done(services, plan, state, message)
         return state
     if record.terminal:
-        log.warning("Not completing job %s: the lock record says the lock is no longer ours", record.job_id)
-        return RecordState.LOST
+        # ended another way (lost, released, canceled) while this plan waited to complete: nothing will
+        # complete this lock's plan any more, so it is closed with the record's outcome (never left Completing)
+        log.warning("Not completing job %s: its lock record ended as %s", record.job_id, record.state)
+        _mark_done(services, plan, record.state, record.last_error or f"the lock record ended as {record.state}")
+        return record.state
     if state == RecordState.RELEASED:
         release_job(services, record, message or "temporarily unavailable")
         _mark_done(services, plan, state, message)
@@ -110,6 +113,7 @@ def complete_job(
         services.registry.complete(record.job_id, record.lock_token, state, message)
     except NotOurs as exc:
         lose_job(services, record, str(exc))
+        _mark_done(services, plan, RecordState.LOST, scrub(str(exc))[:1000])
         raise LockGone(str(exc)) from None
     except RegistryBadRequest as exc:
         return _refused(services, record, plan, state, exc)

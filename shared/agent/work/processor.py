@@ -90,7 +90,19 @@ def process_message(body: bytes, *, dequeue_count: int, message_id: str, service
                 return run_item(message, message_id=message_id, services=services)
             return plan_job(message, message_id=message_id, services=services)
         except Exception as exc:  # noqa: BLE001 - retried through the queue with a count, then poisoned
+            if disposition_of(exc) is Disposition.LOST:
+                return _lock_gone(message, services, exc)
             return try_again(message, services, f"{type(exc).__name__}: {exc}")
+
+
+def _lock_gone(message: JobMessage | ItemMessage, services: Services, exc: Exception) -> Outcome:
+    """The Registry says the lock is no longer ours (e.g. a completion refused after the lock expired):
+    trying the message again cannot help. The record ends Lost, if the failing call had not ended it."""
+    record = services.records.get(message.job_id)
+    if record is not None and not record.terminal and record.generation == (message.generation or record.generation):
+        lose_job(services, record, str(exc))
+    log.info("Message for job %s acknowledged: its lock is gone", message.job_id, extra={"job_id": message.job_id})
+    return MessageOutcome.LOST
 
 
 def refresh(message: JobMessage | ItemMessage, message_id: str, services: Services) -> Outcome:
