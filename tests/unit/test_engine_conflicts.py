@@ -523,6 +523,30 @@ def test_a_renewal_during_a_relock_keeps_the_new_locks_index_row(engine):
     assert [record.job_id for record in engine.services.records.active()] == [old.job_id]
 
 
+def test_a_relock_whose_record_replacement_meets_the_old_run_marking_it_lost_keeps_the_new_lock(engine):
+    """Our lock expired mid-item and the job is offered again. The poller locks it and replaces the old
+    record just as the old lock's run marks that record Lost: the replacement is made again on the newest
+    record, instead of giving up and releasing the lock it just took (seen in `make drill`: an extra
+    lock and release)."""
+    old = locked(engine)
+    engine.queue.receive()
+    engine.registry.expire_lock(old.job_id)
+    race = engine.table.before_write(
+        (PARTITION, old.job_id), lambda: lose_job(engine.services, old, "the lock expired"), operations={"update"}
+    )
+
+    assert poll(engine.services, max_in_flight=10).locked == [old.job_id]
+
+    assert race.fired == 1 and engine.registry.operations("release") == 0
+    new = engine.services.records.get(old.job_id)
+    assert (new.state, new.locks, new.generation != old.generation) == (RecordState.QUEUED, 2, True)
+    assert new.last_error.startswith("previous lock ended Lost")
+    assert [record.job_id for record in engine.services.records.active()] == [old.job_id]
+    (message,) = engine.queue.receive()
+    assert process(engine, message) == "Delivered"
+    assert engine.services.records.get(old.job_id).state == RecordState.COMPLETED
+
+
 def test_a_completion_whose_record_write_was_never_answered_still_logs_job_ended_once(engine, caplog):
     record = locked(engine)
     (job_message,) = engine.queue.receive()

@@ -167,6 +167,8 @@ class LockRecords:
             metadata = self._table.create_entity(_to_entity(record, self._sealer))
             return replace(record, etag=metadata["etag"])
         except ResourceExistsError:
+            pass
+        for _ in range(5):
             existing = self.get(record.job_id)
             if existing is None:
                 return self.create(record)  # deleted meanwhile
@@ -179,7 +181,13 @@ class LockRecords:
                 releases=existing.releases,
                 last_error=f"previous lock ended {existing.state}: {existing.last_error}"[:1000],
             )
-            return self._write(carried, existing.etag)
+            try:
+                return self._write(carried, existing.etag)
+            except RecordChanged:
+                # the old lock's run ended its record at this moment (e.g. Lost, its lock having expired):
+                # carry the history it just wrote; giving up would release the lock we just took
+                continue
+        raise RecordChanged(f"job {record.job_id}: the previous lock's record kept changing")
 
     def save(self, record: LockRecord) -> LockRecord:
         """Compare-and-swap against the ETag the record was read with."""
