@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from azure.core.exceptions import ServiceResponseError
 
 from shared.agent.errors import TakenOver
 from shared.agent.jobs.base import Planning
@@ -171,10 +172,10 @@ def test_a_finishing_transaction_whose_answer_was_lost_counts_the_item_once(engi
     assert (final.items_remaining, final.items_delivered, final.bytes_delivered) == (0, 2, 5 * GiB)
 
 
-def test_a_finishing_transaction_that_timed_out_is_not_retried_by_the_sdk_and_the_job_still_completes_once(engine):
-    """A read timeout on the transaction (a POST): the SDK does not send it again, the run fails with
-    ServiceResponseError, the processor re-sends the item message, and its next delivery finds the item
-    final and completes the job — one count, one completion."""
+def test_a_finishing_transaction_that_timed_out_is_recognised_as_applied_and_the_job_completes_once(engine):
+    """A read timeout on the transaction (a POST): the SDK does not send it again. The item row holds the
+    transaction's WriteId, so the run knows it was applied and goes on to complete the job — one count,
+    one completion, no message sent again."""
     record = locked(engine)
     (job_message,) = engine.queue.receive()
     assert plan_only(engine, job_message) == "Planned"
@@ -182,16 +183,59 @@ def test_a_finishing_transaction_that_timed_out_is_not_retried_by_the_sdk_and_th
     plan = engine.services.ledger.get_plan(record.job_id, record.generation)
     lost = engine.table.lose_answer(plan_row(plan), operations={"transaction"}, cause="timeout")
 
-    assert process(engine, item_message) == "RetryLater"
-    assert lost.fired == 1 and "SDK gave up" in lost.events[0]
-    (again,) = engine.queue.receive()
-    assert decode_message(again.content).tries == 1
-    assert process(engine, again) == "Duplicate"
+    assert process(engine, item_message) == "Delivered"
 
+    assert lost.fired == 1 and "SDK gave up" in lost.events[0]
+    assert engine.queue.receive() == []
     final = engine.services.ledger.get_plan(record.job_id, record.generation)
     assert (final.state, final.items_remaining, final.items_delivered, final.files_delivered) == ("Done", 0, 1, 1)
     assert engine.registry.operations("complete") == 1 and engine.registry.states[record.job_id] == "Completed"
     assert engine.services.records.get(record.job_id).state == "Completed"
+
+
+def connection_reset() -> None:
+    raise ServiceResponseError("('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))")
+
+
+def test_a_finishing_transaction_that_never_reached_the_table_is_sent_again_in_the_same_run(engine):
+    record = locked(engine)
+    (job_message,) = engine.queue.receive()
+    assert plan_only(engine, job_message) == "Planned"
+    (item_message,) = engine.queue.receive()
+    plan = engine.services.ledger.get_plan(record.job_id, record.generation)
+    reset = engine.table.before_write(plan_row(plan), connection_reset, operations={"transaction"})
+
+    assert process(engine, item_message) == "Delivered"
+
+    assert reset.fired == 1 and engine.queue.receive() == []
+    final = engine.services.ledger.get_plan(record.job_id, record.generation)
+    assert (final.state, final.items_delivered, final.files_delivered) == (PlanState.DONE, 1, 1)
+    assert engine.registry.operations("complete") == 1
+
+
+def test_an_item_run_failing_after_its_upload_is_taken_over_at_once_by_its_retry(engine):
+    """The finish transaction never reaches the table, twice (connections reset by the server): the run
+    fails with the item Running under its claim and a fresh heartbeat. Its retry names the failed run as
+    Previous, so it takes the item over at once instead of waiting STALE_AFTER for the heartbeat to age
+    (seen in `make demo`: a job 60 s late), and completes the file without uploading it again."""
+    record = locked(engine)
+    (job_message,) = engine.queue.receive()
+    assert plan_only(engine, job_message) == "Planned"
+    (item_message,) = engine.queue.receive()
+    plan = engine.services.ledger.get_plan(record.job_id, record.generation)
+    resets = [
+        engine.table.before_write(plan_row(plan), connection_reset, operations={"transaction"}, nth=n) for n in (1, 2)
+    ]
+
+    assert process(engine, item_message) == "RetryLater"
+    (again,) = engine.queue.receive()
+    assert decode_message(again.content).previous == item_message.id
+
+    assert process(engine, again) == "Delivered"
+
+    assert [reset.fired for reset in resets] == [1, 1]
+    assert engine.services.records.get(record.job_id).state == RecordState.COMPLETED
+    assert engine.registry.operations("initialize_upload") == 1 and engine.registry.operations("complete") == 1
 
 
 # ---- two items finishing at once ---------------------------------------------------------------------------
@@ -418,6 +462,36 @@ def test_a_plan_create_whose_answer_was_lost_and_retried_is_no_planning_failure(
     plan = engine.services.ledger.get_plan(record.job_id, record.generation)
     (item,) = engine.services.ledger.items(plan)
     assert (plan.state, item.state, item.attempts, item.owner) == (PlanState.DONE, ItemState.DELIVERED, 1, "")
+    current = engine.services.records.get(record.job_id)
+    assert (current.state, current.attempts) == (RecordState.COMPLETED, 0)
+    assert engine.registry.operations("complete") == 1 and engine.queue.receive() == []
+
+
+def test_a_plan_create_that_timed_out_is_recognised_as_applied_and_the_job_completes_in_the_same_run(engine):
+    """The plan's transaction (a POST) applied, its answer lost to a timeout: the SDK does not send it
+    again; the plan row, found with this attempt's plan id, says it was applied."""
+    record = locked(engine)
+    (message,) = engine.queue.receive()
+    key = (record.job_id, f"plan-{record.generation}")
+    lost = engine.table.lose_answer(key, operations={"transaction"}, cause="timeout")
+
+    assert process(engine, message) == "Delivered"
+
+    assert lost.fired == 1
+    current = engine.services.records.get(record.job_id)
+    assert (current.state, current.attempts) == (RecordState.COMPLETED, 0)
+    assert engine.registry.operations("complete") == 1 and engine.queue.receive() == []
+
+
+def test_a_plan_create_that_never_reached_the_table_is_sent_again_in_the_same_run(engine):
+    record = locked(engine)
+    (message,) = engine.queue.receive()
+    reset = engine.table.before_write((record.job_id, f"plan-{record.generation}"), connection_reset,
+                                      operations={"transaction"})  # fmt: skip
+
+    assert process(engine, message) == "Delivered"
+
+    assert reset.fired == 1
     current = engine.services.records.get(record.job_id)
     assert (current.state, current.attempts) == (RecordState.COMPLETED, 0)
     assert engine.registry.operations("complete") == 1 and engine.queue.receive() == []

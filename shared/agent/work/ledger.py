@@ -33,7 +33,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.data.tables import EdmType, EntityProperty, TableClient, TableEntity, TableTransactionError, UpdateMode
 
 from shared.agent.states import FINAL_ITEM_STATES, FailureKind, FileKind, FileState, ItemKind, ItemState, PlanState
@@ -316,25 +322,41 @@ class Ledger:
             operations = [
                 ("upsert", row, {"mode": UpdateMode.REPLACE}) for row in earlier[start : start + TRANSACTION_LIMIT]
             ]
-            self._table.submit_transaction(operations)
+            try:
+                self._table.submit_transaction(operations)
+            except (ServiceRequestError, ServiceResponseError):  # no answer; upserts may be sent again
+                self._table.submit_transaction(operations)
         final: list[Any] = [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in last_batch]
         final.append(("create", _plan_entity(plan)))
-        try:
-            results = self._table.submit_transaction(final)
-        except (TableTransactionError, ResourceExistsError) as exc:
-            if not _already_exists(exc):
-                raise
-            existing = self.get_plan(plan.job_id, plan.generation)
-            if existing is None:
-                raise LedgerRowChanged(f"job {plan.job_id}: the plan vanished while being created") from None
-            if existing.plan_id != plan.plan_id:
-                return existing, False, []
-            # our own transaction, applied, its answer lost and retried by the SDK: read the items back
-            return existing, True, self.items(existing)
+        for attempt in range(2):
+            try:
+                results = self._table.submit_transaction(final)
+                break
+            except (TableTransactionError, ResourceExistsError) as exc:
+                if not _already_exists(exc):
+                    raise
+                return self._stored_plan(plan)
+            except (ServiceRequestError, ServiceResponseError):
+                # a POST the SDK does not send again: the plan row says whether it was applied (or another
+                # planner's was); when there is none, the same transaction is sent once more
+                if self.get_plan(plan.job_id, plan.generation) is not None:
+                    return self._stored_plan(plan)
+                if attempt:
+                    raise
         etags = [result["etag"] for result in results]
         first = len(earlier)  # items written by earlier transactions keep no ETag: read back if ever needed
         stored = [replace(item, etag=etags[n - first]) if n >= first else item for n, item in enumerate(items)]
         return replace(plan, etag=etags[-1]), True, stored
+
+    def _stored_plan(self, plan: Plan) -> tuple[Plan, bool, list[WorkItem]]:
+        """The plan row exists already: another planner's (its plan stands), or ours, applied with its
+        answer lost (then this attempt created it: its items are read back)."""
+        existing = self.get_plan(plan.job_id, plan.generation)
+        if existing is None:
+            raise LedgerRowChanged(f"job {plan.job_id}: the plan vanished while being created")
+        if existing.plan_id != plan.plan_id:
+            return existing, False, []
+        return existing, True, self.items(existing)
 
     def save_plan(self, plan: Plan) -> Plan:
         return replace(plan, etag=self._replace(_plan_entity(plan), plan.etag))
@@ -379,28 +401,43 @@ class Ledger:
         return replace(item, etag=self._replace(_item_entity(item), item.etag))
 
     def finish_item(self, item: WorkItem, plan: Plan) -> tuple[WorkItem, Plan]:
-        """The item (already in its final state) and the plan (already counting it), both or neither."""
+        """The item (already in its final state) and the plan (already counting it), both or neither.
+
+        A transaction is a POST, which the SDK does not send again when its answer never comes (a
+        connection reset, a timeout): the item row then says whether it was applied (its `WriteId`), and
+        one that was not is sent again, the same rows on the same ETags."""
         item_row, plan_row = _item_entity(item), _plan_entity(plan)
         operations = [("update", item_row, _if_match(item.etag)), ("update", plan_row, _if_match(plan.etag))]
-        try:
-            results = self._table.submit_transaction(operations)
-        except TableTransactionError as exc:
-            if exc.status_code not in (404, 412) and getattr(exc, "error_code", None) not in (
-                "UpdateConditionNotSatisfied",
-                "ResourceNotFound",
-            ):
-                raise
-            stored = self._get(item.job_id, item_row["RowKey"])
-            if stored is None or stored.get("WriteId") != item_row["WriteId"]:
-                raise LedgerRowChanged(
-                    f"job {item.job_id}: item {item.item_id} or its plan changed meanwhile"
-                ) from None
-            # our transaction was applied and its answer lost (the retry met our own new ETags)
-            current_plan = self.get_plan(plan.job_id, plan.generation)
-            return replace(item, etag=stored.metadata["etag"]), replace(
-                plan, etag=current_plan.etag if current_plan else None
-            )
-        return replace(item, etag=results[0]["etag"]), replace(plan, etag=results[1]["etag"])
+        for attempt in range(2):
+            try:
+                results = self._table.submit_transaction(operations)
+                return replace(item, etag=results[0]["etag"]), replace(plan, etag=results[1]["etag"])
+            except TableTransactionError as exc:
+                if exc.status_code not in (404, 412) and getattr(exc, "error_code", None) not in (
+                    "UpdateConditionNotSatisfied",
+                    "ResourceNotFound",
+                ):
+                    raise
+                stored = self._get(item.job_id, item_row["RowKey"])
+                if stored is None or stored.get("WriteId") != item_row["WriteId"]:
+                    raise LedgerRowChanged(
+                        f"job {item.job_id}: item {item.item_id} or its plan changed meanwhile"
+                    ) from None
+                return self._finished(item, plan, stored)  # applied, its answer lost; the retry met our ETags
+            except (ServiceRequestError, ServiceResponseError):
+                stored = self._get(item.job_id, item_row["RowKey"])
+                if stored is not None and stored.get("WriteId") == item_row["WriteId"]:
+                    return self._finished(item, plan, stored)  # applied; only the answer was lost
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _finished(self, item: WorkItem, plan: Plan, stored: TableEntity) -> tuple[WorkItem, Plan]:
+        """The item and plan as a finishing transaction that was applied left them (the plan read back)."""
+        current_plan = self.get_plan(plan.job_id, plan.generation)
+        return replace(item, etag=stored.metadata["etag"]), replace(
+            plan, etag=current_plan.etag if current_plan else None
+        )
 
     # ---- retention ----------------------------------------------------------------------------------
 

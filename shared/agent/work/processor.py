@@ -92,7 +92,7 @@ def process_message(body: bytes, *, dequeue_count: int, message_id: str, service
         except Exception as exc:  # noqa: BLE001 - retried through the queue with a count, then poisoned
             if disposition_of(exc) is Disposition.LOST:
                 return _lock_gone(message, services, exc)
-            return try_again(message, services, f"{type(exc).__name__}: {exc}")
+            return try_again(message, services, f"{type(exc).__name__}: {exc}", message_id=message_id)
 
 
 def _lock_gone(message: JobMessage | ItemMessage, services: Services, exc: Exception) -> Outcome:
@@ -117,8 +117,11 @@ def refresh(message: JobMessage | ItemMessage, message_id: str, services: Servic
     return MessageOutcome.REFRESHED
 
 
-def try_again(message: JobMessage | ItemMessage, services: Services, error: str) -> Outcome:
-    """A run failed before claiming its work: the message again, later, with one more try — or poison."""
+def try_again(message: JobMessage | ItemMessage, services: Services, error: str, *, message_id: str = "") -> Outcome:
+    """A run failed (before claiming its work, or with an error its work did not handle): the message again,
+    later, with one more try — or poison. The copy names this run's message as its `Previous`: this run has
+    ended, so an item it left Running (its heartbeat still fresh) is taken over at once, not after
+    STALE_AFTER_SECONDS."""
     tries = message.tries + 1
     reason = scrub(error)[:500]
     if tries >= services.max_tries:
@@ -126,7 +129,8 @@ def try_again(message: JobMessage | ItemMessage, services: Services, error: str)
     delay = backoff(services.retry_delay, tries)
     log.warning("Message for job %s failed (try %d of %d), again in %.0f s: %s", message.job_id, tries,
                 services.max_tries, delay, reason, extra={"job_id": message.job_id})  # fmt: skip
-    send_message(services.queue, encode_again(message, tries=tries), visibility_timeout=round(delay))
+    again = encode_again(message, tries=tries, previous=message_id)
+    send_message(services.queue, again, visibility_timeout=round(delay))
     return MessageOutcome.RETRY_LATER
 
 
