@@ -55,7 +55,10 @@ def verify_upload(
     checked) is fed the plaintext as it is decrypted."""
     try:
         headers, properties = _properties(blob)
-        metadata = _encryption_metadata(headers)
+        try:
+            metadata = _encryption_metadata(headers)
+        except VerificationFailed as failure:
+            raise VerificationFailed(f"{failure}{_read_again(blob, headers)}") from None
         content_key, iv = _content_key_and_iv(metadata, file_key)
         if properties.blob_type != BlobType.BLOCKBLOB:
             raise VerificationFailed(f"blob is a {properties.blob_type}, expected a BlockBlob")
@@ -87,6 +90,17 @@ def _properties(blob: BlobClient) -> tuple[dict[str, str], Any]:
     except ResourceNotFoundError:
         raise VerificationFailed("blob not found (nothing uploaded, or blocks never committed)") from None
     return raw_headers, properties
+
+
+def _read_again(blob: BlobClient, headers: dict[str, str]) -> str:
+    """For a metadata failure: what a second read of the blob's properties finds, and what the first
+    answer held (header names only), so a flaky read can be told from an upload without metadata."""
+    try:
+        again = METADATA_NAME in blob.get_blob_properties().metadata
+    except Exception as exc:  # noqa: BLE001 - only a diagnostic
+        return f" (read again: {type(exc).__name__})"
+    names = sorted(name.lower() for name in headers)
+    return f" (read again: {'present' if again else 'missing'}; first answer's headers: {', '.join(names)})"
 
 
 def _encryption_metadata(headers: dict[str, str]) -> dict[str, Any]:

@@ -199,7 +199,7 @@ def _broken_uploads(encrypt, jwk: dict[str, str]) -> dict[str, tuple[bytes, dict
     return {
         "unwrap": (wrong_key.ciphertext, wrong_key.metadata),
         "PKCS7": (bad_padding.ciphertext, bad_padding.metadata),
-        "is missing": (good.ciphertext, None),
+        "is missing (read again: missing": (good.ciphertext, None),
         "exactly 'encryptiondata'": (good.ciphertext, {"EncryptionData": good.metadata["encryptiondata"]}),
         "KeyId": (good.ciphertext, {"encryptiondata": json.dumps(wrong_kid)}),
         "base64": (good.ciphertext, {"encryptiondata": json.dumps(url_safe)}),
@@ -211,8 +211,8 @@ def _broken_uploads(encrypt, jwk: dict[str, str]) -> dict[str, tuple[bytes, dict
 
 @pytest.mark.parametrize(
     "expected_reason",
-    ["unwrap", "PKCS7", "is missing", "exactly 'encryptiondata'", "KeyId", "base64", "case-sensitive",
-     "AES_CBC_256", "multiple of 16"],
+    ["unwrap", "PKCS7", "is missing (read again: missing", "exactly 'encryptiondata'", "KeyId", "base64",
+     "case-sensitive", "AES_CBC_256", "multiple of 16"],
 )  # fmt: skip
 def test_broken_upload_is_refused_with_422_naming_the_reason(agent, stack, ticket, encrypt, put_blob, expected_reason):
     data, metadata = _broken_uploads(encrypt, ticket.jwk)[expected_reason]
