@@ -467,31 +467,22 @@ def test_a_plan_create_whose_answer_was_lost_and_retried_is_no_planning_failure(
     assert engine.registry.operations("complete") == 1 and engine.queue.receive() == []
 
 
-def test_a_plan_create_that_timed_out_is_recognised_as_applied_and_the_job_completes_in_the_same_run(engine):
-    """The plan's transaction (a POST) applied, its answer lost to a timeout: the SDK does not send it
-    again; the plan row, found with this attempt's plan id, says it was applied."""
+@pytest.mark.parametrize("fault", ["timed out, applied", "never reached the table"])
+def test_a_plan_create_with_no_answer_is_recognised_or_sent_again_and_the_job_completes_in_the_same_run(engine, fault):
+    """The plan's transaction is a POST: the SDK does not send it again when its answer never comes. One that
+    was applied is recognised by its plan row (this attempt's plan id); one that never reached the table is
+    sent again."""
     record = locked(engine)
     (message,) = engine.queue.receive()
     key = (record.job_id, f"plan-{record.generation}")
-    lost = engine.table.lose_answer(key, operations={"transaction"}, cause="timeout")
+    if fault == "timed out, applied":
+        hook = engine.table.lose_answer(key, operations={"transaction"}, cause="timeout")
+    else:
+        hook = engine.table.before_write(key, connection_reset, operations={"transaction"})
 
     assert process(engine, message) == "Delivered"
 
-    assert lost.fired == 1
-    current = engine.services.records.get(record.job_id)
-    assert (current.state, current.attempts) == (RecordState.COMPLETED, 0)
-    assert engine.registry.operations("complete") == 1 and engine.queue.receive() == []
-
-
-def test_a_plan_create_that_never_reached_the_table_is_sent_again_in_the_same_run(engine):
-    record = locked(engine)
-    (message,) = engine.queue.receive()
-    reset = engine.table.before_write((record.job_id, f"plan-{record.generation}"), connection_reset,
-                                      operations={"transaction"})  # fmt: skip
-
-    assert process(engine, message) == "Delivered"
-
-    assert reset.fired == 1
+    assert hook.fired == 1
     current = engine.services.records.get(record.job_id)
     assert (current.state, current.attempts) == (RecordState.COMPLETED, 0)
     assert engine.registry.operations("complete") == 1 and engine.queue.receive() == []

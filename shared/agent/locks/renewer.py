@@ -5,8 +5,8 @@ margin is renewed and its new expiry recorded — in this host's clock, from the
 Registry states (shared/registry/client.py), so a host whose clock is off still renews in time. A 409
 (or 404/410) marks it `Lost`, which makes its runs stop — unless its plan is `Completing`: then the
 Registry may have refused the renewal only because our `complete` just ended the lock, and the
-completion (running, or sent again by the sweep) decides how the job ends; a job older than the maximum job age (counted
-from its first lock, across re-locks) is released and marked `Abandoned`. Every change is fenced by the
+completion (running, or sent again by the sweep) decides how the job ends. A job older than the maximum
+job age (counted from its first lock, across re-locks) is released and marked `Abandoned`. Every change is fenced by the
 lock's generation: a renewal answered 409 for an old lock never marks a newer lock's record.
 
 Renewals run in parallel so one slow or failing call does not hold up the others. Then the sweep

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -322,31 +322,37 @@ class Ledger:
             operations = [
                 ("upsert", row, {"mode": UpdateMode.REPLACE}) for row in earlier[start : start + TRANSACTION_LIMIT]
             ]
-            try:
-                self._table.submit_transaction(operations)
-            except (ServiceRequestError, ServiceResponseError):  # no answer; upserts may be sent again
-                self._table.submit_transaction(operations)
+            self._transact(operations, applied=lambda: False)  # upserts: sending them again is harmless
         final: list[Any] = [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in last_batch]
         final.append(("create", _plan_entity(plan)))
-        for attempt in range(2):
-            try:
-                results = self._table.submit_transaction(final)
-                break
-            except (TableTransactionError, ResourceExistsError) as exc:
-                if not _already_exists(exc):
-                    raise
-                return self._stored_plan(plan)
-            except (ServiceRequestError, ServiceResponseError):
-                # a POST the SDK does not send again: the plan row says whether it was applied (or another
-                # planner's was); when there is none, the same transaction is sent once more
-                if self.get_plan(plan.job_id, plan.generation) is not None:
-                    return self._stored_plan(plan)
-                if attempt:
-                    raise
+        try:  # applied: the plan row exists (ours, or another planner's)
+            results = self._transact(final, applied=lambda: self.get_plan(plan.job_id, plan.generation) is not None)
+        except (TableTransactionError, ResourceExistsError) as exc:
+            if not _already_exists(exc):
+                raise
+            results = None
+        if results is None:
+            return self._stored_plan(plan)
         etags = [result["etag"] for result in results]
         first = len(earlier)  # items written by earlier transactions keep no ETag: read back if ever needed
         stored = [replace(item, etag=etags[n - first]) if n >= first else item for n, item in enumerate(items)]
         return replace(plan, etag=etags[-1]), True, stored
+
+    def _transact(self, operations: list[Any], *, applied: Callable[[], bool]) -> list[Mapping[str, Any]] | None:
+        """Submit one entity-group transaction; None when it was applied but its answer lost.
+
+        A transaction is a POST, which the SDK does not send again when its answer never comes (a connection
+        reset, a timeout): `applied()` then says from the rows whether it was, and one that was not is sent
+        once more — the same rows on the same ETags (or upserts), so it can never apply twice."""
+        for attempt in range(2):
+            try:
+                return list(self._table.submit_transaction(operations))
+            except (ServiceRequestError, ServiceResponseError):
+                if applied():
+                    return None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _stored_plan(self, plan: Plan) -> tuple[Plan, bool, list[WorkItem]]:
         """The plan row exists already: another planner's (its plan stands), or ours, applied with its
@@ -401,43 +407,37 @@ class Ledger:
         return replace(item, etag=self._replace(_item_entity(item), item.etag))
 
     def finish_item(self, item: WorkItem, plan: Plan) -> tuple[WorkItem, Plan]:
-        """The item (already in its final state) and the plan (already counting it), both or neither.
-
-        A transaction is a POST, which the SDK does not send again when its answer never comes (a
-        connection reset, a timeout): the item row then says whether it was applied (its `WriteId`), and
-        one that was not is sent again, the same rows on the same ETags."""
+        """The item (already in its final state) and the plan (already counting it), both or neither. A
+        transaction whose answer was lost is recognised by the item row holding its `WriteId`."""
         item_row, plan_row = _item_entity(item), _plan_entity(plan)
         operations = [("update", item_row, _if_match(item.etag)), ("update", plan_row, _if_match(plan.etag))]
-        for attempt in range(2):
-            try:
-                results = self._table.submit_transaction(operations)
-                return replace(item, etag=results[0]["etag"]), replace(plan, etag=results[1]["etag"])
-            except TableTransactionError as exc:
-                if exc.status_code not in (404, 412) and getattr(exc, "error_code", None) not in (
-                    "UpdateConditionNotSatisfied",
-                    "ResourceNotFound",
-                ):
-                    raise
-                stored = self._get(item.job_id, item_row["RowKey"])
-                if stored is None or stored.get("WriteId") != item_row["WriteId"]:
-                    raise LedgerRowChanged(
-                        f"job {item.job_id}: item {item.item_id} or its plan changed meanwhile"
-                    ) from None
-                return self._finished(item, plan, stored)  # applied, its answer lost; the retry met our ETags
-            except (ServiceRequestError, ServiceResponseError):
-                stored = self._get(item.job_id, item_row["RowKey"])
-                if stored is not None and stored.get("WriteId") == item_row["WriteId"]:
-                    return self._finished(item, plan, stored)  # applied; only the answer was lost
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        stored: TableEntity | None = None
 
-    def _finished(self, item: WorkItem, plan: Plan, stored: TableEntity) -> tuple[WorkItem, Plan]:
-        """The item and plan as a finishing transaction that was applied left them (the plan read back)."""
-        current_plan = self.get_plan(plan.job_id, plan.generation)
-        return replace(item, etag=stored.metadata["etag"]), replace(
-            plan, etag=current_plan.etag if current_plan else None
-        )
+        def applied() -> bool:  # the item row holds this transaction's WriteId
+            nonlocal stored
+            stored = self._get(item.job_id, item_row["RowKey"])
+            return stored is not None and stored.get("WriteId") == item_row["WriteId"]
+
+        try:
+            results = self._transact(operations, applied=applied)
+        except TableTransactionError as exc:
+            if exc.status_code not in (404, 412) and getattr(exc, "error_code", None) not in (
+                "UpdateConditionNotSatisfied",
+                "ResourceNotFound",
+            ):
+                raise
+            if not applied():
+                raise LedgerRowChanged(
+                    f"job {item.job_id}: item {item.item_id} or its plan changed meanwhile"
+                ) from None
+            results = None  # applied, its answer lost; the SDK's retry met our own new ETags
+        if results is None:  # applied: the new ETags are read back
+            assert stored is not None
+            current_plan = self.get_plan(plan.job_id, plan.generation)
+            return replace(item, etag=stored.metadata["etag"]), replace(
+                plan, etag=current_plan.etag if current_plan else None
+            )
+        return replace(item, etag=results[0]["etag"]), replace(plan, etag=results[1]["etag"])
 
     # ---- retention ----------------------------------------------------------------------------------
 
