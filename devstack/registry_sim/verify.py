@@ -25,7 +25,6 @@ from .identity import KeyPair
 from .store import Verification
 
 METADATA_NAME = "encryptiondata"
-METADATA_HEADER_PREFIX = "x-ms-meta-"
 MAX_METADATA_BYTES = 8 * 1024  # Azure's limit; Azurite does not enforce it
 EXPECTED_NAMES: dict[str, set[str] | None] = {
     "WrappedContentKey": {"KeyId", "EncryptedKey", "Algorithm"},
@@ -54,12 +53,9 @@ def verify_upload(
     """Returns the outcome; storage errors other than a missing blob propagate. `content` (None: not
     checked) is fed the plaintext as it is decrypted."""
     try:
-        headers, properties = _properties(blob)
-        try:
-            metadata = _encryption_metadata(headers)
-        except VerificationFailed as failure:
-            raise VerificationFailed(f"{failure}{_read_again(blob, headers)}") from None
-        content_key, iv = _content_key_and_iv(metadata, file_key)
+        properties = _properties(blob)
+        document = _encryption_metadata(properties.metadata)
+        content_key, iv = _content_key_and_iv(document, file_key)
         if properties.blob_type != BlobType.BLOCKBLOB:
             raise VerificationFailed(f"blob is a {properties.blob_type}, expected a BlockBlob")
         if properties.size == 0 or properties.size % 16:
@@ -79,36 +75,18 @@ def verify_upload(
     return Verification(True, "ok", size, sha256)
 
 
-def _properties(blob: BlobClient) -> tuple[dict[str, str], Any]:
-    raw_headers: dict[str, str] = {}
-
-    def keep_headers(response: Any) -> None:
-        raw_headers.update(response.http_response.headers)  # keys keep the case sent on the wire
-
+def _properties(blob: BlobClient) -> Any:
+    """The blob's properties. Their `metadata` is built by the SDK from the answer's `x-ms-meta-*`
+    headers with each name's case as sent, so a name in the wrong case is still seen as such. (A
+    `raw_response_hook` is not used for this: the SDK drops it for a retried request, and a request
+    retried after a reset connection then looks like an upload without metadata.)"""
     try:
-        properties = blob.get_blob_properties(raw_response_hook=keep_headers)
+        return blob.get_blob_properties()
     except ResourceNotFoundError:
         raise VerificationFailed("blob not found (nothing uploaded, or blocks never committed)") from None
-    return raw_headers, properties
 
 
-def _read_again(blob: BlobClient, headers: dict[str, str]) -> str:
-    """For a metadata failure: what a second read of the blob's properties finds, and what the first
-    answer held (header names only), so a flaky read can be told from an upload without metadata."""
-    try:
-        again = METADATA_NAME in blob.get_blob_properties().metadata
-    except Exception as exc:  # noqa: BLE001 - only a diagnostic
-        return f" (read again: {type(exc).__name__})"
-    names = sorted(name.lower() for name in headers)
-    return f" (read again: {'present' if again else 'missing'}; first answer's headers: {', '.join(names)})"
-
-
-def _encryption_metadata(headers: dict[str, str]) -> dict[str, Any]:
-    metadata = {
-        name[len(METADATA_HEADER_PREFIX) :]: value
-        for name, value in headers.items()
-        if name.lower().startswith(METADATA_HEADER_PREFIX)
-    }
+def _encryption_metadata(metadata: dict[str, str]) -> dict[str, Any]:
     total = sum(len(name.encode()) + len(value.encode()) for name, value in metadata.items())
     if total > MAX_METADATA_BYTES:
         raise VerificationFailed(f"blob metadata is {total} bytes, over Azure's 8 KB limit")
