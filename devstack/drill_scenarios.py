@@ -256,8 +256,13 @@ def completion_refused(ctx: ScenarioContext) -> Outcome:
     if refused and detail["FinishedUtc"]:
         took = (parse_utc(detail["FinishedUtc"]) - parse_utc(refused[0]["TimeUtc"])).total_seconds()
         quick = "" if took <= 60 else f"canceled {took:.0f} s after the first refusal (bound 60 s)"
-    state = record_state(lane, job)
-    logged = f"Job ended: state=Refused job_id={job}" in lane.logs()
+    line = f"Job ended: state=Refused job_id={job}"
+    settle = time.monotonic() + 15  # the Registry shows Canceled before the record's write and the line
+    while (state := record_state(lane, job)) != "Refused" or line not in lane.logs():
+        if time.monotonic() > settle:
+            break
+        time.sleep(0.5)
+    logged = line in lane.logs()
     return verdict(
         [
             final_check(states, frozenset({"Canceled"})),

@@ -26,7 +26,7 @@ from shared.agent.work.completion import finish_item
 from shared.agent.work.ending import lose_job, release_job
 from shared.agent.work.guard import ItemGuard
 from shared.agent.work.ledger import FileEntry, OfferedJob, Plan, WorkItem, new_plan_id
-from shared.agent.work.messages import JobMessage, decode_message
+from shared.agent.work.messages import JobMessage, decode_message, encode_job
 from shared.agent.work.planner import draft_plan
 from shared.agent.work.processor import plan_job, process_message
 from tests.fakes.agent import Engine, engine_services
@@ -706,6 +706,41 @@ def test_a_planning_run_killed_while_running_the_jobs_only_item_is_taken_over_by
     assert engine.services.records.get(record.job_id).state == RecordState.COMPLETED
     assert engine.registry.operations("complete") == 1
     assert engine.registry.operations("initialize_upload") == 1  # the file was not uploaded again
+
+
+def redeliver(engine: Engine, record: LockRecord, tries: int) -> str:
+    """The job's message, on its `tries`-th failed run, delivered again (its run died)."""
+    body = encode_job(record.job_id, record.generation, tries=tries)
+    return process_message(body, dequeue_count=2, message_id="dead-run", services=engine.services)
+
+
+def test_a_job_message_whose_runs_die_after_the_plan_is_stored_is_not_poisoned_as_a_planning_failure(engine):
+    """The drill's 480-item job: its runs died during planning, then one stored the plan and died while
+    enqueueing the items. That death is not the planning's: the copy keeps its count, and adopts the plan."""
+    record, _plan, _items = planned(engine, cameras=41)
+    last_try = engine.services.max_tries - 1
+
+    assert redeliver(engine, record, last_try) == "Refreshed"
+
+    (copy,) = engine.queue.receive()
+    again = decode_message(copy.content)
+    assert isinstance(again, JobMessage) and (again.tries, again.previous) == (last_try, "dead-run")
+    assert process(engine, copy) == "Duplicate"  # the plan is under way: nothing left to plan or hand over
+    assert engine.services.records.get(record.job_id).state == RecordState.PROCESSING
+    assert engine.registry.operations("release") == 0
+
+
+def test_a_job_message_whose_runs_keep_dying_before_any_plan_is_poisoned_and_the_job_released(engine):
+    record = locked(engine)
+    engine.queue.receive()  # the poller's message: its runs die
+
+    assert redeliver(engine, record, engine.services.max_tries - 2) == "Refreshed"
+    (copy,) = engine.queue.receive()
+    assert decode_message(copy.content).tries == engine.services.max_tries - 1
+    assert redeliver(engine, record, engine.services.max_tries - 1) == "Poisoned"
+
+    assert engine.services.records.get(record.job_id).state == RecordState.RELEASED
+    assert engine.registry.operations("release") == 1
 
 
 def test_a_lock_whose_job_message_was_never_sent_is_planned_after_the_sweep_sends_one(engine):

@@ -106,11 +106,18 @@ def _lock_gone(message: JobMessage | ItemMessage, services: Services, exc: Excep
 
 
 def refresh(message: JobMessage | ItemMessage, message_id: str, services: Services) -> Outcome:
-    """Swap a redelivered message for a fresh copy that may take over the dead run's work."""
+    """Swap a redelivered message for a fresh copy that may take over the dead run's work.
+
+    A job message's copy counts the death against planning only while the job has no plan. Once its plan
+    is stored, the dead run was past planning (enqueueing the items, running a one-item job's item,
+    completing): those steps resume from the ledger, the items carry attempt budgets of their own, and
+    counting their deaths as planning failures released a job whose 480 items were already under way."""
     if isinstance(message, JobMessage):
-        if message.tries + 1 >= services.max_tries:
-            return poison(message, services, f"its runs died {message.tries + 1} times while planning")
-        send_message(services.queue, encode_again(message, tries=message.tries + 1, previous=message_id))
+        if message.generation and services.ledger.get_plan(message.job_id, message.generation) is not None:
+            tries = message.tries
+        elif (tries := message.tries + 1) >= services.max_tries:
+            return poison(message, services, f"its runs died {tries} times while planning")
+        send_message(services.queue, encode_again(message, tries=tries, previous=message_id))
     else:
         send_message(services.queue, encode_again(message, tries=message.tries, previous=message_id))
     log.info("Message %s was delivered again (its run died or stalled); replaced by a fresh copy", message_id)
