@@ -258,11 +258,11 @@ def completion_refused(ctx: ScenarioContext) -> Outcome:
         quick = "" if took <= 60 else f"canceled {took:.0f} s after the first refusal (bound 60 s)"
     line = f"Job ended: state=Refused job_id={job}"
     settle = time.monotonic() + 15  # the Registry shows Canceled before the record's write and the line
-    while (state := record_state(lane, job)) != "Refused" or line not in lane.logs():
-        if time.monotonic() > settle:
+    while True:
+        state, logged = record_state(lane, job), line in lane.logs()
+        if (state == "Refused" and logged) or time.monotonic() > settle:
             break
         time.sleep(0.5)
-    logged = line in lane.logs()
     return verdict(
         [
             final_check(states, frozenset({"Canceled"})),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -19,12 +20,9 @@ chunks made it spend more CPU reading an agent's media file back than receiving 
 is what the agent's uploads wait on). 16 MiB cuts that by three quarters."""
 READ_LINK_TTL = timedelta(hours=1)
 SAS_CLOCK_SKEW = timedelta(minutes=5)
-
-
-def read_retry() -> LinearRetry:
-    """The simulator's own reads of Azurite: a reset keep-alive connection is retried within half a second,
-    not after the SDK's default 15 s, which made a verification (and so a Complete* call) 15 s slower."""
-    return LinearRetry(backoff=0.5, random_jitter_range=0.25, retry_total=5)  # type: ignore[arg-type]  # typed int, used as float
+READ_RETRY: dict[str, Any] = {"backoff": 0.5, "random_jitter_range": 0.25, "retry_total": 5}
+"""The simulator's own reads of Azurite: a reset keep-alive connection is retried within half a second,
+not after the SDK's default 15 s, which made a verification (and so a Complete* call) 15 s slower."""
 
 
 class UploadStorage:
@@ -34,7 +32,7 @@ class UploadStorage:
             connection_string,
             max_single_get_size=DOWNLOAD_CHUNK_BYTES,
             max_chunk_get_size=DOWNLOAD_CHUNK_BYTES,
-            retry_policy=read_retry(),
+            retry_policy=LinearRetry(**READ_RETRY),
         )
         credential = self._service.credential
         self.account_name: str = credential.account_name

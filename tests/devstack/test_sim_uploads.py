@@ -18,7 +18,7 @@ import pytest
 import requests
 from azure.core.exceptions import ServiceRequestError
 from azure.core.pipeline.transport import RequestsTransport
-from azure.storage.blob import BlobClient, ContainerClient
+from azure.storage.blob import BlobClient, ContainerClient, LinearRetry
 from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from devstack import LocalStack
 from devstack.registry_sim.identity import KeyPair, public_jwk
-from devstack.registry_sim.storage import DOWNLOAD_CHUNK_BYTES, read_retry
+from devstack.registry_sim.storage import DOWNLOAD_CHUNK_BYTES, READ_RETRY
 from devstack.registry_sim.verify import DECRYPT_SLICE, verify_upload
 
 PLAINTEXT = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40  # 10,252 bytes, "an mp4"
@@ -315,7 +315,7 @@ def test_verification_whose_first_read_got_no_answer_still_finds_the_metadata(st
     transport = FirstRequestResets()
     blob = BlobClient.from_connection_string(
         stack.storage_connection_string, container.container_name, "clip.mp4", transport=transport,
-        retry_policy=read_retry(),
+        retry_policy=LinearRetry(**READ_RETRY),
     )  # fmt: skip
 
     outcome = verify_upload(blob, file_key, len(PLAINTEXT), sha(PLAINTEXT))
